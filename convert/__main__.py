@@ -1,0 +1,78 @@
+"""python -m convert tflite|onnx|all: export the trained model and verify every file."""
+
+import argparse
+import sys
+
+from .onnx_export import ONNX_PRECISIONS
+from .tflite_export import TFLITE_PRECISIONS
+
+DEFAULT_TFLITE = ["float32", "int8"]
+
+EXAMPLES = """
+examples:
+  python -m convert all                                   # float32 + int8 TFLite, float ONNX
+  python -m convert tflite --quantize int8 float16 dynamic
+  python -m convert tflite --calibration-samples 1000 --models /tmp/models
+
+Each file is loaded back through the runtime and compared with the Keras model on the
+reference bundle before it replaces anything; the exit status is 1 if any check fails.
+"""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m convert",
+        description="Export models/mnist_mlp.keras to TFLite and ONNX, verify each file against "
+        "the Keras outputs, list it in models/manifest.json and print a summary table.",
+        epilog=EXAMPLES,
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
+    )
+    parser.add_argument("target", choices=["tflite", "onnx", "all"], help="which formats to export")
+    parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
+                        help=f"TFLite precisions, any of {', '.join(TFLITE_PRECISIONS)} "
+                        f"(default: {' '.join(DEFAULT_TFLITE)})")
+    parser.add_argument("--calibration-samples", type=int, default=500, metavar="N",
+                        help="training images used to calibrate int8 activations (default: 500)")
+    parser.add_argument("--models", default="models", metavar="DIR",
+                        help="folder written by `python -m train` (default: models)")
+    args = parser.parse_args(argv)
+    if args.quantize and args.target == "onnx":
+        parser.error("--quantize applies to TFLite; use `tflite` or `all`")
+    return args
+
+
+def targets_for(args) -> list:
+    from .conversion import Target
+
+    targets = []
+    if args.target in ("tflite", "all"):
+        precisions = list(dict.fromkeys(args.quantize or DEFAULT_TFLITE))
+        targets += [Target("tflite", p) for p in precisions]
+    if args.target in ("onnx", "all"):
+        targets += [Target("onnx", p) for p in ONNX_PRECISIONS]
+    return targets
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from runtime.parity import format_table
+
+    from .conversion import ConversionError, ConvertOptions, convert
+
+    options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples)
+    try:
+        report = convert(options)
+    except ConversionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print()
+    print(format_table(report.results, report.reference))
+    if not report.passed:
+        failed = ", ".join(r.artifact for r in report.results if not r.passed)
+        print(f"\nVerification failed for {failed}; earlier files at those paths were left as they were.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Convert, verify, then list: each artifact is written to a temporary file, loaded back
+through the runtime, compared with the Keras outputs on the reference bundle, and only
+then renamed into place. The manifest is written last, once."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+import runtime
+from runtime.contract import InputContract
+from runtime.errors import ManifestError
+from runtime.manifest import atomic_path, put_artifact, read_manifest, sha256_file, write_manifest
+from runtime.parity import ParityResult, Reference, compare, load_reference
+
+from .onnx_export import export_onnx
+from .tflite_export import tflite_bytes
+
+MODEL_STEM = "mnist_mlp"
+DEFAULT_CALIBRATION_SAMPLES = 500
+
+
+class ConversionError(ValueError):
+    """Conversion cannot start (missing or changed training outputs, bad options)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One artifact to produce."""
+
+    format: str
+    """tflite or onnx."""
+    precision: str
+
+    @property
+    def filename(self) -> str:
+        return f"{MODEL_STEM}_{self.precision}.{self.format}"
+
+
+@dataclass
+class ConvertOptions:
+    """What `python -m convert` was asked to do."""
+
+    targets: list
+    models: str = "models"
+    calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
+    """How many training images calibrate int8 activations."""
+
+
+@dataclass
+class ConvertReport:
+    """Parity of every artifact produced by one run, passed or not."""
+
+    reference: Reference
+    results: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+
+def _versions(*packages) -> dict:
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _checked_input(models: Path, manifest: dict, entry: dict) -> Path:
+    """The path of a training output, refused if it changed since the manifest was written."""
+    path = models / entry["path"]
+    if not path.is_file():
+        raise ConversionError(f"{path} not found: run `python -m train` first")
+    if sha256_file(path) != entry.get("sha256"):
+        raise ConversionError(f"{path} changed since training (sha256 differs from the manifest); re-run `python -m train`")
+    return path
+
+
+def _load_inputs(options: ConvertOptions):
+    models = Path(options.models)
+    try:
+        manifest = read_manifest(models)
+    except ManifestError as err:
+        raise ConversionError(str(err)) from err
+    keras_entry = next((a for a in manifest["artifacts"] if a.get("format") == "keras"), None)
+    if keras_entry is None or "reference" not in manifest or "calibration" not in manifest:
+        raise ConversionError(f"{models / 'manifest.json'} lists no Keras model: run `python -m train` first")
+    keras_path = _checked_input(models, manifest, keras_entry)
+    _checked_input(models, manifest, manifest["reference"])
+    calibration_path = _checked_input(models, manifest, manifest["calibration"])
+    reference = load_reference(models)
+    with np.load(calibration_path, allow_pickle=False) as data:
+        pool = data["images"]
+    if any(t.precision == "int8" for t in options.targets) and not 1 <= options.calibration_samples <= len(pool):
+        raise ConversionError(
+            f"--calibration-samples: got {options.calibration_samples}, expected 1..{len(pool)} "
+            f"(the training images kept in {calibration_path})"
+        )
+    return models, manifest, keras_entry, keras_path, reference, pool
+
+
+def convert(options: ConvertOptions, log=print) -> ConvertReport:
+    """Produces every target; returns the parity of each. Failed artifacts are not kept."""
+    models, manifest, keras_entry, keras_path, reference, pool = _load_inputs(options)
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False, safe_mode=True)
+    contract = InputContract.from_json(keras_entry["input"])
+    calibration = contract.to_unit_range(pool[: options.calibration_samples])
+    tools = _versions("tensorflow", "keras", "onnx", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy")
+    report = ConvertReport(reference)
+
+    for target in options.targets:
+        started = time.perf_counter()
+        path = models / target.filename
+        log(f"Converting {path} ({target.format}, {target.precision}) ...", flush=True)
+        try:
+            with atomic_path(path) as tmp:
+                if target.format == "tflite":
+                    tmp.write_bytes(tflite_bytes(model, target.precision, calibration))
+                else:
+                    export_onnx(model, tmp)
+                loaded = runtime.load(tmp, contract=contract)
+                probs = loaded.predict(reference.images)
+                result = compare(target.filename, target.precision, tmp.stat().st_size, probs, reference)
+                report.results.append(result)
+                if not result.passed:
+                    raise _Rejected()
+                entry = _entry(target, tmp, loaded, contract, manifest, keras_entry, result, tools, options)
+        except _Rejected:
+            log(f"  REJECTED {target.filename}: {'; '.join(result.failures)}; the file was not written")
+            continue
+        put_artifact(manifest, entry)
+        log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
+            f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)")
+    write_manifest(models, manifest)
+    return report
+
+
+class _Rejected(Exception):
+    """Aborts the atomic write of an artifact that failed verification."""
+
+
+def _entry(target, tmp, loaded, contract, manifest, keras_entry, result: ParityResult, tools, options) -> dict:
+    def tensor(info):
+        return {
+            "name": info.name, "dtype": info.dtype.name, "shape": list(info.shape),
+            "scale": info.scale, "zero_point": info.zero_point,
+        }
+
+    entry = {
+        "path": target.filename,
+        "format": target.format,
+        "precision": target.precision,
+        "sha256": sha256_file(tmp),
+        "bytes": tmp.stat().st_size,
+        "input": dict(contract.to_json(), tensor=tensor(loaded.input)),
+        "output": {"tensor": tensor(loaded.output)},
+        "labels": manifest["labels"],
+        "dataset": keras_entry["dataset"],
+        "source": {"path": keras_entry["path"], "sha256": keras_entry["sha256"]},
+        "metrics": {
+            "reference_images": manifest["reference"].get("images"),
+            "accuracy": result.accuracy,
+            "delta_accuracy": result.delta_accuracy,
+            "agreement": result.agreement,
+            "max_abs_dp": result.max_abs_dp,
+            "mean_abs_dp": result.mean_abs_dp,
+            "verified_with": f"{loaded.backend.name} {loaded.backend.version}",
+        },
+        "tools": tools,
+    }
+    if target.precision == "int8":
+        entry["calibration"] = {"samples": options.calibration_samples, "split": "train"}
+    return entry

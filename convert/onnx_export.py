@@ -1,0 +1,19 @@
+"""Keras model to a float ONNX file. Keras 3's own exporter is used: tf2onnx's
+`from_keras` does not understand Keras 3 models."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+ONNX_PRECISIONS = ("float32",)
+
+
+def export_onnx(model, path: Path) -> None:
+    """Writes `path` and checks it with onnx.checker."""
+    import onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes the removed np.object
+        model.export(str(path), format="onnx", verbose=False)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)

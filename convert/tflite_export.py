@@ -1,0 +1,42 @@
+"""Keras model to TFLite flatbuffer bytes, at the precision asked for."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+TFLITE_PRECISIONS = ("float32", "int8", "float16", "dynamic")
+
+
+def tflite_bytes(model, precision: str, calibration=None) -> bytes:
+    """float32: as trained. float16: float16 weights. dynamic: int8 weights, float activations.
+    int8: int8 weights and activations with int8 input and output, calibrated on
+    `calibration` (float32 images in 0..1, training split only)."""
+    import tensorflow as tf
+
+    if precision not in TFLITE_PRECISIONS:
+        raise ValueError(f"precision: got {precision!r}, expected one of {', '.join(TFLITE_PRECISIONS)}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("int8 conversion needs calibration images")
+        calibration = np.asarray(calibration, np.float32)
+
+        def representative_dataset():
+            for image in calibration:
+                yield [image[np.newaxis]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel's signature
+        return converter.convert()

@@ -1,0 +1,191 @@
+"""One thin wrapper per interpreter package, all with the same shape: `inputs`/`outputs`
+describe the tensors, `run(x)` returns the first output. Model code never asks which
+backend it holds. Interpreter packages are imported only when a backend is opened."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import BackendUnavailableError, ModelFileError
+
+BACKENDS = ("litert", "tflite-runtime", "onnxruntime")
+"""Names accepted by `--backend` and `load(..., backend=)`."""
+
+_MODULES = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+    "onnxruntime": "onnxruntime",
+}
+_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
+_FORMATS = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output tensor as the interpreter reports it."""
+
+    name: str
+    shape: tuple
+    """-1 marks a dimension the model leaves open (the batch)."""
+    dtype: np.dtype
+    scale: float = 0.0
+    """Quantization scale; 0 when the tensor is not quantized."""
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale > 0 and np.issubdtype(self.dtype, np.integer)
+
+
+def model_format(path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ModelFileError(
+            f"{path}: unknown model format {suffix!r}; expected a .tflite or .onnx file"
+        )
+    return suffix[1:]
+
+
+def _import(name: str):
+    """Imports the backend's module, or says which package to install."""
+    try:
+        return importlib.import_module(_MODULES[name])
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"backend {name!r} needs the package {_PACKAGES[name]!r}: pip install {_PACKAGES[name]}"
+            f" ({err})"
+        ) from err
+
+
+def available_backends(path) -> list:
+    """The installed backends that can run this file, in order of preference."""
+    found = []
+    for name in _FORMATS[Path(path).suffix.lower()]:
+        try:
+            _import(name)
+        except BackendUnavailableError:
+            continue
+        found.append(name)
+    return found
+
+
+def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None):
+    """Opens `path` with `backend`, or with the first installed backend for its format."""
+    suffix = "." + model_format(path)
+    candidates = _FORMATS[suffix]
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
+        if backend not in candidates:
+            raise ValueError(
+                f"backend {backend!r} cannot run {suffix} files; use {' or '.join(candidates)}"
+            )
+        candidates = (backend,)
+    errors = []
+    for name in candidates:
+        try:
+            module = _import(name)
+        except BackendUnavailableError as err:
+            errors.append(err)
+            continue
+        if name == "onnxruntime":
+            return OnnxRuntimeBackend(path, module, num_threads)
+        return TFLiteBackend(path, module, name, num_threads)
+    packages = " or ".join(_PACKAGES[name] for name in candidates)
+    raise BackendUnavailableError(
+        f"cannot run {path}: no interpreter for {suffix} files is installed; pip install {packages}"
+    ) from errors[-1]
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(_PACKAGES[name])
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class TFLiteBackend:
+    """LiteRT's or tflite-runtime's `Interpreter` (the same API).
+
+    An interpreter holds its tensors in place and is not safe to share between threads,
+    so calls are serialised by a lock; the input is resized to each batch's size.
+    """
+
+    def __init__(self, path, module, name: str, num_threads: Optional[int] = None):
+        self.name = name
+        self.version = _package_version(name)
+        try:
+            self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise ModelFileError(f"{path}: not a valid TFLite model ({err})") from err
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(
+                f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
+            )
+        self.inputs = [self._info(d) for d in inputs]
+        self.outputs = [self._info(d) for d in outputs]
+        self._input_index = inputs[0]["index"]
+        self._output_index = outputs[0]["index"]
+        self._batch = int(inputs[0]["shape"][0])
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _info(details: dict) -> TensorInfo:
+        scale, zero_point = details["quantization"]
+        shape = tuple(int(v) for v in details.get("shape_signature", details["shape"]))
+        return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), float(scale), int(zero_point))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if x.shape[0] != self._batch:
+                self._interpreter.resize_tensor_input(self._input_index, list(x.shape))
+                self._interpreter.allocate_tensors()
+                self._batch = x.shape[0]
+            self._interpreter.set_tensor(self._input_index, x)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index)
+
+
+class OnnxRuntimeBackend:
+    """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
+
+    def __init__(self, path, module, num_threads: Optional[int] = None):
+        self.name = "onnxruntime"
+        self.version = module.__version__
+        options = module.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        try:
+            self._session = module.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime's errors do not derive from RuntimeError
+            raise ModelFileError(f"{path}: not a valid ONNX model ({err})") from err
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(
+                f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
+            )
+        self.inputs = [self._info(t) for t in inputs]
+        self.outputs = [self._info(t) for t in outputs]
+        self._input_name = inputs[0].name
+
+    @staticmethod
+    def _info(arg) -> TensorInfo:
+        dtypes = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+        shape = tuple(d if isinstance(d, int) else -1 for d in arg.shape)
+        return TensorInfo(arg.name, shape, np.dtype(dtypes.get(arg.type, np.float32)))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input_name: x})[0]

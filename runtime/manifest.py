@@ -1,0 +1,85 @@
+"""models/manifest.json: the list of artifacts with their checksums and input contract.
+Written atomically, and last, so a reader never sees an entry whose file is not in place."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .errors import ManifestError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Yields a temporary path beside `path` (same suffix) and renames it onto `path` only
+    when the block finishes; on any error, or if the process dies, `path` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def read_manifest(models_dir) -> dict:
+    path = Path(models_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path} not found: run `python -m train` (then `python -m convert all`) first")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path} is not readable JSON: {err}") from err
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
+        raise ManifestError(f"{path} has no 'artifacts' list")
+    return manifest
+
+
+def write_manifest(models_dir, manifest: dict) -> Path:
+    path = Path(models_dir) / MANIFEST_NAME
+    write_bytes_atomic(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return path
+
+
+def find_artifact(manifest: dict, relpath: str) -> Optional[dict]:
+    for entry in manifest["artifacts"]:
+        if entry.get("path") == relpath:
+            return entry
+    return None
+
+
+def put_artifact(manifest: dict, entry: dict) -> None:
+    """Replaces the entry with the same path, or appends it."""
+    artifacts = manifest["artifacts"]
+    for i, old in enumerate(artifacts):
+        if old.get("path") == entry["path"]:
+            artifacts[i] = entry
+            return
+    artifacts.append(entry)

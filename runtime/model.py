@@ -1,0 +1,110 @@
+"""`load(path)` and the `Model` it returns: uint8 MNIST images in, probabilities out,
+whatever the file's format or precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .backends import open_backend
+from .contract import InputContract, dequantize, quantize
+from .errors import ManifestError, ModelFileError
+from .manifest import MANIFEST_NAME, find_artifact, read_manifest, sha256_file
+
+MAX_BATCH = 1024
+"""Larger inputs are run in chunks of this many images, bounding the interpreter's memory."""
+
+DEFAULT_LABELS = [str(d) for d in range(10)]
+
+
+class Model:
+    """A loaded artifact. `predict` applies the input contract and any int8 quantization,
+    so callers never handle scales or zero-points. Safe to share between threads."""
+
+    def __init__(self, path, backend, contract: InputContract, labels=None, entry=None):
+        self.path = Path(path)
+        self.backend = backend
+        self.contract = contract
+        self.labels = list(labels or DEFAULT_LABELS)
+        self.entry = entry
+        """This artifact's manifest entry, when the file is listed in one."""
+        self.input = backend.inputs[0]
+        self.output = backend.outputs[0]
+        self._check_shapes()
+
+    def _check_shapes(self):
+        want_in = (-1,) + tuple(self.contract.image_shape)
+        got_in = (-1,) + tuple(self.input.shape[1:])
+        if got_in != want_in:
+            raise ModelFileError(
+                f"{self.path}: model input shape {self.input.shape} does not match the input contract's image shape {self.contract.image_shape}"
+            )
+        if len(self.output.shape) != 2 or self.output.shape[1] != len(self.labels):
+            raise ModelFileError(
+                f"{self.path}: model output shape {self.output.shape} does not match {len(self.labels)} labels"
+            )
+
+    def predict(self, images) -> np.ndarray:
+        """Probabilities (N, classes) as float32 for uint8 images (N, 28, 28) or (28, 28)."""
+        x = self.contract.to_unit_range(images)
+        if self.input.quantized:
+            x = quantize(x, self.input.scale, self.input.zero_point, self.input.dtype)
+        else:
+            x = x.astype(self.input.dtype)
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        chunks = [self.backend.run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
+        y = np.concatenate(chunks)
+        if self.output.quantized:
+            return dequantize(y, self.output.scale, self.output.zero_point)
+        return y.astype(np.float32)
+
+    def __repr__(self):
+        return f"Model({str(self.path)!r}, backend={self.backend.name!r}, input={self.input.dtype})"
+
+
+def load(
+    path,
+    *,
+    backend: Optional[str] = None,
+    num_threads: Optional[int] = None,
+    contract: Optional[InputContract] = None,
+    verify_checksum: bool = True,
+) -> Model:
+    """Loads a .tflite or .onnx file.
+
+    When a manifest.json beside the file lists it, its sha256 is checked first (unless
+    verify_checksum=False) and its recorded input contract and labels are used; otherwise,
+    or when `contract` is given, MNIST's contract (pixels / 255) applies.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".keras":
+        raise ModelFileError(
+            f"{path}: Keras models need TensorFlow; the runtime runs the exported .tflite and .onnx files"
+        )
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    entry, labels = _manifest_entry(path)
+    if entry is not None and verify_checksum:
+        actual = sha256_file(path)
+        if actual != entry.get("sha256"):
+            raise ModelFileError(
+                f"{path}: sha256 {actual[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}…;"
+                " the file changed since conversion (pass verify_checksum=False / --no-verify to load it anyway)"
+            )
+    if contract is None:
+        contract = InputContract.from_json(entry["input"]) if entry and "input" in entry else InputContract()
+    return Model(path, open_backend(path, backend, num_threads), contract, labels, entry)
+
+
+def _manifest_entry(path: Path):
+    """The manifest entry for `path` and the manifest's labels, or (None, None)."""
+    if not (path.parent / MANIFEST_NAME).is_file():
+        return None, None
+    try:
+        manifest = read_manifest(path.parent)
+    except ManifestError as err:
+        raise ModelFileError(f"{path}: {err}") from err
+    return find_artifact(manifest, path.name), manifest.get("labels")

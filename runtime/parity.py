@@ -1,0 +1,154 @@
+"""Parity of an artifact with the float Keras model, on the reference bundle that training
+saved (test images, labels and the Keras probabilities), so it can run on a device."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import ManifestError
+
+REFERENCE_NAME = "reference.npz"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The test split and what the float Keras model said about it."""
+
+    images: np.ndarray
+    """uint8 (N, 28, 28), as MNIST stores them."""
+    labels: np.ndarray
+    """int (N,), the true digits."""
+    probs: np.ndarray
+    """float32 (N, classes), the Keras model's output."""
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.probs.argmax(1) == self.labels))
+
+
+def load_reference(models_dir) -> Reference:
+    path = Path(models_dir) / REFERENCE_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path} not found: run `python -m train` first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images, labels, probs = data["images"], data["labels"], data["probs"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ManifestError(f"{path} is not a valid reference bundle: {err}") from err
+    n = len(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != (n,) or probs.ndim != 2 or len(probs) != n:
+        raise ManifestError(
+            f"{path}: expected images uint8 (N, H, W), labels (N,), probs (N, classes); got "
+            f"{images.dtype} {images.shape}, {labels.shape}, {probs.shape}"
+        )
+    return Reference(images, labels.astype(np.int64), probs.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What an artifact must meet to pass; None means not checked."""
+
+    max_abs_dp: Optional[float] = None
+    """Largest allowed |p_artifact - p_keras| over every image and class."""
+    min_agreement: Optional[float] = None
+    """Smallest allowed share of images where both models give the same top-1 class."""
+    max_abs_delta_accuracy: Optional[float] = None
+    """Largest allowed |accuracy_artifact - accuracy_keras|, as a fraction (0.005 = 0.5 pp)."""
+
+
+DEFAULT_THRESHOLDS = {
+    "float32": Thresholds(max_abs_dp=1e-5, min_agreement=1.0),
+    "float16": Thresholds(min_agreement=0.995),
+    "dynamic": Thresholds(min_agreement=0.995),
+    "int8": Thresholds(min_agreement=0.99, max_abs_delta_accuracy=0.005),
+}
+
+
+@dataclass
+class ParityResult:
+    """One artifact measured against the reference."""
+
+    artifact: str
+    precision: str
+    bytes: int
+    accuracy: float
+    delta_accuracy: float
+    """accuracy - Keras accuracy, as a fraction."""
+    agreement: float
+    """Share of images with the same top-1 class as Keras."""
+    max_abs_dp: float
+    mean_abs_dp: float
+    failures: list = field(default_factory=list)
+    """One sentence per missed threshold, with the measured value; empty when passed."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict:
+        return dict(asdict(self), passed=self.passed)
+
+
+def compare(
+    artifact: str, precision: str, size: int, probs: np.ndarray, reference: Reference,
+    thresholds: Optional[Thresholds] = None,
+) -> ParityResult:
+    """Measures `probs` (from the artifact, on reference.images) against the Keras ones."""
+    if probs.shape != reference.probs.shape:
+        raise ValueError(
+            f"{artifact}: output shape {probs.shape} differs from the reference's {reference.probs.shape}"
+        )
+    if thresholds is None:
+        thresholds = DEFAULT_THRESHOLDS[precision]
+    top1 = probs.argmax(1)
+    accuracy = float(np.mean(top1 == reference.labels))
+    diff = np.abs(probs.astype(np.float64) - reference.probs)
+    result = ParityResult(
+        artifact=artifact,
+        precision=precision,
+        bytes=int(size),
+        accuracy=accuracy,
+        delta_accuracy=accuracy - reference.accuracy,
+        agreement=float(np.mean(top1 == reference.probs.argmax(1))),
+        max_abs_dp=float(diff.max()) if diff.size else 0.0,
+        mean_abs_dp=float(diff.mean()) if diff.size else 0.0,
+    )
+    if not np.all(np.isfinite(probs)):
+        result.failures.append("output has NaN or infinite values")
+    t = thresholds
+    if t.max_abs_dp is not None and not result.max_abs_dp <= t.max_abs_dp:
+        result.failures.append(f"max |Δp| {result.max_abs_dp:.3g} > {t.max_abs_dp:g}")
+    if t.min_agreement is not None and not result.agreement >= t.min_agreement:
+        result.failures.append(f"top-1 agreement {result.agreement:.2%} < {t.min_agreement:.2%}")
+    if t.max_abs_delta_accuracy is not None and not abs(result.delta_accuracy) <= t.max_abs_delta_accuracy:
+        result.failures.append(
+            f"|Δ accuracy| {abs(result.delta_accuracy) * 100:.2f} pp > {t.max_abs_delta_accuracy * 100:.2f} pp"
+        )
+    return result
+
+
+def format_size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
+
+
+def format_table(results, reference: Reference, reference_name: str = "keras (reference)") -> str:
+    """The summary table: one row per artifact, the Keras model first."""
+    header = ("artifact", "precision", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
+    rows = [(reference_name, "float32", "", f"{reference.accuracy:.4f}", "", "", "", "", "")]
+    for r in results:
+        rows.append((
+            r.artifact, r.precision, format_size(r.bytes), f"{r.accuracy:.4f}",
+            f"{r.delta_accuracy * 100:+.2f} pp", f"{r.agreement:.2%}",
+            f"{r.max_abs_dp:.2e}", f"{r.mean_abs_dp:.2e}", "pass" if r.passed else "FAIL",
+        ))
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in results:
+        for failure in r.failures:
+            lines.append(f"FAIL {r.artifact}: {failure}")
+    return "\n".join(lines)

