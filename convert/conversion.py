@@ -67,13 +67,19 @@ class ConvertReport:
         return all(r.passed for r in self.results)
 
 
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
+"""Packages published under more than one distribution name."""
+
+
 def _versions(*packages) -> dict:
     versions = {"python": platform.python_version()}
     for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+        for distribution in _DISTRIBUTIONS.get(name, (name,)):
+            try:
+                versions[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return versions
 
 

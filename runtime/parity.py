@@ -121,7 +121,7 @@ def compare(
         result.failures.append("output has NaN or infinite values")
     t = thresholds
     if t.max_abs_dp is not None and not result.max_abs_dp <= t.max_abs_dp:
-        result.failures.append(f"max |Δp| {result.max_abs_dp:.3g} > {t.max_abs_dp:g}")
+        result.failures.append(f"max |Δp| {result.max_abs_dp:.2e} > {t.max_abs_dp:g}")
     if t.min_agreement is not None and not result.agreement >= t.min_agreement:
         result.failures.append(f"top-1 agreement {result.agreement:.2%} < {t.min_agreement:.2%}")
     if t.max_abs_delta_accuracy is not None and not abs(result.delta_accuracy) <= t.max_abs_delta_accuracy:

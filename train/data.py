@@ -199,5 +199,5 @@ def load_dataset(name: str = "auto", path=None, log=print) -> Dataset:
     try:
         return load_mnist()
     except DataError as err:
-        log(f"Full MNIST is not available ({err}); using the mnist-5k subset instead.")
+        log(f"Full MNIST is not available ({err.__cause__ or err}); using the mnist-5k subset instead.")
         return load_mnist_5k()

@@ -60,13 +60,14 @@ def tool_versions() -> dict:
 
 def train(options: TrainOptions, log=print) -> dict:
     """Loads data, fits, evaluates and writes the outputs; returns the manifest."""
+    dataset = load_dataset(options.dataset, options.data, log=log)
+    log(f"Data: {dataset.summary()}")
+
     import keras
     import tensorflow as tf
 
     from .model import build_model
 
-    dataset = load_dataset(options.dataset, options.data, log=log)
-    log(f"Data: {dataset.summary()}")
     contract = InputContract()
     x_train = contract.to_unit_range(dataset.x_train)
     x_test = contract.to_unit_range(dataset.x_test)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole job on a fresh machine: set up .venv, train, convert and verify every artifact.
+# Extra arguments go to `python -m train` (e.g. --epochs 10, --data PATH).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+echo
+echo "== python -m train $*"
+.venv/bin/python -m train "$@"
+echo
+echo "== python -m convert all"
+.venv/bin/python -m convert all

@@ -1,0 +1,165 @@
+"""The end-to-end pipeline at the CLI level, against the issue's acceptance numbers."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime.manifest import sha256_file
+
+from conftest import run_cli
+
+ARTIFACTS = ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"]
+FLOAT_MAX_ABS_DP = 1e-5
+INT8_MAX_DELTA_ACCURACY = 0.005
+INT8_MIN_AGREEMENT = 0.99
+INT8_MAX_SIZE_RATIO = 0.30
+KERAS_MIN_ACCURACY = 0.90
+
+
+def test_train_reports_data_and_accuracy(pipeline):
+    assert "Data: mnist-5k: 4000 train / 1000 test images" in pipeline.train.stdout
+    assert re.search(r"Test accuracy: 0\.\d{4}", pipeline.train.stdout)
+    assert "Epoch 5/5" in pipeline.train.stdout
+
+
+def test_convert_prints_summary_table(pipeline):
+    out = pipeline.convert.stdout
+    header = next(line for line in out.splitlines() if line.startswith("artifact"))
+    for column in ("size", "accuracy", "Δ acc", "agree", "max |Δp|"):
+        assert column in header
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("mnist_mlp")}
+    assert sorted(rows) == sorted(ARTIFACTS)
+    assert all(row.endswith("pass") for row in rows.values())
+    assert "keras (reference)" in out
+
+
+def test_keras_accuracy(pipeline, reference):
+    assert pipeline.manifest["training"]["test_accuracy"] >= KERAS_MIN_ACCURACY
+    assert reference.accuracy == pytest.approx(pipeline.manifest["training"]["test_accuracy"], abs=1e-3)
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp_float32.tflite", "mnist_mlp_float32.onnx"])
+def test_float_artifacts_match_keras(pipeline, reference, name):
+    probs = runtime.load(pipeline.models / name).predict(reference.images)
+    assert np.abs(probs - reference.probs).max() <= FLOAT_MAX_ABS_DP
+    assert np.array_equal(probs.argmax(1), reference.probs.argmax(1))
+
+
+def test_int8_artifact_within_budget(pipeline, reference):
+    probs = runtime.load(pipeline.models / "mnist_mlp_int8.tflite").predict(reference.images)
+    accuracy = np.mean(probs.argmax(1) == reference.labels)
+    agreement = np.mean(probs.argmax(1) == reference.probs.argmax(1))
+    assert abs(accuracy - reference.accuracy) <= INT8_MAX_DELTA_ACCURACY
+    assert agreement >= INT8_MIN_AGREEMENT
+    sizes = {name: (pipeline.models / name).stat().st_size for name in ARTIFACTS}
+    assert sizes["mnist_mlp_int8.tflite"] <= INT8_MAX_SIZE_RATIO * sizes["mnist_mlp_float32.tflite"]
+
+
+def test_int8_artifact_is_full_integer(pipeline):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(str(pipeline.models / "mnist_mlp_int8.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    assert dtypes <= {"int8", "int32"}, dtypes  # int32: biases and shape constants
+
+
+def test_onnx_passes_checker(pipeline):
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(pipeline.models / "mnist_mlp_float32.onnx")), full_check=True)
+
+
+def test_manifest_lists_every_artifact(pipeline):
+    manifest = pipeline.manifest
+    assert manifest["dataset"]["name"] == "mnist-5k"
+    paths = [a["path"] for a in manifest["artifacts"]]
+    assert paths == ["mnist_mlp.keras"] + ARTIFACTS
+    for entry in manifest["artifacts"]:
+        path = pipeline.models / entry["path"]
+        assert entry["sha256"] == sha256_file(path)
+        assert entry["bytes"] == path.stat().st_size
+        assert entry["format"] == path.suffix[1:]
+        assert entry["input"]["pixel_scale"] == 255.0 and entry["input"]["pixel_dtype"] == "uint8"
+        assert entry["labels"] == [str(d) for d in range(10)]
+        assert entry["dataset"] == "mnist-5k"
+        assert "accuracy" in entry["metrics"] and "tensorflow" in entry["tools"]
+    int8 = pipeline.artifact("mnist_mlp_int8.tflite")
+    assert int8["precision"] == "int8"
+    assert int8["input"]["tensor"]["dtype"] == "int8" and int8["input"]["tensor"]["scale"] > 0
+    assert int8["calibration"] == {"samples": 500, "split": "train"}
+    for name in ARTIFACTS:
+        metrics = pipeline.artifact(name)["metrics"]
+        assert metrics["agreement"] >= INT8_MIN_AGREEMENT and metrics["reference_images"] == 1000
+
+
+def test_extra_precisions_are_added_to_the_manifest(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    before = json.loads((models / "manifest.json").read_text())["artifacts"]
+    result = run_cli("convert", "tflite", "--quantize", "float16", "dynamic", "--models", models)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = json.loads((models / "manifest.json").read_text())["artifacts"]
+    assert after[: len(before)] == before
+    added = {a["path"]: a for a in after[len(before):]}
+    assert sorted(added) == ["mnist_mlp_dynamic.tflite", "mnist_mlp_float16.tflite"]
+    assert added["mnist_mlp_float16.tflite"]["metrics"]["agreement"] >= 0.995
+    assert added["mnist_mlp_dynamic.tflite"]["metrics"]["agreement"] >= 0.995
+    assert added["mnist_mlp_float16.tflite"]["bytes"] < 0.6 * pipeline.artifact("mnist_mlp_float32.tflite")["bytes"]
+
+
+def test_failed_verification_exits_1_and_keeps_the_old_file(pipeline, tmp_path):
+    """A reference that the artifact cannot match (classes rotated by one) must be reported
+    with the artifact's name and the measured difference, and nothing replaced."""
+    models = pipeline.copy(tmp_path / "models")
+    with np.load(models / "reference.npz") as data:
+        arrays = dict(data)
+    arrays["probs"] = np.roll(arrays["probs"], 1, axis=1)
+    np.savez_compressed(models / "reference.npz", **arrays)
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["reference"]["sha256"] = sha256_file(models / "reference.npz")
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    old_sha = sha256_file(models / "mnist_mlp_float32.onnx")
+
+    result = run_cli("convert", "onnx", "--models", models)
+    assert result.returncode == 1
+    assert re.search(r"REJECTED mnist_mlp_float32\.onnx: max \|Δp\| 1\.00e\+00 > 1e-05", result.stdout)
+    assert "Verification failed for mnist_mlp_float32.onnx" in result.stderr
+    assert sha256_file(models / "mnist_mlp_float32.onnx") == old_sha
+    assert json.loads((models / "manifest.json").read_text()) == manifest
+    assert not list(models.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_changed_keras_model_is_refused(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    with open(models / "mnist_mlp.keras", "ab") as f:
+        f.write(b"\0")
+    result = run_cli("convert", "tflite", "--models", models)
+    assert result.returncode == 2
+    assert "mnist_mlp.keras changed since training" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_convert_before_training_is_a_one_line_error(tmp_path):
+    result = run_cli("convert", "all", "--models", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'manifest.json'} not found: run `python -m train` (then `python -m convert all`) first"
+    ]
+
+
+def test_calibration_samples_out_of_range(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    result = run_cli("convert", "tflite", "--quantize", "int8", "--calibration-samples", "0", "--models", models)
+    assert result.returncode == 2
+    assert "--calibration-samples: got 0, expected 1..2000" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "convert"])
+def test_help_has_examples(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and f"python -m {command}" in result.stdout

@@ -1,0 +1,66 @@
+"""The int8 contract: arithmetic of quantize/dequantize, and the runtime's int8 path
+against the bare interpreter fed by hand."""
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime.contract import InputContract, dequantize, quantize
+
+MNIST_INPUT_SCALE = np.float32(1 / 255)
+MNIST_INPUT_ZERO_POINT = -128
+
+
+def test_uint8_pixels_map_exactly_to_int8():
+    """With the scale/zero-point a 0..1 input calibrates to, pixel p becomes p - 128."""
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    contract = InputContract(image_shape=(16, 16))
+    q = quantize(contract.to_unit_range(pixels), MNIST_INPUT_SCALE, MNIST_INPUT_ZERO_POINT, np.int8)
+    assert np.array_equal(q.ravel(), np.arange(256) - 128)
+
+
+def test_round_trip_error_is_at_most_half_a_step():
+    scale, zero_point = 0.02, 3
+    x = np.linspace(scale * (-128 - zero_point), scale * (127 - zero_point), 10001, dtype=np.float32)
+    back = dequantize(quantize(x, scale, zero_point, np.int8), scale, zero_point)
+    assert np.abs(back - x).max() <= scale / 2 + 1e-6
+
+
+def test_out_of_range_values_saturate():
+    q = quantize(np.array([-10.0, 10.0], np.float32), 0.01, 0, np.int8)
+    assert q.tolist() == [-128, 127]
+    assert quantize(np.array([5.0], np.float32), 0.01, 0, np.uint8).tolist() == [255]
+
+
+def test_dequantize_uses_scale_and_zero_point():
+    q = np.array([-128, 0, 127], np.int8)
+    assert dequantize(q, 1 / 256, -128).tolist() == pytest.approx([0.0, 0.5, 255 / 256])
+
+
+def test_bad_scale_is_refused():
+    with pytest.raises(ValueError, match="scale must be > 0, got 0"):
+        quantize(np.zeros(3, np.float32), 0.0, 0, np.int8)
+
+
+def test_runtime_int8_path_equals_the_bare_interpreter(pipeline, reference):
+    """The runtime reads scale and zero-point from the model; feeding the interpreter by
+    hand with those parameters must give bit-identical probabilities."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = pipeline.models / "mnist_mlp_int8.tflite"
+    images = reference.images[:64]
+    interpreter = Interpreter(str(path))
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = out["quantization"]
+    assert in_scale == pytest.approx(MNIST_INPUT_SCALE) and in_zero == MNIST_INPUT_ZERO_POINT
+    interpreter.resize_tensor_input(inp["index"], [len(images), 28, 28])
+    interpreter.allocate_tensors()
+    by_hand = np.clip(np.round(images / np.float32(255) / np.float32(in_scale)) + in_zero, -128, 127).astype(np.int8)
+    interpreter.set_tensor(inp["index"], by_hand)
+    interpreter.invoke()
+    expected = out_scale * (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero)
+
+    model = runtime.load(path)
+    assert model.input.quantized and model.output.quantized
+    assert np.array_equal(model.predict(images), expected.astype(np.float32))
