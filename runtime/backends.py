@@ -23,7 +23,8 @@ _MODULES = {
     "onnxruntime": "onnxruntime",
 }
 _PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
-_FORMATS = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
+BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
+"""Which backends can run a file, in order of preference."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class TensorInfo:
 
 def model_format(path) -> str:
     suffix = Path(path).suffix.lower()
-    if suffix not in _FORMATS:
+    if suffix not in BACKENDS_FOR_FORMAT:
         raise ModelFileError(
             f"{path}: unknown model format {suffix!r}; expected a .tflite or .onnx file"
         )
@@ -66,7 +67,7 @@ def _import(name: str):
 def available_backends(path) -> list:
     """The installed backends that can run this file, in order of preference."""
     found = []
-    for name in _FORMATS[Path(path).suffix.lower()]:
+    for name in BACKENDS_FOR_FORMAT[Path(path).suffix.lower()]:
         try:
             _import(name)
         except BackendUnavailableError:
@@ -78,7 +79,7 @@ def available_backends(path) -> list:
 def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None):
     """Opens `path` with `backend`, or with the first installed backend for its format."""
     suffix = "." + model_format(path)
-    candidates = _FORMATS[suffix]
+    candidates = BACKENDS_FOR_FORMAT[suffix]
     if backend is not None:
         if backend not in BACKENDS:
             raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")

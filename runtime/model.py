@@ -61,6 +61,28 @@ class Model:
             return dequantize(y, self.output.scale, self.output.zero_point)
         return y.astype(np.float32)
 
+    def describe(self) -> dict:
+        """What `python -m runtime info` prints: tensors, quantization, size, backend."""
+
+        def tensor(info):
+            data = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype.name}
+            if info.quantized:
+                data.update(scale=info.scale, zero_point=info.zero_point)
+            return data
+
+        return {
+            "path": str(self.path),
+            "bytes": self.path.stat().st_size,
+            "backend": f"{self.backend.name} {self.backend.version}",
+            "input": tensor(self.input),
+            "output": tensor(self.output),
+            "contract": self.contract.to_json(),
+            "labels": self.labels,
+            "manifest": None if self.entry is None else {
+                k: self.entry.get(k) for k in ("precision", "sha256", "dataset", "metrics")
+            },
+        }
+
     def __repr__(self):
         return f"Model({str(self.path)!r}, backend={self.backend.name!r}, input={self.input.dtype})"
 

@@ -75,15 +75,18 @@ class ParityResult:
     artifact: str
     precision: str
     bytes: int
-    accuracy: float
-    delta_accuracy: float
+    accuracy: Optional[float] = None
+    """None when the artifact could not be run (see failures)."""
+    delta_accuracy: Optional[float] = None
     """accuracy - Keras accuracy, as a fraction."""
-    agreement: float
+    agreement: Optional[float] = None
     """Share of images with the same top-1 class as Keras."""
-    max_abs_dp: float
-    mean_abs_dp: float
+    max_abs_dp: Optional[float] = None
+    mean_abs_dp: Optional[float] = None
     failures: list = field(default_factory=list)
-    """One sentence per missed threshold, with the measured value; empty when passed."""
+    """One sentence per missed threshold or problem, with the measured value; empty when passed."""
+    backend: str = ""
+    """The interpreter package and version that ran it."""
 
     @property
     def passed(self) -> bool:
@@ -135,20 +138,129 @@ def format_size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 
 
-def format_table(results, reference: Reference, reference_name: str = "keras (reference)") -> str:
+def _percent(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
+def _sci(value):
+    return "-" if value is None else f"{value:.2e}"
+
+
+def format_table(results, reference: Reference, reference_name: str = "keras (reference)", skipped=()) -> str:
     """The summary table: one row per artifact, the Keras model first."""
     header = ("artifact", "precision", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
     rows = [(reference_name, "float32", "", f"{reference.accuracy:.4f}", "", "", "", "", "")]
     for r in results:
         rows.append((
-            r.artifact, r.precision, format_size(r.bytes), f"{r.accuracy:.4f}",
-            f"{r.delta_accuracy * 100:+.2f} pp", f"{r.agreement:.2%}",
-            f"{r.max_abs_dp:.2e}", f"{r.mean_abs_dp:.2e}", "pass" if r.passed else "FAIL",
+            r.artifact, r.precision, format_size(r.bytes),
+            "-" if r.accuracy is None else f"{r.accuracy:.4f}",
+            "-" if r.delta_accuracy is None else f"{r.delta_accuracy * 100:+.2f} pp",
+            _percent(r.agreement), _sci(r.max_abs_dp), _sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
         ))
+    for artifact, precision, reason in skipped:
+        rows.append((artifact, precision, "", "", "", "", "", "", "skipped"))
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for r in results:
         for failure in r.failures:
             lines.append(f"FAIL {r.artifact}: {failure}")
+    for artifact, _, reason in skipped:
+        lines.append(f"skipped {artifact}: {reason}")
     return "\n".join(lines)
+
+
+@dataclass
+class ParityReport:
+    """`python -m runtime parity`: every artifact of a manifest against the reference."""
+
+    models: str
+    reference: Reference
+    results: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    """(artifact, precision, reason) for artifacts no installed backend can run."""
+    platform: dict = field(default_factory=dict)
+    """Where it ran: machine, Python, numpy and interpreter versions."""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def to_json(self) -> dict:
+        return {
+            "models": self.models,
+            "passed": self.passed,
+            "platform": self.platform,
+            "reference": {"images": len(self.reference.labels), "accuracy": self.reference.accuracy},
+            "artifacts": [r.to_json() for r in self.results],
+            "skipped": [{"artifact": a, "precision": p, "reason": why} for a, p, why in self.skipped],
+        }
+
+
+def platform_record(backends=()) -> dict:
+    """The machine and package versions, so a log proves where the check ran."""
+    import platform
+
+    record = {
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    for backend in backends:
+        record[backend.name] = backend.version
+    return record
+
+
+def check_models(models_dir, thresholds=None, backend=None, num_threads=None, verify_checksum=True) -> ParityReport:
+    """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
+    compares it with the Keras probabilities. `thresholds` maps precision to Thresholds."""
+    from .errors import BackendUnavailableError, ModelFileError
+    from .manifest import read_manifest
+    from .model import load
+
+    thresholds = dict(DEFAULT_THRESHOLDS, **(thresholds or {}))
+    manifest = read_manifest(models_dir)
+    reference = load_reference(models_dir)
+    report = ParityReport(str(models_dir), reference)
+    backends = {}
+    for entry in manifest["artifacts"]:
+        if entry.get("format") == "keras":
+            continue
+        name, precision = entry["path"], entry.get("precision", "float32")
+        path = Path(models_dir) / name
+        try:
+            model = load(path, backend=_backend_for(path, backend), num_threads=num_threads,
+                         verify_checksum=verify_checksum)
+        except BackendUnavailableError as err:
+            report.skipped.append((name, precision, str(err)))
+            continue
+        except _NotThisBackend as err:
+            report.skipped.append((name, precision, str(err)))
+            continue
+        except ModelFileError as err:
+            failed = ParityResult(name, precision, path.stat().st_size if path.is_file() else 0)
+            failed.failures.append(str(err))
+            report.results.append(failed)
+            continue
+        result = compare(name, precision, path.stat().st_size, model.predict(reference.images), reference,
+                         thresholds.get(precision))
+        result.backend = f"{model.backend.name} {model.backend.version}"
+        report.results.append(result)
+        backends[model.backend.name] = model.backend
+    report.platform = platform_record(backends.values())
+    return report
+
+
+class _NotThisBackend(Exception):
+    """The backend the user chose cannot run this file's format."""
+
+
+def _backend_for(path: Path, backend):
+    from .backends import BACKENDS_FOR_FORMAT
+
+    if backend is None:
+        return None
+    if backend not in BACKENDS_FOR_FORMAT[path.suffix.lower()]:
+        raise _NotThisBackend(f"--backend {backend} does not run {path.suffix} files")
+    return backend

@@ -11,3 +11,6 @@ echo "== python -m train $*"
 echo
 echo "== python -m convert all"
 .venv/bin/python -m convert all
+echo
+echo "== python -m runtime parity"
+.venv/bin/python -m runtime parity

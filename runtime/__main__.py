@@ -1,0 +1,114 @@
+"""python -m runtime predict|parity|info: the device-side commands (no TensorFlow)."""
+
+import argparse
+import sys
+
+from .backends import BACKENDS
+
+DEFAULT_MODEL = "models/mnist_mlp_int8.tflite"
+
+PREDICT_EXAMPLES = """
+examples:
+  python -m runtime predict digit.png
+  python -m runtime predict photos/ --model models/mnist_mlp_float32.onnx --json
+
+Photos of handwritten digits work: dark ink on light paper, any size, off-centre. Each
+image is normalised as MNIST was (light ink on dark, cropped, fitted into 20x20, centred
+by mass in 28x28). Exit status 1 if any file could not be read or holds no digit.
+"""
+
+PARITY_EXAMPLES = """
+examples:
+  python -m runtime parity
+  python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
+  python -m runtime parity --int8-min-agreement 0.995
+
+Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
+bundle (DIR/reference.npz) and compared with the Keras model's probabilities. Exit status
+1 when any artifact fails, so it can gate a deployment.
+"""
+
+INFO_EXAMPLES = """
+examples:
+  python -m runtime info models/mnist_mlp_int8.tflite
+  python -m runtime info models/mnist_mlp_float32.onnx --json
+"""
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, width=100)
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in 0..1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m runtime",
+        description="Run exported MNIST models without TensorFlow: predict digits in image files, "
+        "check every artifact's parity with the trained Keras model, inspect a model file.",
+        formatter_class=_formatter,
+        epilog="Run `python -m runtime COMMAND --help` for each command's options and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub):
+        sub.add_argument("--backend", choices=BACKENDS,
+                         help="interpreter to use (default: ai-edge-litert, else tflite-runtime, for .tflite; onnxruntime for .onnx)")
+        sub.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+        sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")
+        sub.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+
+    predict = commands.add_parser("predict", help="classify digits in image files", epilog=PREDICT_EXAMPLES,
+                                  formatter_class=_formatter,
+                                  description="Classify handwritten digits in PNG/JPEG/BMP files or folders of them.")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    predict.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH", help=f"model file (default: {DEFAULT_MODEL})")
+    common(predict)
+
+    parity = commands.add_parser("parity", help="check every artifact against the Keras model", epilog=PARITY_EXAMPLES,
+                                 formatter_class=_formatter,
+                                 description="Check every artifact of a manifest against the trained Keras model.")
+    parity.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
+    common(parity)
+    limits = parity.add_argument_group("thresholds (a failed one makes the artifact FAIL)")
+    limits.add_argument("--float32-max-dp", type=_non_negative, default=1e-5, metavar="X",
+                        help="float32: largest |Δp| allowed (default: 1e-5)")
+    limits.add_argument("--float32-min-agreement", type=_fraction, default=1.0, metavar="F",
+                        help="float32: smallest top-1 agreement (default: 1.0)")
+    limits.add_argument("--float16-min-agreement", type=_fraction, default=0.995, metavar="F",
+                        help="float16: smallest top-1 agreement (default: 0.995)")
+    limits.add_argument("--dynamic-min-agreement", type=_fraction, default=0.995, metavar="F",
+                        help="dynamic range: smallest top-1 agreement (default: 0.995)")
+    limits.add_argument("--int8-min-agreement", type=_fraction, default=0.99, metavar="F",
+                        help="int8: smallest top-1 agreement (default: 0.99)")
+    limits.add_argument("--int8-max-delta-accuracy", type=_non_negative, default=0.5, metavar="PP",
+                        help="int8: largest |Δ accuracy| in percentage points (default: 0.5)")
+
+    info = commands.add_parser("info", help="describe a model file", epilog=INFO_EXAMPLES, formatter_class=_formatter,
+                               description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model file.")
+    info.add_argument("model", metavar="MODEL", help=".tflite or .onnx file")
+    common(info)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from . import commands
+
+    return getattr(commands, args.command)(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The bodies of `python -m runtime` commands: each takes the parsed arguments, prints,
+and returns the exit status (0 ok, 1 a check or a file failed, 2 could not start)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .errors import BackendUnavailableError, ManifestError, ModelFileError
+from .model import load
+from .parity import Thresholds, check_models, format_size, format_table
+
+SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
+
+
+def _fail(err) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
+def predict(args) -> int:
+    from .images import ImageError, expand_paths, load_image
+
+    try:
+        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+    except SETUP_ERRORS as err:
+        return _fail(err)
+    paths = expand_paths(args.images)
+    if not paths:
+        return _fail(f"no image files found in {' '.join(args.images)}")
+    results, failed = [], 0
+    for path in paths:
+        try:
+            probs = model.predict(load_image(path))[0]
+        except (ImageError, ImportError) as err:
+            failed += 1
+            results.append({"file": str(path), "error": str(err)})
+            if not args.json:
+                print(f"error: {err}", file=sys.stderr)
+            continue
+        best = int(probs.argmax())
+        results.append({"file": str(path), "label": model.labels[best], "confidence": float(probs[best])})
+        if not args.json:
+            print(f"{path}: {model.labels[best]} ({probs[best]:.1%})")
+    if args.json:
+        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "results": results}, indent=2))
+    return 1 if failed else 0
+
+
+def parity(args) -> int:
+    thresholds = {
+        "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
+        "float16": Thresholds(min_agreement=args.float16_min_agreement),
+        "dynamic": Thresholds(min_agreement=args.dynamic_min_agreement),
+        "int8": Thresholds(min_agreement=args.int8_min_agreement,
+                           max_abs_delta_accuracy=args.int8_max_delta_accuracy / 100),
+    }
+    try:
+        report = check_models(args.models, thresholds, backend=args.backend, num_threads=args.threads,
+                              verify_checksum=not args.no_verify)
+    except SETUP_ERRORS as err:
+        return _fail(err)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("Platform: " + describe_platform(report.platform))
+        print(f"Reference: {len(report.reference.labels)} test images in {args.models}/reference.npz\n")
+        print(format_table(report.results, report.reference, skipped=report.skipped))
+        if not report.results:
+            print("\nNo artifact could be run: install an interpreter package (see skipped).")
+        else:
+            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed")
+    return 0 if report.passed else 1
+
+
+def describe_platform(record: dict) -> str:
+    """'Linux x86_64, Python 3.11.7, numpy 2.4.6, litert 2.3.0' from a platform record."""
+    rest = [f"{k} {v}" for k, v in record.items() if k not in ("system", "machine", "python", "numpy")]
+    return ", ".join([f"{record['system']} {record['machine']}", f"Python {record['python']}", f"numpy {record['numpy']}"] + rest)
+
+
+def info(args) -> int:
+    try:
+        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+    except SETUP_ERRORS as err:
+        return _fail(err)
+    data = model.describe()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{data['path']}  {format_size(data['bytes'])}  runs on {data['backend']}")
+    for role in ("input", "output"):
+        t = data[role]
+        quant = f"  scale {t['scale']:.6g}, zero point {t['zero_point']}" if "scale" in t else ""
+        print(f"  {role:6}  {t['name']}  {t['dtype']}{t['shape']}{quant}")
+    c = data["contract"]
+    print(f"  contract: uint8 pixels {tuple(c['image_shape'])}, model input = pixel / {c['pixel_scale']:g}, {c['polarity']}")
+    print(f"  labels: {' '.join(data['labels'])}")
+    entry = data["manifest"]
+    if entry is None:
+        print("  manifest: not listed (MNIST's default contract applies)")
+    else:
+        metrics = entry.get("metrics") or {}
+        checked = "not checked (--no-verify)" if args.no_verify else "verified"
+        line = f"  manifest: {entry.get('precision')}, sha256 {str(entry.get('sha256'))[:12]}… {checked}"
+        if "accuracy" in metrics:
+            line += f", accuracy {metrics['accuracy']:.4f}, agreement {metrics.get('agreement', 0):.2%} at conversion"
+        print(line)
+    return 0

@@ -1,0 +1,189 @@
+"""`python -m runtime predict|parity|info` as a user runs them."""
+
+import json
+import re
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import runtime
+from runtime.images import ImageError, load_image, to_mnist
+
+from conftest import run_cli
+from photos import digit_photo, naive_resize
+
+CLEAR_CONFIDENCE = 0.9
+PHOTO_MIN_ACCURACY = 0.9
+NAIVE_MAX_ACCURACY = 0.5
+
+
+def our_lines(stderr: str) -> list:
+    """stderr without LiteRT's own 'INFO: Created TensorFlow Lite XNNPACK delegate' line."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("INFO: ")]
+
+
+@pytest.fixture(scope="module")
+def clear_digits(pipeline, reference):
+    """Test images the float model gets right with high confidence: the clear cases."""
+    probs = runtime.load(pipeline.models / "mnist_mlp_float32.tflite").predict(reference.images)
+    clear = np.flatnonzero((probs.max(1) >= CLEAR_CONFIDENCE) & (probs.argmax(1) == reference.labels))
+    return clear[:60]
+
+
+def test_photos_of_digits_are_normalised_like_mnist(pipeline, reference, clear_digits, tmp_path):
+    model = runtime.load(pipeline.models / "mnist_mlp_int8.tflite")
+    rng = np.random.default_rng(0)
+    right = naive_right = 0
+    for i in clear_digits:
+        photo = digit_photo(reference.images[i], rng)
+        path = tmp_path / f"{i}.png" if i % 2 else tmp_path / f"{i}.jpg"
+        Image.fromarray(photo).save(path, quality=90) if path.suffix == ".jpg" else Image.fromarray(photo).save(path)
+        right += model.predict(load_image(path))[0].argmax() == reference.labels[i]
+        naive_right += model.predict(naive_resize(photo))[0].argmax() == reference.labels[i]
+    assert len(clear_digits) >= 50
+    assert right >= PHOTO_MIN_ACCURACY * len(clear_digits), (right, len(clear_digits))
+    assert naive_right <= NAIVE_MAX_ACCURACY * len(clear_digits), naive_right
+
+
+def test_mnist_image_files_are_used_as_they_are(reference, tmp_path):
+    Image.fromarray(reference.images[0]).save(tmp_path / "mnist.png")
+    assert np.array_equal(load_image(tmp_path / "mnist.png"), reference.images[0])
+
+
+def test_normalised_digit_is_centred_in_20x20(reference):
+    rng = np.random.default_rng(1)
+    digit = to_mnist(digit_photo(reference.images[5], rng).astype(np.float32))
+    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20
+    ys, xs = np.indices(digit.shape)
+    cy, cx = (ys * digit).sum() / digit.sum(), (xs * digit).sum() / digit.sum()
+    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+    assert digit[0].max() == 0 and digit[:, 0].max() == 0  # light ink on a dark background
+
+
+@pytest.mark.parametrize("value", [0, 255])
+def test_blank_images_hold_no_digit(tmp_path, value):
+    Image.fromarray(np.full((100, 80), value, np.uint8)).save(tmp_path / "blank.png")
+    with pytest.raises(ImageError, match="no digit found"):
+        load_image(tmp_path / "blank.png")
+
+
+def test_predict_cli_on_files_and_folders(pipeline, reference, clear_digits, tmp_path):
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    expected = {}
+    for i in clear_digits[:5]:
+        Image.fromarray(digit_photo(reference.images[i], rng)).save(folder / f"digit{i}.png")
+        expected[str(folder / f"digit{i}.png")] = str(reference.labels[i])
+    (folder / "notes.png").write_text("this is not an image")
+    result = run_cli("runtime", "predict", folder, "--model", pipeline.models / "mnist_mlp_int8.tflite")
+    assert result.returncode == 1  # one file failed
+    assert our_lines(result.stderr) == [
+        f"error: {folder / 'notes.png'}: not a readable image (cannot identify image file {str(folder / 'notes.png')!r})"
+    ]
+    got = dict(re.fullmatch(r"(.+): (\d) \(\d+\.\d%\)", line).groups() for line in result.stdout.splitlines())
+    assert got == expected
+
+    files = sorted(expected)
+    result = run_cli("runtime", "predict", *files, "--model", pipeline.models / "mnist_mlp_float32.onnx", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["backend"] == "onnxruntime"
+    assert {r["file"]: r["label"] for r in data["results"]} == expected
+    assert all(0.1 <= r["confidence"] <= 1 for r in data["results"])  # the top class of 10
+
+
+def test_parity_cli_passes_and_prints_the_table(pipeline):
+    result = run_cli("runtime", "parity", "--models", pipeline.models)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^Platform: Linux x86_64, Python 3\.\d+\.\d+, numpy \S+, litert \S+, onnxruntime \S+$", result.stdout, re.M)
+    for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"):
+        assert re.search(rf"^{re.escape(name)} .* pass$", result.stdout, re.M)
+    assert "PASS: 3 of 3 artifacts passed" in result.stdout
+
+
+def test_parity_cli_json(pipeline):
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 0 and data["passed"] is True
+    assert data["reference"]["images"] == 1000 and data["platform"]["machine"]
+    rows = {a["artifact"]: a for a in data["artifacts"]}
+    assert rows["mnist_mlp_float32.onnx"]["max_abs_dp"] <= 1e-5
+    assert rows["mnist_mlp_int8.tflite"]["agreement"] >= 0.99
+    assert rows["mnist_mlp_int8.tflite"]["backend"].startswith("litert ")
+
+
+def test_parity_cli_thresholds_can_fail_it(pipeline):
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--float32-max-dp", "0")
+    assert result.returncode == 1
+    assert re.search(r"^FAIL mnist_mlp_float32\.tflite: max \|Δp\| \d\.\d\de-\d\d > 0$", result.stdout, re.M)
+    assert "FAIL: 1 of 3 artifacts passed" in result.stdout
+
+
+def test_parity_cli_backend_choice_skips_other_formats(pipeline):
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--backend", "onnxruntime", "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert [a["artifact"] for a in data["artifacts"]] == ["mnist_mlp_float32.onnx"]
+    assert {s["artifact"] for s in data["skipped"]} == {"mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"}
+
+
+def test_parity_cli_names_a_changed_file(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    with open(models / "mnist_mlp_int8.tflite", "ab") as f:
+        f.write(b"\0")
+    result = run_cli("runtime", "parity", "--models", models)
+    assert result.returncode == 1
+    assert re.search(r"FAIL mnist_mlp_int8\.tflite: .*mnist_mlp_int8\.tflite: sha256 \w+… does not match the manifest", result.stdout)
+    assert "FAIL: 2 of 3 artifacts passed" in result.stdout
+
+
+def test_parity_cli_without_models_is_a_one_line_error(tmp_path):
+    result = run_cli("runtime", "parity", "--models", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'manifest.json'} not found: run `python -m train` (then `python -m convert all`) first"
+
+
+def test_info_cli(pipeline):
+    result = run_cli("runtime", "info", pipeline.models / "mnist_mlp_int8.tflite")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"input .* int8\[-1, 28, 28\]  scale 0\.00392157, zero point -128", result.stdout)
+    assert "runs on litert" in result.stdout and "sha256" in result.stdout and "verified" in result.stdout
+    data = json.loads(run_cli("runtime", "info", pipeline.models / "mnist_mlp_float32.onnx", "--json").stdout)
+    assert data["input"]["dtype"] == "float32" and data["output"]["shape"] == [-1, 10]
+    assert data["backend"].startswith("onnxruntime") and data["manifest"]["precision"] == "float32"
+
+
+@pytest.mark.parametrize("command", ["predict", "parity", "info"])
+def test_every_command_has_help_with_examples(command):
+    result = run_cli("runtime", command, "--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and f"python -m runtime {command}" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"])
+def test_one_model_shared_by_threads(pipeline, reference, name):
+    """Several threads, each with its own inputs and batch size, through one loaded model:
+    every result equals the single-threaded one."""
+    model = runtime.load(pipeline.models / name)
+    batches = [reference.images[i * 37 : i * 37 + 1 + i] for i in range(8)]
+    expected = [model.predict(b) for b in batches]
+    mismatches, errors = [], []
+
+    def work(k):
+        try:
+            for _ in range(200):
+                if not np.array_equal(model.predict(batches[k]), expected[k]):
+                    mismatches.append(k)
+        except Exception as err:  # collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and mismatches == []
