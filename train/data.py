@@ -112,7 +112,7 @@ def load_mnist_5k() -> Dataset:
         members = rng.permutation(np.flatnonzero(labels == digit))
         test[members[: round(len(members) * MNIST_5K_TEST_FRACTION)]] = True
     train_order = rng.permutation(np.flatnonzero(~test))
-    test_order = np.flatnonzero(test)
+    test_order = rng.permutation(np.flatnonzero(test))
     return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
 
 
