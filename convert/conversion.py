@@ -17,8 +17,8 @@ import numpy as np
 
 import runtime
 from runtime.contract import InputContract
-from runtime.errors import ManifestError
-from runtime.manifest import atomic_path, put_artifact, read_manifest, sha256_file, write_manifest
+from runtime.errors import ManifestError, one_line
+from runtime.manifest import atomic_path, folder_lock, put_artifact, read_manifest, sha256_file, write_manifest
 from runtime.parity import ParityResult, Reference, compare, load_reference
 
 from .onnx_export import export_onnx
@@ -117,11 +117,30 @@ def _load_inputs(options: ConvertOptions):
 
 
 def convert(options: ConvertOptions, log=print) -> ConvertReport:
-    """Produces every target; returns the parity of each. Failed artifacts are not kept."""
-    models, manifest, keras_entry, keras_path, reference, pool = _load_inputs(options)
+    """Produces every target; returns the parity of each. Failed artifacts are not kept.
+
+    Holds the models folder's lock throughout; the manifest is rewritten after each artifact
+    is in place, so a run killed at any point leaves files and manifest consistent."""
+    try:
+        with folder_lock(options.models):
+            return _convert(options, log)
+    except ManifestError as err:
+        raise ConversionError(str(err)) from err
+
+
+def _load_keras(path: Path):
+    """Keras's safe mode: a model file never executes code (no Lambda layers)."""
     import keras
 
-    model = keras.models.load_model(keras_path, compile=False, safe_mode=True)
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, TypeError, OSError ... for bad files
+        raise ConversionError(f"{path}: cannot load the Keras model in safe mode: {one_line(err)}") from err
+
+
+def _convert(options: ConvertOptions, log) -> ConvertReport:
+    models, manifest, keras_entry, keras_path, reference, pool = _load_inputs(options)
+    model = _load_keras(keras_path)
     contract = InputContract.from_json(keras_entry["input"])
     calibration = contract.to_unit_range(pool[: options.calibration_samples])
     tools = _versions("tensorflow", "keras", "onnx", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy")
@@ -148,9 +167,9 @@ def convert(options: ConvertOptions, log=print) -> ConvertReport:
             log(f"  REJECTED {target.filename}: {'; '.join(result.failures)}; the file was not written")
             continue
         put_artifact(manifest, entry)
+        write_manifest(models, manifest)
         log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
-            f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)")
-    write_manifest(models, manifest)
+            f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
     return report
 
 

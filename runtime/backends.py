@@ -12,7 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import BackendUnavailableError, ModelFileError
+from .errors import BackendUnavailableError, ModelFileError, one_line
+from .onnx_external import check_external_data
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime")
 """Names accepted by `--backend` and `load(..., backend=)`."""
@@ -76,8 +77,10 @@ def available_backends(path) -> list:
     return found
 
 
-def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None):
-    """Opens `path` with `backend`, or with the first installed backend for its format."""
+def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None, isolate: bool = True):
+    """Opens `path` with `backend`, or with the first installed backend for its format.
+    With `isolate`, the file is first loaded and run in a child process (runtime.probe),
+    so that a file which crashes the native interpreter cannot take this process down."""
     suffix = "." + model_format(path)
     candidates = BACKENDS_FOR_FORMAT[suffix]
     if backend is not None:
@@ -95,6 +98,10 @@ def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int]
         except BackendUnavailableError as err:
             errors.append(err)
             continue
+        if isolate:
+            from .probe import probe
+
+            probe(path, name)
         if name == "onnxruntime":
             return OnnxRuntimeBackend(path, module, num_threads)
         return TFLiteBackend(path, module, name, num_threads)
@@ -102,6 +109,20 @@ def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int]
     raise BackendUnavailableError(
         f"cannot run {path}: no interpreter for {suffix} files is installed; pip install {packages}"
     ) from errors[-1]
+
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _check_io(path, inputs: list, outputs: list) -> None:
+    """One input and one output, of a type this runtime feeds and reads."""
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelFileError(f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
+    for role, info in (("input", inputs[0]), ("output", outputs[0])):
+        if info.dtype not in SUPPORTED_DTYPES:
+            raise ModelFileError(f"{path}: {role} tensor has type {info.dtype}, expected float32, int8 or uint8")
+        if len(info.shape) < 2:
+            raise ModelFileError(f"{path}: {role} tensor has shape {info.shape}, expected a batch dimension and more")
 
 
 def _package_version(name: str) -> str:
@@ -127,15 +148,12 @@ class TFLiteBackend:
             self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
-            raise ModelFileError(f"{path}: not a valid TFLite model ({err})") from err
+            raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(
-                f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
-            )
         self.inputs = [self._info(d) for d in inputs]
         self.outputs = [self._info(d) for d in outputs]
+        _check_io(path, self.inputs, self.outputs)
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self._batch = int(inputs[0]["shape"][0])
@@ -158,12 +176,16 @@ class TFLiteBackend:
             return self._interpreter.get_tensor(self._output_index)
 
 
+_ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+
+
 class OnnxRuntimeBackend:
     """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
 
     def __init__(self, path, module, num_threads: Optional[int] = None):
         self.name = "onnxruntime"
         self.version = module.__version__
+        check_external_data(path)
         options = module.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
@@ -172,21 +194,20 @@ class OnnxRuntimeBackend:
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime's errors do not derive from RuntimeError
-            raise ModelFileError(f"{path}: not a valid ONNX model ({err})") from err
+            raise ModelFileError(f"{path}: not a valid ONNX model ({one_line(err)})") from err
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(
-                f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
-            )
+        for arg in inputs + outputs:
+            if arg.type not in _ONNX_DTYPES:
+                raise ModelFileError(f"{path}: tensor {arg.name!r} has type {arg.type}, expected float, int8 or uint8")
         self.inputs = [self._info(t) for t in inputs]
         self.outputs = [self._info(t) for t in outputs]
+        _check_io(path, self.inputs, self.outputs)
         self._input_name = inputs[0].name
 
     @staticmethod
     def _info(arg) -> TensorInfo:
-        dtypes = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
-        shape = tuple(d if isinstance(d, int) else -1 for d in arg.shape)
-        return TensorInfo(arg.name, shape, np.dtype(dtypes.get(arg.type, np.float32)))
+        shape = tuple(d if isinstance(d, int) else -1 for d in (arg.shape or ()))
+        return TensorInfo(arg.name, shape, np.dtype(_ONNX_DTYPES[arg.type]))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input_name: x})[0]

@@ -11,3 +11,8 @@ class ManifestError(ValueError):
 
 class BackendUnavailableError(ImportError):
     """No interpreter package is installed that can run this model format."""
+
+
+def one_line(err) -> str:
+    """A library's error message folded onto one line (interpreters print multi-line ones)."""
+    return " ".join(str(err).split())

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import one_line
+
 MNIST_SIZE = 28
 DIGIT_BOX = 20
 """MNIST fits each digit into 20x20 and pads it to 28x28."""
@@ -46,7 +48,7 @@ def read_grayscale(path) -> np.ndarray:
         with Image.open(path) as im:
             width, height = im.size
             if width * height > MAX_PIXELS:
-                raise ImageError(f"{path}: {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
+                raise ImageError(f"{path}: refused, {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 data = np.asarray(im, dtype=np.float32)
@@ -62,9 +64,9 @@ def read_grayscale(path) -> np.ndarray:
     except FileNotFoundError as err:
         raise ImageError(f"{path}: no such file") from err
     except Image.DecompressionBombError as err:
-        raise ImageError(f"{path}: refused, too many pixels ({err})") from err
+        raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
-        raise ImageError(f"{path}: not a readable image ({err})") from err
+        raise ImageError(f"{path}: not a readable image ({one_line(err)})") from err
 
 
 def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:

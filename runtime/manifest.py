@@ -45,6 +45,32 @@ def atomic_path(path) -> Iterator[Path]:
             tmp.unlink()
 
 
+TEMP_GLOB = ".*.tmp.*"
+"""What atomic_path's temporary files look like; a killed writer can leave one behind."""
+LOCK_NAME = ".models.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder) -> Iterator[None]:
+    """Holds an exclusive lock on a models folder, so that two writers (train, convert) never
+    interleave; on entry, temporary files left by a killed writer are removed."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ManifestError(f"{folder} is being written by another train or convert run; wait for it to finish") from err
+        for stale in folder.glob(TEMP_GLOB):
+            stale.unlink()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -94,12 +94,17 @@ def load(
     num_threads: Optional[int] = None,
     contract: Optional[InputContract] = None,
     verify_checksum: bool = True,
+    isolate: Optional[bool] = None,
 ) -> Model:
     """Loads a .tflite or .onnx file.
 
     When a manifest.json beside the file lists it, its sha256 is checked first (unless
     verify_checksum=False) and its recorded input contract and labels are used; otherwise,
     or when `contract` is given, MNIST's contract (pixels / 255) applies.
+
+    A file whose checksum was not verified against a manifest is first loaded and run in a
+    child process (`isolate`, by default), so a file that crashes the native interpreter
+    raises ModelFileError here instead of killing this process.
     """
     path = Path(path)
     if path.suffix.lower() == ".keras":
@@ -118,7 +123,9 @@ def load(
             )
     if contract is None:
         contract = InputContract.from_json(entry["input"]) if entry and "input" in entry else InputContract()
-    return Model(path, open_backend(path, backend, num_threads), contract, labels, entry)
+    if isolate is None:
+        isolate = not (entry is not None and verify_checksum)
+    return Model(path, open_backend(path, backend, num_threads, isolate=isolate), contract, labels, entry)
 
 
 def _manifest_entry(path: Path):

@@ -166,7 +166,7 @@ def test_every_command_has_help_with_examples(command):
 
 @pytest.mark.parametrize("name", ["mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"])
 def test_one_model_shared_by_threads(pipeline, reference, name):
-    """Several threads, each with its own inputs and batch size, through one loaded model:
+    """Eight threads, 500 calls each with its own inputs and batch size, through one loaded model:
     every result equals the single-threaded one."""
     model = runtime.load(pipeline.models / name)
     batches = [reference.images[i * 37 : i * 37 + 1 + i] for i in range(8)]
@@ -175,7 +175,7 @@ def test_one_model_shared_by_threads(pipeline, reference, name):
 
     def work(k):
         try:
-            for _ in range(200):
+            for _ in range(500):
                 if not np.array_equal(model.predict(batches[k]), expected[k]):
                     mismatches.append(k)
         except Exception as err:  # collected and asserted below

@@ -39,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from runtime.errors import ManifestError
+
     from .data import DataError
     from .training import TrainOptions, train
 
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
     )
     try:
         train(options)
-    except DataError as err:
+    except (DataError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print("Next: python -m convert all")

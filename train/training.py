@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from runtime.contract import InputContract
-from runtime.manifest import SCHEMA_VERSION, atomic_path, sha256_file, write_manifest
+from runtime.manifest import SCHEMA_VERSION, atomic_path, folder_lock, sha256_file, write_manifest
 from runtime.parity import REFERENCE_NAME
 
 from .data import Dataset, load_dataset
@@ -86,15 +86,14 @@ def train(options: TrainOptions, log=print) -> dict:
     log(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {options.epochs} epochs, {seconds:.1f} s")
 
     models = Path(options.models)
-    models.mkdir(parents=True, exist_ok=True)
     probs = model.predict(x_test, batch_size=256, verbose=0).astype(np.float32)
-    _save_npz(models / REFERENCE_NAME, images=dataset.x_test, labels=dataset.y_test, probs=probs)
-    _save_npz(models / CALIBRATION_NAME, images=_calibration_pool(dataset, options.seed))
-    with atomic_path(models / KERAS_NAME) as tmp:
-        model.save(tmp)
-
-    manifest = _manifest(options, dataset, contract, models, float(accuracy), float(loss))
-    write_manifest(models, manifest)
+    with folder_lock(models):
+        _save_npz(models / REFERENCE_NAME, images=dataset.x_test, labels=dataset.y_test, probs=probs)
+        _save_npz(models / CALIBRATION_NAME, images=_calibration_pool(dataset, options.seed))
+        with atomic_path(models / KERAS_NAME) as tmp:
+            model.save(tmp)
+        manifest = _manifest(options, dataset, contract, models, float(accuracy), float(loss))
+        write_manifest(models, manifest)
     for name in (KERAS_NAME, REFERENCE_NAME, CALIBRATION_NAME, "manifest.json"):
         log(f"Wrote {models / name}")
     return manifest
