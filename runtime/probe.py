@@ -37,6 +37,11 @@ def probe(path, backend: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         )
     except subprocess.TimeoutExpired as err:
         raise ModelFileError(f"{path}: loading it did not finish within {timeout:g} s; refusing the file") from err
+    except OSError as err:
+        raise ModelFileError(
+            f"{path}: cannot start a child process to check this file first ({err}); "
+            "list it in a manifest, or load it with isolate=False if you trust it"
+        ) from err
     if child.returncode == 0 and child.stdout.strip().endswith("ok"):
         return
     if child.returncode < 0:
