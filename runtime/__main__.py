@@ -28,6 +28,17 @@ bundle (DIR/reference.npz) and compared with the Keras model's probabilities. Ex
 1 when any artifact fails, so it can gate a deployment.
 """
 
+BENCH_EXAMPLES = """
+examples:
+  python -m runtime bench
+  python -m runtime bench --models /media/sd/models --threads 4 --json > bench.json
+
+Each artifact is measured on every installed backend that runs it, in a child process of
+its own, next to the bare interpreter doing the same work on input already in the model's
+type: the difference is what the runtime costs. Start-up compares `python -m runtime
+predict digit.png` with `python -c "import numpy, <interpreter>"` as whole processes.
+"""
+
 INFO_EXAMPLES = """
 examples:
   python -m runtime info models/mnist_mlp_int8.tflite
@@ -95,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="int8: smallest top-1 agreement (default: 0.99)")
     limits.add_argument("--int8-max-delta-accuracy", type=_non_negative, default=0.5, metavar="PP",
                         help="int8: largest |Δ accuracy| in percentage points (default: 0.5)")
+
+    bench = commands.add_parser("bench", help="measure size, load time, latency, throughput, memory", epilog=BENCH_EXAMPLES,
+                                formatter_class=_formatter,
+                                description="Benchmark every artifact of a manifest on every installed backend.")
+    bench.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
+    bench.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+    bench.add_argument("--runs", type=int, default=2000, metavar="N", help="single-image latency samples after warm-up (default: 2000)")
+    bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
+    bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
     info = commands.add_parser("info", help="describe a model file", epilog=INFO_EXAMPLES, formatter_class=_formatter,
                                description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model file.")

@@ -134,7 +134,16 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-class TFLiteBackend:
+class _Versioned:
+    name: str
+
+    @property
+    def version(self) -> str:
+        """The interpreter package's version (looked up on demand: importlib.metadata is slow to import)."""
+        return _package_version(self.name)
+
+
+class TFLiteBackend(_Versioned):
     """LiteRT's or tflite-runtime's `Interpreter` (the same API).
 
     An interpreter holds its tensors in place and is not safe to share between threads,
@@ -143,7 +152,6 @@ class TFLiteBackend:
 
     def __init__(self, path, module, name: str, num_threads: Optional[int] = None):
         self.name = name
-        self.version = _package_version(name)
         try:
             self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
             self._interpreter.allocate_tensors()
@@ -179,12 +187,11 @@ class TFLiteBackend:
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(_Versioned):
     """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
 
     def __init__(self, path, module, num_threads: Optional[int] = None):
         self.name = "onnxruntime"
-        self.version = module.__version__
         check_external_data(path)
         options = module.SessionOptions()
         if num_threads:

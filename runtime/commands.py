@@ -8,7 +8,6 @@ import sys
 
 from .errors import BackendUnavailableError, ManifestError, ModelFileError
 from .model import load
-from .parity import Thresholds, check_models, format_size, format_table
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
 
@@ -48,6 +47,8 @@ def predict(args) -> int:
 
 
 def parity(args) -> int:
+    from .parity import Thresholds, check_models, format_table
+
     thresholds = {
         "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
         "float16": Thresholds(min_agreement=args.float16_min_agreement),
@@ -73,6 +74,22 @@ def parity(args) -> int:
     return 0 if report.passed else 1
 
 
+def bench(args) -> int:
+    from .bench import bench_models, format_report
+
+    if args.runs < 1:
+        return _fail(f"--runs must be >= 1, got {args.runs}")
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        report = bench_models(args.models, threads=args.threads, runs=args.runs, startup=not args.no_startup, log=progress)
+    except SETUP_ERRORS as err:
+        return _fail(err)
+    except RuntimeError as err:  # a child benchmark failed; its last line says why
+        return _fail(err)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
+    return 0
+
+
 def describe_platform(record: dict) -> str:
     """'Linux x86_64, Python 3.11.7, numpy 2.4.6, litert 2.3.0' from a platform record."""
     rest = [f"{k} {v}" for k, v in record.items() if k not in ("system", "machine", "python", "numpy")]
@@ -80,6 +97,8 @@ def describe_platform(record: dict) -> str:
 
 
 def info(args) -> int:
+    from .parity import format_size
+
     try:
         model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
     except SETUP_ERRORS as err:

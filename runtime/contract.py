@@ -42,22 +42,33 @@ class InputContract:
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"input contract {data!r} is malformed: {err}") from err
 
+    def check_shape(self, x: np.ndarray) -> np.ndarray:
+        """x as (N, H, W): a single (H, W) image gets a batch axis; other shapes are refused."""
+        if x.ndim == len(self.image_shape):
+            x = x[np.newaxis]
+        if x.shape[1:] != tuple(self.image_shape) or x.ndim != len(self.image_shape) + 1:
+            raise ValueError(f"images: got shape {x.shape}, expected {self._expected()}")
+        return x
+
+    def _expected(self) -> str:
+        h, w = self.image_shape
+        return f"uint8 pixels 0..255 or floats in 0..1 shaped (N, {h}, {w}) or ({h}, {w})"
+
+    def scale_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 pixels to the model's float input, element by element."""
+        return np.divide(pixels, np.float32(self.pixel_scale), dtype=np.float32)
+
     def to_unit_range(self, images) -> np.ndarray:
         """Checks images and returns them as float32 (N, H, W) in 0..1.
 
         uint8 pixels are scaled by 1/pixel_scale. Floats are accepted only when they are
         already in 0..1; everything else is refused with what was expected.
         """
-        x = np.asarray(images)
-        expected = f"uint8 pixels 0..255 or floats in 0..1 shaped (N, {self.image_shape[0]}, {self.image_shape[1]}) or {self.image_shape}"
-        if x.ndim == len(self.image_shape):
-            x = x[np.newaxis]
-        if x.ndim != len(self.image_shape) + 1 or tuple(x.shape[1:]) != tuple(self.image_shape):
-            raise ValueError(f"images: got shape {x.shape}, expected {expected}")
+        x = self.check_shape(np.asarray(images))
         if x.dtype == np.uint8:
-            return x.astype(np.float32) / np.float32(self.pixel_scale)
+            return self.scale_pixels(x)
         if x.dtype.kind != "f":
-            raise TypeError(f"images: got dtype {x.dtype}, expected {expected}")
+            raise TypeError(f"images: got dtype {x.dtype}, expected {self._expected()}")
         x = x.astype(np.float32)
         if x.size and not np.all(np.isfinite(x)):
             raise ValueError("images: got NaN or infinite values, expected floats in 0..1")

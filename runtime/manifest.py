@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -29,6 +28,8 @@ def sha256_file(path) -> str:
 def atomic_path(path) -> Iterator[Path]:
     """Yields a temporary path beside `path` (same suffix) and renames it onto `path` only
     when the block finishes; on any error, or if the process dies, `path` is untouched."""
+    import tempfile  # only writers need it; the device's load path stays lean
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)

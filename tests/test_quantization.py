@@ -64,3 +64,16 @@ def test_runtime_int8_path_equals_the_bare_interpreter(pipeline, reference):
     model = runtime.load(path)
     assert model.input.quantized and model.output.quantized
     assert np.array_equal(model.predict(images), expected.astype(np.float32))
+
+
+def test_pixel_table_path_equals_the_general_path(pipeline, reference):
+    """uint8 pixels go through a 256-entry table (or, for scale 1/255 and zero point -128,
+    a flip of the top bit); both must equal quantizing pixel / scale the long way."""
+    path = pipeline.models / "mnist_mlp_int8.tflite"
+    images = reference.images[:200]
+    offset = runtime.load(path)
+    assert offset._pixels_are_offset
+    np.testing.assert_array_equal(offset.predict(images), offset.predict(images / np.float32(255)))
+    table = runtime.load(path, contract=InputContract(pixel_scale=300.0), verify_checksum=False)
+    assert not table._pixels_are_offset
+    np.testing.assert_array_equal(table.predict(images), table.predict(images / np.float32(300)))

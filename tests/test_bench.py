@@ -1,0 +1,71 @@
+"""The benchmarks run and their output is well-formed. Speed itself is not asserted here:
+the numbers are printed for people (README), not checked by timed tests."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+TIMING_FIELDS = {"load_ms", "first_ms", "p50_us", "p99_us", "images_per_s"}
+EXPECTED_ROWS = {("mnist_mlp_float32.tflite", "litert"), ("mnist_mlp_int8.tflite", "litert"),
+                 ("mnist_mlp_float32.onnx", "onnxruntime")}
+
+
+def _check_timings(timings: dict):
+    assert set(timings) == TIMING_FIELDS
+    assert set(timings["images_per_s"]) == {"1", "32", "1000"}
+    assert all(v > 0 for v in timings["images_per_s"].values())
+    assert 0 < timings["p50_us"] <= timings["p99_us"] and timings["load_ms"] > 0 and timings["first_ms"] > 0
+
+
+@pytest.fixture(scope="module")
+def bench_json(pipeline):
+    result = run_cli("runtime", "bench", "--models", pipeline.models, "--runs", "30", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_bench_covers_every_artifact_and_backend(bench_json):
+    machine = bench_json["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"] and machine["python"] and machine["numpy"] and machine["litert"]
+    rows = {(r["artifact"], r["backend"].split()[0]): r for r in bench_json["rows"]}
+    assert set(rows) == EXPECTED_ROWS
+    for row in rows.values():
+        assert list(row["timings"]) == ["runtime", "bare"]
+        for timings in row["timings"].values():
+            _check_timings(timings)
+        assert row["bytes"] > 0 and row["peak_rss_mib"] > 10
+
+
+def test_bench_measures_startup(bench_json):
+    startup = bench_json["startup"]
+    assert startup["predict_command"].startswith("python -m runtime predict digit.png")
+    assert startup["baseline_command"] == 'python -c "import numpy, ai_edge_litert.interpreter"'
+    for key in ("predict_wall_ms", "predict_peak_mib", "baseline_wall_ms", "baseline_peak_mib"):
+        assert startup[key] > 0
+
+
+def test_bench_table(pipeline):
+    result = run_cli("runtime", "bench", "--models", pipeline.models, "--runs", "20", "--no-startup", "--threads", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("CPU: ") and "cores" in lines[0]
+    assert any(line.startswith("artifact") and "p50 µs" in line and "b=1000 img/s" in line for line in lines)
+    ratios = [line for line in lines if "x the bare time" in line]
+    assert len(ratios) == 3 and "Start-up" not in result.stdout
+    assert "measuring mnist_mlp_int8.tflite on litert ..." in result.stderr
+
+
+def test_keras_benchmark_script(pipeline):
+    result = subprocess.run([sys.executable, "benchmarks/keras_vs_runtime.py", "--models", str(pipeline.models),
+                             "--runs", "20", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    keras_row = data["rows"][0]
+    assert keras_row["artifact"] == "mnist_mlp.keras" and list(keras_row["timings"]) == ["model.predict", "model(x)"]
+    for timings in keras_row["timings"].values():
+        _check_timings(timings)
+    assert len(data["rows"]) == 1 + len(EXPECTED_ROWS) and data["keras_import_ms"] > 0
