@@ -87,6 +87,8 @@ class ParityResult:
     """One sentence per missed threshold or problem, with the measured value; empty when passed."""
     backend: str = ""
     """The interpreter package and version that ran it."""
+    calibration: str = ""
+    """For int8: how it was calibrated, e.g. "500 images, per-channel"."""
 
     @property
     def passed(self) -> bool:
@@ -148,17 +150,17 @@ def _sci(value):
 
 def format_table(results, reference: Reference, reference_name: str = "keras (reference)", skipped=()) -> str:
     """The summary table: one row per artifact, the Keras model first."""
-    header = ("artifact", "precision", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
-    rows = [(reference_name, "float32", "", f"{reference.accuracy:.4f}", "", "", "", "", "")]
+    header = ("artifact", "precision", "calibration", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
+    rows = [(reference_name, "float32", "", "", f"{reference.accuracy:.4f}", "", "", "", "", "")]
     for r in results:
         rows.append((
-            r.artifact, r.precision, format_size(r.bytes),
+            r.artifact, r.precision, r.calibration, format_size(r.bytes),
             "-" if r.accuracy is None else f"{r.accuracy:.4f}",
             "-" if r.delta_accuracy is None else f"{r.delta_accuracy * 100:+.2f} pp",
             _percent(r.agreement), _sci(r.max_abs_dp), _sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
         ))
     for artifact, precision, reason in skipped:
-        rows.append((artifact, precision, "", "", "", "", "", "", "skipped"))
+        rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -181,6 +183,8 @@ class ParityReport:
     """(artifact, precision, reason) for artifacts no installed backend can run."""
     platform: dict = field(default_factory=dict)
     """Where it ran: machine, Python, numpy and interpreter versions."""
+    outputs: dict = field(default_factory=dict)
+    """Artifact -> its probabilities on the reference images (check_models(keep_outputs=True))."""
 
     @property
     def passed(self) -> bool:
@@ -195,6 +199,17 @@ class ParityReport:
             "artifacts": [r.to_json() for r in self.results],
             "skipped": [{"artifact": a, "precision": p, "reason": why} for a, p, why in self.skipped],
         }
+
+
+def describe_calibration(entry: dict) -> str:
+    """"500 images, per-channel" from a manifest entry's calibration record; "" if none."""
+    calibration = entry.get("calibration")
+    if not calibration:
+        return ""
+    text = f"{calibration.get('samples', '?')} images"
+    if "per_channel" in calibration:
+        text += ", per-channel" if calibration["per_channel"] else ", per-tensor"
+    return text
 
 
 def platform_record(backends=()) -> dict:
@@ -212,9 +227,11 @@ def platform_record(backends=()) -> dict:
     return record
 
 
-def check_models(models_dir, thresholds=None, backend=None, num_threads=None, verify_checksum=True) -> ParityReport:
+def check_models(models_dir, thresholds=None, backend=None, num_threads=None, verify_checksum=True,
+                 keep_outputs=False) -> ParityReport:
     """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
-    compares it with the Keras probabilities. `thresholds` maps precision to Thresholds."""
+    compares it with the Keras probabilities. `thresholds` maps precision to Thresholds;
+    with `keep_outputs`, each artifact's probabilities are kept in report.outputs."""
     from .errors import BackendUnavailableError, ModelFileError
     from .manifest import read_manifest
     from .model import load
@@ -243,10 +260,13 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
             failed.failures.append(str(err))
             report.results.append(failed)
             continue
-        result = compare(name, precision, path.stat().st_size, model.predict(reference.images), reference,
-                         thresholds.get(precision))
+        probs = model.predict(reference.images)
+        result = compare(name, precision, path.stat().st_size, probs, reference, thresholds.get(precision))
         result.backend = f"{model.backend.name} {model.backend.version}"
+        result.calibration = describe_calibration(entry)
         report.results.append(result)
+        if keep_outputs:
+            report.outputs[name] = probs
         backends[model.backend.name] = model.backend
     report.platform = platform_record(backends.values())
     return report
