@@ -6,13 +6,13 @@ import sys
 from .onnx_export import ONNX_PRECISIONS
 from .tflite_export import TFLITE_PRECISIONS
 
-DEFAULT_TFLITE = ["float32", "int8"]
+DEFAULT_PRECISIONS = ["float32", "int8"]
 
 EXAMPLES = """
 examples:
-  python -m convert all                                   # float32 + int8 TFLite, float ONNX
+  python -m convert all                                   # float32 + int8, TFLite and ONNX
   python -m convert tflite --quantize int8 float16 dynamic
-  python -m convert tflite --calibration-samples 1000 --models /tmp/models
+  python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
 
 Each file is loaded back through the runtime and compared with the Keras model on the
 reference bundle before it replaces anything; the exit status is 1 if any check fails.
@@ -29,27 +29,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("target", choices=["tflite", "onnx", "all"], help="which formats to export")
     parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
-                        help=f"TFLite precisions, any of {', '.join(TFLITE_PRECISIONS)} "
-                        f"(default: {' '.join(DEFAULT_TFLITE)})")
-    parser.add_argument("--calibration-samples", type=int, default=500, metavar="N",
-                        help="training images used to calibrate int8 activations (default: 500)")
+                        help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
+                        f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
+    parser.add_argument("--calibration-samples", type=int, default=None, metavar="N",
+                        help="training images used to calibrate int8 activations (default: all that "
+                        "`python -m train` kept in calibration.npz, up to 2000)")
+    parser.add_argument("--per-tensor", action="store_true",
+                        help="int8 weights with one scale per tensor instead of one per output channel")
     parser.add_argument("--models", default="models", metavar="DIR",
                         help="folder written by `python -m train` (default: models)")
     args = parser.parse_args(argv)
-    if args.quantize and args.target == "onnx":
-        parser.error("--quantize applies to TFLite; use `tflite` or `all`")
+    if args.target == "onnx" and args.quantize and not set(args.quantize) & set(ONNX_PRECISIONS):
+        parser.error(f"ONNX export supports {' and '.join(ONNX_PRECISIONS)}, not {' '.join(args.quantize)}")
     return args
 
 
 def targets_for(args) -> list:
     from .conversion import Target
 
+    precisions = list(dict.fromkeys(args.quantize or DEFAULT_PRECISIONS))
     targets = []
     if args.target in ("tflite", "all"):
-        precisions = list(dict.fromkeys(args.quantize or DEFAULT_TFLITE))
         targets += [Target("tflite", p) for p in precisions]
     if args.target in ("onnx", "all"):
-        targets += [Target("onnx", p) for p in ONNX_PRECISIONS]
+        targets += [Target("onnx", p) for p in precisions if p in ONNX_PRECISIONS]
     return targets
 
 
@@ -59,7 +62,8 @@ def main(argv=None) -> int:
 
     from .conversion import ConversionError, ConvertOptions, convert
 
-    options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples)
+    options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
+                             per_channel=not args.per_tensor)
     try:
         report = convert(options)
     except ConversionError as err:

@@ -1,15 +1,17 @@
 """Convert, verify, then list: each artifact is written to a temporary file, loaded back
 through the runtime, compared with the Keras outputs on the reference bundle, and only
-then renamed into place. The manifest is written last, once."""
+then renamed into place and listed in the manifest."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,14 +20,15 @@ import numpy as np
 import runtime
 from runtime.contract import InputContract
 from runtime.errors import ManifestError, one_line
-from runtime.manifest import atomic_path, folder_lock, put_artifact, read_manifest, sha256_file, write_manifest
-from runtime.parity import ParityResult, Reference, compare, load_reference
+from runtime.manifest import (
+    atomic_path, find_artifact, folder_lock, put_artifact, read_manifest, sha256_file, write_manifest,
+)
+from runtime.parity import ParityResult, Reference, compare, describe_calibration, load_reference
 
-from .onnx_export import export_onnx
+from .onnx_export import export_onnx, quantize_onnx
 from .tflite_export import tflite_bytes
 
 MODEL_STEM = "mnist_mlp"
-DEFAULT_CALIBRATION_SAMPLES = 500
 
 
 class ConversionError(ValueError):
@@ -51,8 +54,10 @@ class ConvertOptions:
 
     targets: list
     models: str = "models"
-    calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
-    """How many training images calibrate int8 activations."""
+    calibration_samples: Optional[int] = None
+    """How many training images calibrate int8 activations; None: all that train kept."""
+    per_channel: bool = True
+    """int8 weights with one scale per output channel (False: one per tensor)."""
 
 
 @dataclass
@@ -108,6 +113,8 @@ def _load_inputs(options: ConvertOptions):
     reference = load_reference(models)
     with np.load(calibration_path, allow_pickle=False) as data:
         pool = data["images"]
+    if options.calibration_samples is None:
+        options.calibration_samples = len(pool)
     if any(t.precision == "int8" for t in options.targets) and not 1 <= options.calibration_samples <= len(pool):
         raise ConversionError(
             f"--calibration-samples: got {options.calibration_samples}, expected 1..{len(pool)} "
@@ -153,7 +160,10 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
         try:
             with atomic_path(path) as tmp:
                 if target.format == "tflite":
-                    tmp.write_bytes(tflite_bytes(model, target.precision, calibration))
+                    tmp.write_bytes(tflite_bytes(model, target.precision, calibration, options.per_channel))
+                elif target.precision == "int8":
+                    with _float_onnx(models, manifest, model) as float_path:
+                        quantize_onnx(float_path, tmp, calibration, options.per_channel)
                 else:
                     export_onnx(model, tmp)
                 loaded = runtime.load(tmp, contract=contract)
@@ -163,6 +173,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 if not result.passed:
                     raise _Rejected()
                 entry = _entry(target, tmp, loaded, contract, manifest, keras_entry, result, tools, options)
+                result.calibration = describe_calibration(entry)
         except _Rejected:
             log(f"  REJECTED {target.filename}: {'; '.join(result.failures)}; the file was not written")
             continue
@@ -171,6 +182,22 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
         log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
             f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
     return report
+
+
+@contextlib.contextmanager
+def _float_onnx(models: Path, manifest: dict, model):
+    """The float ONNX that ONNX int8 quantizes: the verified one in the manifest when it was
+    exported from this Keras model, else a fresh export, removed afterwards."""
+    keras_sha = next(a for a in manifest["artifacts"] if a.get("format") == "keras")["sha256"]
+    listed = find_artifact(manifest, Target("onnx", "float32").filename)
+    path = models / Target("onnx", "float32").filename
+    if listed and listed.get("source", {}).get("sha256") == keras_sha and path.is_file() and sha256_file(path) == listed["sha256"]:
+        yield path
+        return
+    with atomic_path(models / ".float-for-int8.onnx") as fresh:
+        export_onnx(model, fresh)
+        yield fresh
+        fresh.unlink()
 
 
 class _Rejected(Exception):
@@ -207,5 +234,8 @@ def _entry(target, tmp, loaded, contract, manifest, keras_entry, result: ParityR
         "tools": tools,
     }
     if target.precision == "int8":
-        entry["calibration"] = {"samples": options.calibration_samples, "split": "train"}
+        entry["calibration"] = {
+            "samples": options.calibration_samples, "split": "train",
+            "per_channel": options.per_channel, "method": "minmax",
+        }
     return entry

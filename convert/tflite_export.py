@@ -10,10 +10,11 @@ import numpy as np
 TFLITE_PRECISIONS = ("float32", "int8", "float16", "dynamic")
 
 
-def tflite_bytes(model, precision: str, calibration=None) -> bytes:
+def tflite_converter(model, precision: str, calibration=None, per_channel: bool = True):
     """float32: as trained. float16: float16 weights. dynamic: int8 weights, float activations.
     int8: int8 weights and activations with int8 input and output, calibrated on
-    `calibration` (float32 images in 0..1, training split only)."""
+    `calibration` (float32 images in 0..1, training split only); weights per output channel,
+    or one scale per tensor with per_channel=False."""
     import tensorflow as tf
 
     if precision not in TFLITE_PRECISIONS:
@@ -38,5 +39,13 @@ def tflite_bytes(model, precision: str, calibration=None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # The public API has no switch for weight granularity; these are the converter's own.
+        converter._experimental_disable_per_channel = not per_channel
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel
+    return converter
+
+
+def tflite_bytes(model, precision: str, calibration=None, per_channel: bool = True) -> bytes:
+    converter = tflite_converter(model, precision, calibration, per_channel)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel's signature
         return converter.convert()

@@ -38,6 +38,8 @@ def atomic_path(path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets normal permissions
     try:
         yield tmp
+        if not tmp.exists():  # the block consumed it (a scratch file, not a result)
+            return
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -11,7 +11,7 @@ from conftest import ROOT, run_cli
 
 TIMING_FIELDS = {"load_ms", "first_ms", "p50_us", "p99_us", "images_per_s"}
 EXPECTED_ROWS = {("mnist_mlp_float32.tflite", "litert"), ("mnist_mlp_int8.tflite", "litert"),
-                 ("mnist_mlp_float32.onnx", "onnxruntime")}
+                 ("mnist_mlp_float32.onnx", "onnxruntime"), ("mnist_mlp_int8.onnx", "onnxruntime")}
 
 
 def _check_timings(timings: dict):
@@ -55,7 +55,7 @@ def test_bench_table(pipeline):
     assert lines[0].startswith("CPU: ") and "cores" in lines[0]
     assert any(line.startswith("artifact") and "p50 µs" in line and "b=1000 img/s" in line for line in lines)
     ratios = [line for line in lines if "x the bare time" in line]
-    assert len(ratios) == 3 and "Start-up" not in result.stdout
+    assert len(ratios) == len(EXPECTED_ROWS) and "Start-up" not in result.stdout
     assert "measuring mnist_mlp_int8.tflite on litert ..." in result.stderr
 
 

@@ -76,9 +76,10 @@ def test_parity_passes_in_the_device_env(device_env, pipeline, tmp_path):
     for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"):
         assert rows[name]["passed"] and rows[name]["backend"].startswith(backend + " ")
     if flavour == "litert":
-        assert rows["mnist_mlp_float32.onnx"]["passed"] and report["skipped"] == []
+        assert rows["mnist_mlp_float32.onnx"]["passed"] and rows["mnist_mlp_int8.onnx"]["passed"]
+        assert report["skipped"] == []
     else:
-        assert [s["artifact"] for s in report["skipped"]] == ["mnist_mlp_float32.onnx"]
+        assert [s["artifact"] for s in report["skipped"]] == ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
         assert "pip install onnxruntime" in report["skipped"][0]["reason"]
     assert report["platform"]["numpy"].split(".")[0] == FLAVOURS[flavour]["numpy_major"]
 

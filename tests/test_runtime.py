@@ -14,7 +14,7 @@ from runtime.model import MAX_BATCH
 
 from conftest import ROOT
 
-FORMATS = ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"]
+FORMATS = ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
 
 BLOCK_TENSORFLOW = textwrap.dedent(
     """

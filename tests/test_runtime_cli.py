@@ -100,9 +100,9 @@ def test_parity_cli_passes_and_prints_the_table(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^Platform: Linux x86_64, Python 3\.\d+\.\d+, numpy \S+, litert \S+, onnxruntime \S+$", result.stdout, re.M)
-    for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx"):
+    for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"):
         assert re.search(rf"^{re.escape(name)} .* pass$", result.stdout, re.M)
-    assert "PASS: 3 of 3 artifacts passed" in result.stdout
+    assert "PASS: 4 of 4 artifacts passed" in result.stdout
 
 
 def test_parity_cli_json(pipeline):
@@ -120,14 +120,14 @@ def test_parity_cli_thresholds_can_fail_it(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--float32-max-dp", "0")
     assert result.returncode == 1
     assert re.search(r"^FAIL mnist_mlp_float32\.tflite: max \|Δp\| \d\.\d\de-\d\d > 0$", result.stdout, re.M)
-    assert "FAIL: 1 of 3 artifacts passed" in result.stdout
+    assert "FAIL: 2 of 4 artifacts passed" in result.stdout
 
 
 def test_parity_cli_backend_choice_skips_other_formats(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--backend", "onnxruntime", "--json")
     data = json.loads(result.stdout)
     assert result.returncode == 0
-    assert [a["artifact"] for a in data["artifacts"]] == ["mnist_mlp_float32.onnx"]
+    assert [a["artifact"] for a in data["artifacts"]] == ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
     assert {s["artifact"] for s in data["skipped"]} == {"mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"}
 
 
@@ -138,7 +138,7 @@ def test_parity_cli_names_a_changed_file(pipeline, tmp_path):
     result = run_cli("runtime", "parity", "--models", models)
     assert result.returncode == 1
     assert re.search(r"FAIL mnist_mlp_int8\.tflite: .*mnist_mlp_int8\.tflite: sha256 \w+… does not match the manifest", result.stdout)
-    assert "FAIL: 2 of 3 artifacts passed" in result.stdout
+    assert "FAIL: 3 of 4 artifacts passed" in result.stdout
 
 
 def test_parity_cli_without_models_is_a_one_line_error(tmp_path):
