@@ -13,6 +13,7 @@ examples:
   python -m convert all                                   # float32 + int8, TFLite and ONNX
   python -m convert tflite --quantize int8 float16 dynamic
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
+  python -m convert diagnose                              # int8 error per layer, and what to change
 
 Each file is loaded back through the runtime and compared with the Keras model on the
 reference bundle before it replaces anything; the exit status is 1 if any check fails.
@@ -27,7 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
     )
-    parser.add_argument("target", choices=["tflite", "onnx", "all"], help="which formats to export")
+    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose"],
+                        help="which formats to export, or `diagnose`: where int8 loses accuracy, layer by layer")
     parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
                         help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
                         f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
@@ -36,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "`python -m train` kept in calibration.npz, up to 2000)")
     parser.add_argument("--per-tensor", action="store_true",
                         help="int8 weights with one scale per tensor instead of one per output channel")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
+                        "fails its check); `diagnose` alone prints it without converting")
     parser.add_argument("--models", default="models", metavar="DIR",
                         help="folder written by `python -m train` (default: models)")
     args = parser.parse_args(argv)
@@ -63,14 +68,15 @@ def main(argv=None) -> int:
     from .conversion import ConversionError, ConvertOptions, convert
 
     options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
-                             per_channel=not args.per_tensor)
+                             per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose")
     try:
         report = convert(options)
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print()
-    print(format_table(report.results, report.reference))
+    if report.results:
+        print()
+        print(format_table(report.results, report.reference))
     if not report.passed:
         failed = ", ".join(r.artifact for r in report.results if not r.passed)
         print(f"\nVerification failed for {failed}; earlier files at those paths were left as they were.", file=sys.stderr)

@@ -58,6 +58,9 @@ class ConvertOptions:
     """How many training images calibrate int8 activations; None: all that train kept."""
     per_channel: bool = True
     """int8 weights with one scale per output channel (False: one per tensor)."""
+    diagnose: bool = False
+    """Print the layer-by-layer int8 diagnosis even when int8 TFLite passes (it is printed
+    whenever int8 TFLite fails its check)."""
 
 
 @dataclass
@@ -115,7 +118,8 @@ def _load_inputs(options: ConvertOptions):
         pool = data["images"]
     if options.calibration_samples is None:
         options.calibration_samples = len(pool)
-    if any(t.precision == "int8" for t in options.targets) and not 1 <= options.calibration_samples <= len(pool):
+    needs_calibration = options.diagnose or any(t.precision == "int8" for t in options.targets)
+    if needs_calibration and not 1 <= options.calibration_samples <= len(pool):
         raise ConversionError(
             f"--calibration-samples: got {options.calibration_samples}, expected 1..{len(pool)} "
             f"(the training images kept in {calibration_path})"
@@ -169,11 +173,12 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 loaded = runtime.load(tmp, contract=contract)
                 probs = loaded.predict(reference.images)
                 result = compare(target.filename, target.precision, tmp.stat().st_size, probs, reference)
+                if target.precision == "int8":
+                    result.calibration = describe_calibration({"calibration": _calibration_record(options)})
                 report.results.append(result)
                 if not result.passed:
                     raise _Rejected()
                 entry = _entry(target, tmp, loaded, contract, manifest, keras_entry, result, tools, options)
-                result.calibration = describe_calibration(entry)
         except _Rejected:
             log(f"  REJECTED {target.filename}: {'; '.join(result.failures)}; the file was not written")
             continue
@@ -181,6 +186,11 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
         write_manifest(models, manifest)
         log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
             f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
+    int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)
+    if options.diagnose or int8_failed:
+        from .diagnose import diagnose_tflite, format_diagnosis
+
+        log("\n" + format_diagnosis(diagnose_tflite(model, calibration, reference, options.per_channel)))
     return report
 
 
@@ -202,6 +212,11 @@ def _float_onnx(models: Path, manifest: dict, model):
 
 class _Rejected(Exception):
     """Aborts the atomic write of an artifact that failed verification."""
+
+
+def _calibration_record(options: ConvertOptions) -> dict:
+    """How int8 artifacts were calibrated, as the manifest records it."""
+    return {"samples": options.calibration_samples, "split": "train", "per_channel": options.per_channel, "method": "minmax"}
 
 
 def _entry(target, tmp, loaded, contract, manifest, keras_entry, result: ParityResult, tools, options) -> dict:
@@ -234,8 +249,5 @@ def _entry(target, tmp, loaded, contract, manifest, keras_entry, result: ParityR
         "tools": tools,
     }
     if target.precision == "int8":
-        entry["calibration"] = {
-            "samples": options.calibration_samples, "split": "train",
-            "per_channel": options.per_channel, "method": "minmax",
-        }
+        entry["calibration"] = _calibration_record(options)
     return entry

@@ -1,0 +1,68 @@
+"""The int8 diagnosis: on a model made to quantize badly it names the layer and a measured fix."""
+
+import json
+import re
+
+import numpy as np
+
+from runtime.manifest import sha256_file
+
+from conftest import run_cli
+
+OUTLIER_UNIT = 7
+OUTLIER_BIAS = 300.0
+
+
+def _model_with_an_outlier(pipeline, dest):
+    """The trained model with one unit of the first hidden layer given a huge bias and its
+    outgoing weights zeroed (so the float model still classifies well): that unit stretches
+    the layer's int8 activation range, so every other unit gets steps of ~1 instead of ~0.04.
+    The reference bundle is remade with this model's own outputs."""
+    import keras
+
+    models = pipeline.copy(dest)
+    model = keras.models.load_model(models / "mnist_mlp.keras", compile=False)
+    first, second = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"][:2]
+    kernel, bias = first.get_weights()
+    bias[OUTLIER_UNIT] = OUTLIER_BIAS
+    first.set_weights([kernel, bias])
+    kernel, bias = second.get_weights()
+    kernel[OUTLIER_UNIT, :] = 0.0
+    second.set_weights([kernel, bias])
+    model.save(models / "mnist_mlp.keras")
+    with np.load(models / "reference.npz") as data:
+        arrays = dict(data)
+    arrays["probs"] = model.predict(arrays["images"] / np.float32(255), verbose=0).astype(np.float32)
+    assert np.mean(arrays["probs"].argmax(1) == arrays["labels"]) > 0.85
+    np.savez_compressed(models / "reference.npz", **arrays)
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["artifacts"][0]["sha256"] = sha256_file(models / "mnist_mlp.keras")
+    manifest["reference"]["sha256"] = sha256_file(models / "reference.npz")
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    return models, first.name, second.name
+
+
+def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
+    models, first, second = _model_with_an_outlier(pipeline, tmp_path / "models")
+    result = run_cli("convert", "tflite", "--quantize", "int8", "--models", models)
+    assert result.returncode == 1, result.stdout
+    out = result.stdout
+    assert "REJECTED mnist_mlp_int8.tflite: top-1 agreement" in out
+    ranking = re.search(r"^rank .*\n((?:\d .*\n)+)", out, re.M).group(1).splitlines()
+    assert ranking[0].split()[1] == first, out  # the stretched layer is ranked first
+    assert re.search(rf"{first} adds the most error \(\d+\.\d%\): one unit's output is \d+x the median unit's", out)
+    match = re.search(r"Suggestion: (.+): top-1 agreement (\d+\.\d+)% -> (\d+\.\d+)% on the reference images", out)
+    assert match and float(match.group(3)) > float(match.group(2)), out
+    assert first in match.group(1) or "per-" in match.group(1)
+
+
+def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    result = run_cli("convert", "diagnose", "--calibration-samples", "300", "--models", models)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Quantization diagnosis of mnist_mlp_int8.tflite (calibration 300 images, per-channel)" in result.stdout
+    rows = re.findall(r"^\d +(\w+) +(\d+\.\d+)% ", result.stdout, re.M)
+    assert len(rows) == 3 and all(float(error) < 5 for _, error in rows)  # a few percent at most
+    assert "adds the most error" not in result.stdout
+    assert "Suggestion: " in result.stdout
+    assert json.loads((models / "manifest.json").read_text()) == json.loads((pipeline.models / "manifest.json").read_text())
