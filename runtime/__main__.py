@@ -22,10 +22,17 @@ examples:
   python -m runtime parity
   python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
   python -m runtime parity --int8-min-agreement 0.995
+  python -m runtime parity --report report      # then open report/index.html
 
 Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
 bundle (DIR/reference.npz) and compared with the Keras model's probabilities. Exit status
 1 when any artifact fails, so it can gate a deployment.
+
+--report DIR also writes DIR/index.html (no JavaScript, no network; its fig_*.png figures
+beside it, replacing earlier ones): confusion matrices, per-digit accuracy and agreement,
+|Δp| histograms and the test images each artifact and Keras disagree on; and
+DIR/model_card.md from the manifest, this run and a quick latency per artifact. It needs
+matplotlib: pip install "edge-mnist[report]". The exit status is the same with it.
 """
 
 BENCH_EXAMPLES = """
@@ -92,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=_formatter,
                                  description="Check every artifact of a manifest against the trained Keras model.")
     parity.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
+    parity.add_argument("--report", default=None, metavar="DIR",
+                        help="also write an HTML report with figures (DIR/index.html) and a model card (DIR/model_card.md); "
+                             "needs matplotlib (default: no report)")
     common(parity)
     limits = parity.add_argument_group("thresholds (a failed one makes the artifact FAIL)")
     limits.add_argument("--float32-max-dp", type=_non_negative, default=1e-5, metavar="X",

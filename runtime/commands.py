@@ -56,9 +56,16 @@ def parity(args) -> int:
         "int8": Thresholds(min_agreement=args.int8_min_agreement,
                            max_abs_delta_accuracy=args.int8_max_delta_accuracy / 100),
     }
+    if args.report:
+        from .report import ReportDependencyError, require_matplotlib
+
+        try:
+            require_matplotlib()  # before the work, so a device without it fails at once
+        except ReportDependencyError as err:
+            return _fail(err)
     try:
         report = check_models(args.models, thresholds, backend=args.backend, num_threads=args.threads,
-                              verify_checksum=not args.no_verify)
+                              verify_checksum=not args.no_verify, keep_outputs=bool(args.report))
     except SETUP_ERRORS as err:
         return _fail(err)
     if args.json:
@@ -71,6 +78,16 @@ def parity(args) -> int:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
             print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed")
+    if args.report:
+        from .report import ReportOptions, write_report
+
+        options = ReportOptions(thresholds=thresholds, num_threads=args.threads, verify_checksum=not args.no_verify)
+        try:
+            files = write_report(report, args.report, options)
+        except (OSError, ValueError) + SETUP_ERRORS as err:
+            return _fail(f"report not written: {err}")
+        print(f"Report: {files.html} ({len(files.figures)} figures beside it), model card: {files.card}",
+              file=sys.stderr if args.json else sys.stdout)
     return 0 if report.passed else 1
 
 

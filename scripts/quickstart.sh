@@ -12,5 +12,5 @@ echo
 echo "== python -m convert all"
 .venv/bin/python -m convert all
 echo
-echo "== python -m runtime parity"
-.venv/bin/python -m runtime parity
+echo "== python -m runtime parity --report models/report"
+.venv/bin/python -m runtime parity --report models/report
