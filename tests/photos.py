@@ -23,3 +23,17 @@ def digit_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def naive_resize(photo: np.ndarray) -> np.ndarray:
     """What a user would get by resizing the whole photo to 28x28."""
     return np.asarray(Image.fromarray(photo).resize((28, 28), Image.Resampling.BILINEAR))
+
+
+def write_clear_photos(reference, folder, count: int = 5, seed: int = 3) -> dict:
+    """JPEG photos of the first `count` test digits the Keras model is sure of (> 95%):
+    {path: expected label}."""
+    rng = np.random.default_rng(seed)
+    sure = (reference.probs.max(1) > 0.95) & (reference.probs.argmax(1) == reference.labels)
+    expected = {}
+    for i in np.flatnonzero(sure)[:count]:
+        path = folder / f"photo{i}.jpg"
+        Image.fromarray(digit_photo(reference.images[i], rng)).save(path, quality=92)
+        expected[str(path)] = str(reference.labels[i])
+    assert len(expected) == count
+    return expected

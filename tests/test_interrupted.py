@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
-import pytest
 
 from runtime.manifest import folder_lock, sha256_file
 from runtime.parity import check_models

@@ -18,10 +18,9 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import ROOT
-from photos import digit_photo
+from photos import write_clear_photos
 
 SCRIPT = ROOT / "scripts" / "pi_emulation.sh"
 FLAVOURS = {
@@ -98,16 +97,7 @@ def test_parity_passes_on_emulated_aarch64(flavour, emulation, pipeline, tmp_pat
 
 
 def test_predict_photos_on_emulated_aarch64(flavour, pipeline, reference, tmp_path):
-    rng = np.random.default_rng(3)
-    expected = {}
-    for i in range(60):
-        if len(expected) == 5:
-            break
-        if reference.probs[i].max() > 0.95 and reference.probs[i].argmax() == reference.labels[i]:
-            path = tmp_path / f"photo{i}.jpg"
-            Image.fromarray(digit_photo(reference.images[i], rng)).save(path, quality=92)
-            expected[str(path)] = str(reference.labels[i])
-    assert len(expected) == 5
+    expected = write_clear_photos(reference, tmp_path)
     result = pi("run", flavour, "-m", "runtime", "predict", *expected, "--model",
                 pipeline.models / "mnist_mlp_int8.tflite", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
