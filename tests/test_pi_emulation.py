@@ -108,9 +108,9 @@ def test_predict_photos_on_emulated_aarch64(flavour, pipeline, reference, tmp_pa
 
 def test_int8_answers_match_x86_64(flavour, pipeline, tmp_path, capsys):
     """The same package versions on both architectures (x86_64 is the script's run-host twin).
-    Not bit-identical: the int8 kernels round differently on ARM and x86 (measured: 4 of 10,000
-    probabilities, in both backends, each by one quantisation step). So: at most one step
-    apart, rarely, and the same digit wherever the two best classes are more than a step apart."""
+    Not always bit-identical: int8 kernels may round differently on ARM and x86 (measured: up to 6 of 10,000
+    probabilities, each by one quantisation step). So: the same predicted digit for every
+    reference image, and probabilities at most one step apart, rarely."""
     script = tmp_path / "dump.py"
     script.write_text(DUMP)
     backend = FLAVOURS[flavour]["tflite_backend"]
@@ -129,9 +129,7 @@ def test_int8_answers_match_x86_64(flavour, pipeline, tmp_path, capsys):
     differ = arm["int8"] != x86["int8"]
     assert np.abs(arm["int8"] - x86["int8"]).max() <= step
     assert differ.mean() <= 0.001, f"{differ.sum()} of {differ.size} int8 probabilities differ"
-    best_two = np.sort(x86["int8"], axis=1)[:, -2:]
-    decided = best_two[:, 1] - best_two[:, 0] > step
-    assert np.array_equal(arm["int8"].argmax(1)[decided], x86["int8"].argmax(1)[decided])
+    assert np.array_equal(arm["int8"].argmax(1), x86["int8"].argmax(1)), "a predicted digit differs"
     same_digit = int(np.sum(arm["int8"].argmax(1) == x86["int8"].argmax(1)))
     float_dp = float(np.abs(arm["float32"] - x86["float32"]).max())
     summary = (f"{differ.sum()} of {differ.size} probabilities differ by one step (1/{1 / step:.0f})"
