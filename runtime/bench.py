@@ -200,6 +200,7 @@ def peak_rss_mib() -> float:
 def machine_record(backends=()) -> dict:
     """CPU model, cores, Python, numpy and backend versions: what the numbers were measured on."""
     from .backends import BACKENDS, _package_version
+    from .parity import platform_record
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -209,8 +210,7 @@ def machine_record(backends=()) -> dict:
                 break
     except OSError:
         pass
-    record = {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
-              "python": platform.python_version(), "numpy": np.__version__}
+    record = {"cpu": cpu, "cores": os.cpu_count(), **platform_record()}
     for name in backends or BACKENDS:
         version = _package_version(name)
         if version != "unknown":
@@ -296,7 +296,7 @@ def _rate(value: float) -> str:
 
 def format_report(report: BenchReport) -> str:
     m = report.machine
-    versions = ", ".join(f"{k} {m[k]}" for k in m if k not in ("cpu", "cores", "machine", "python", "numpy"))
+    versions = ", ".join(f"{k} {m[k]}" for k in m if k not in ("cpu", "cores", "machine", "system", "python", "numpy"))
     lines = [f"CPU: {m['cpu']} ({m['cores']} cores, {m['machine']}); Python {m['python']}, numpy {m['numpy']}; {versions}", ""]
     header = ("artifact", "backend", "measured", "size", "load ms", "first ms", "p50 µs", "p99 µs",
               "b=1 img/s", "b=32 img/s", "b=1000 img/s", "peak MiB")

@@ -47,7 +47,7 @@ def predict(args) -> int:
 
 
 def parity(args) -> int:
-    from .parity import Thresholds, check_models, format_table
+    from .parity import Thresholds, check_models, describe_platform, format_table
 
     thresholds = {
         "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
@@ -105,12 +105,6 @@ def bench(args) -> int:
         return _fail(err)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return 0
-
-
-def describe_platform(record: dict) -> str:
-    """'Linux x86_64, Python 3.11.7, numpy 2.4.6, litert 2.3.0' from a platform record."""
-    rest = [f"{k} {v}" for k, v in record.items() if k not in ("system", "machine", "python", "numpy")]
-    return ", ".join([f"{record['system']} {record['machine']}", f"Python {record['python']}", f"numpy {record['numpy']}"] + rest)
 
 
 def info(args) -> int:

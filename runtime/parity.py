@@ -140,11 +140,13 @@ def format_size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 
 
-def _percent(value, digits=2):
-    return "-" if value is None else f"{value:.{digits}%}"
+def format_percent(value, digits=2) -> str:
+    """A share as a percentage; "-" when it was not measured (None or NaN)."""
+    return "-" if value is None or value != value else f"{value:.{digits}%}"
 
 
-def _sci(value):
+def format_sci(value) -> str:
+    """A difference in scientific notation; "-" when it was not measured."""
     return "-" if value is None else f"{value:.2e}"
 
 
@@ -157,7 +159,7 @@ def format_table(results, reference: Reference, reference_name: str = "keras (re
             r.artifact, r.precision, r.calibration, format_size(r.bytes),
             "-" if r.accuracy is None else f"{r.accuracy:.4f}",
             "-" if r.delta_accuracy is None else f"{r.delta_accuracy * 100:+.2f} pp",
-            _percent(r.agreement), _sci(r.max_abs_dp), _sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
+            format_percent(r.agreement), format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
         ))
     for artifact, precision, reason in skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
@@ -225,6 +227,12 @@ def platform_record(backends=()) -> dict:
     for backend in backends:
         record[backend.name] = backend.version
     return record
+
+
+def describe_platform(record: dict) -> str:
+    """'Linux x86_64, Python 3.11.7, numpy 2.4.6, litert 2.3.0' from a platform record."""
+    rest = [f"{k} {v}" for k, v in record.items() if k not in ("system", "machine", "python", "numpy")]
+    return ", ".join([f"{record['system']} {record['machine']}", f"Python {record['python']}", f"numpy {record['numpy']}"] + rest)
 
 
 def check_models(models_dir, thresholds=None, backend=None, num_threads=None, verify_checksum=True,

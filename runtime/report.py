@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from .parity import DEFAULT_THRESHOLDS, ParityReport, format_size
+from .parity import DEFAULT_THRESHOLDS, ParityReport, describe_platform, format_percent, format_sci, format_size
 
 HTML_NAME = "index.html"
 CARD_NAME = "model_card.md"
@@ -338,14 +338,6 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _pct(value, digits=2) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}%}"
-
-
-def _sci(value) -> str:
-    return "-" if value is None else f"{value:.2e}"
-
-
 def _pp(value) -> str:
     return "-" if value is None else f"{value * 100:+.2f} pp"
 
@@ -371,7 +363,6 @@ def _img(name: str, alt: str, css_class: str) -> str:
 def render_html(report: ParityReport, manifest: dict, keras: Analysis, analyses: dict, figures: Figures,
                 labels: list) -> str:
     """The page: the Platform line and parity table, then the Keras model and each artifact."""
-    from .commands import describe_platform
 
     reference = report.reference
     n = len(reference.labels)
@@ -396,8 +387,8 @@ def render_html(report: ParityReport, manifest: dict, keras: Analysis, analyses:
         '<div class="row">',
         _img(figures.files["confusion", "keras"], "confusion matrix of the Keras model", "confusion"),
         _table(["digit", "images", "accuracy"],
-               [(labels[c], f"{keras.class_images[c]:,}", _pct(keras.class_accuracy[c], 1)) for c in range(len(labels))]
-               + [("all", f"{n:,}", _pct(reference.accuracy, 1))],
+               [(labels[c], f"{keras.class_images[c]:,}", format_percent(keras.class_accuracy[c], 1)) for c in range(len(labels))]
+               + [("all", f"{n:,}", format_percent(reference.accuracy, 1))],
                "per-class", [""] * len(labels) + ["total"]),
         "</div></section>",
     ]
@@ -425,8 +416,8 @@ def _parity_table(report: ParityReport) -> str:
     rows = [("keras (reference)", "float32", "", "", "", f"{report.reference.accuracy:.4f}", "", "", "", "", "")]
     for r in report.results:
         rows.append((r.artifact, r.precision, r.calibration, r.backend, format_size(r.bytes),
-                     "-" if r.accuracy is None else f"{r.accuracy:.4f}", _pp(r.delta_accuracy), _pct(r.agreement),
-                     _sci(r.max_abs_dp), _sci(r.mean_abs_dp), ("pass", "pass") if r.passed else ("FAIL", "fail")))
+                     "-" if r.accuracy is None else f"{r.accuracy:.4f}", _pp(r.delta_accuracy), format_percent(r.agreement),
+                     format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), ("pass", "pass") if r.passed else ("FAIL", "fail")))
     for artifact, precision, _ in report.skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "", ("skipped", "skipped")))
     notes = [f'<li class="fail">FAIL {_e(r.artifact)}: {_e(f)}</li>' for r in report.results for f in r.failures]
@@ -442,9 +433,9 @@ def _artifact_section(result, a: Analysis, keras: Analysis, figures: Figures, la
     for c in range(len(labels)):
         accuracy_changed = "changed" if a.confusion[c, c] != keras.confusion[c, c] else ""
         agreement_changed = "changed" if a.class_agreement[c] < 1 else ""
-        rows.append((labels[c], f"{a.class_images[c]:,}", _pct(keras.class_accuracy[c], 1),
-                     (_pct(a.class_accuracy[c], 1), accuracy_changed), (_pct(a.class_agreement[c], 1), agreement_changed)))
-    rows.append(("all", f"{n:,}", _pct(keras.accuracy, 1), _pct(a.accuracy, 1), _pct(a.agreement, 1)))
+        rows.append((labels[c], f"{a.class_images[c]:,}", format_percent(keras.class_accuracy[c], 1),
+                     (format_percent(a.class_accuracy[c], 1), accuracy_changed), (format_percent(a.class_agreement[c], 1), agreement_changed)))
+    rows.append(("all", f"{n:,}", format_percent(keras.accuracy, 1), format_percent(a.accuracy, 1), format_percent(a.agreement, 1)))
     shown = figures.files["gallery", name]
     heading = f"Disagreements with Keras: {len(a.disagreements)} of {n:,} images"
     if len(shown) < len(a.disagreements):
@@ -615,7 +606,6 @@ def model_card(report: ParityReport, manifest: dict, keras: Analysis, analyses: 
     agreement and latency, the input contract and the Raspberry Pi commands, all read from
     the manifest, the .keras file's config and this parity run."""
     from .bench import WARMUP_RUNS, machine_record
-    from .commands import describe_platform
 
     entries = manifest["artifacts"]
     keras_entry = next((e for e in entries if e.get("format") == "keras"), None)
@@ -680,10 +670,10 @@ def model_card(report: ParityReport, manifest: dict, keras: Analysis, analyses: 
         metrics = e.get("metrics") or {}
         latency = latencies.get(e["path"])
         if r is not None and r.accuracy is not None:
-            accuracy, delta, agree, max_dp = f"{r.accuracy:.4f}", _pp(r.delta_accuracy), _pct(r.agreement), _sci(r.max_abs_dp)
+            accuracy, delta, agree, max_dp = f"{r.accuracy:.4f}", _pp(r.delta_accuracy), format_percent(r.agreement), format_sci(r.max_abs_dp)
         else:
             accuracy = f"{metrics['accuracy']:.4f} (at conversion)" if "accuracy" in metrics else "-"
-            delta, agree, max_dp = "-", _pct(metrics.get("agreement")) + (" (at conversion)" if "agreement" in metrics else ""), "-"
+            delta, agree, max_dp = "-", format_percent(metrics.get("agreement")) + (" (at conversion)" if "agreement" in metrics else ""), "-"
         check = "skipped" if e["path"] in skipped else ("pass" if r is not None and r.passed else "FAIL")
         timing = f"{latency.p50_us:.1f} µs ({r.backend})" if latency else "-"
         rows.append((f"`{e['path']}`", e.get("format", "?"), e.get("precision", "?") + (f", {r.calibration}" if r and r.calibration else ""),
