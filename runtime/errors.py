@@ -16,3 +16,7 @@ class BackendUnavailableError(ImportError):
 def one_line(err) -> str:
     """A library's error message folded onto one line (interpreters print multi-line ones)."""
     return " ".join(str(err).split())
+
+
+class ImageError(ValueError):
+    """An image file cannot be read, or holds no digit."""

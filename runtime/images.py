@@ -1,9 +1,7 @@
 """Image files to MNIST-style 28x28 uint8 arrays.
 
-A photo of a handwritten digit is not an MNIST image: dark ink on light paper, any size,
-off-centre, uneven light. MNIST's own normalisation is applied: light-on-dark polarity,
-crop to the ink, fit into 20x20 keeping the aspect ratio, and place in 28x28 with the
-centre of mass at the centre. Pillow is imported only here.
+Reading is here (Pillow is imported only here): EXIF orientation, 16-bit, palette and
+alpha (transparent is paper). What a photo of a digit becomes is `runtime.digits`.
 """
 
 from __future__ import annotations
@@ -12,24 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import one_line
+from .digits import normalize_digit
+from .errors import ImageError, one_line
 
-MNIST_SIZE = 28
-DIGIT_BOX = 20
-"""MNIST fits each digit into 20x20 and pads it to 28x28."""
 MAX_PIXELS = 40_000_000
 """Larger images are refused before decoding (a decompression bomb costs memory, not bytes)."""
-MIN_CONTRAST = 60
-"""Ink must differ from paper by this much (0..255) or the image holds no digit."""
-INK_FRACTION = 0.35
-"""After background removal, pixels below this share of the strongest ink count as paper."""
-WORKING_SIZE = 1024
-"""Photos are reduced to this longer side first: faster, and averages sensor noise away."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm")
-
-
-class ImageError(ValueError):
-    """An image file cannot be read, or holds no digit."""
 
 
 def _pillow():
@@ -69,85 +55,9 @@ def read_grayscale(path) -> np.ndarray:
         raise ImageError(f"{path}: not a readable image ({one_line(err)})") from err
 
 
-def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
-    """Grayscale float 0..255 (any size, either polarity) to an MNIST-style uint8 28x28."""
-    if gray.ndim != 2 or min(gray.shape) < 1:
-        raise ImageError(f"{name}: expected a 2-D grayscale image, got shape {gray.shape}")
-    if gray.shape == (MNIST_SIZE, MNIST_SIZE) and _looks_like_mnist(gray):
-        return gray.astype(np.uint8)
-    gray = _shrink(gray, WORKING_SIZE)
-    paper = _median(gray)
-    if paper > (gray.min() + gray.max()) / 2:
-        gray, paper = 255.0 - gray, 255.0 - paper  # dark ink on light paper: make it light on dark
-    ink = _median3(np.clip(gray - paper, 0, None))  # the median pixel is paper; specks are dropped
-    strongest = float(ink.max())
-    if strongest < MIN_CONTRAST:
-        raise ImageError(f"{name}: no digit found (nothing stands out from the background; contrast {strongest:.0f} of 255)")
-    ink[ink < INK_FRACTION * strongest] = 0
-    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] * (255.0 / strongest)
-    return _center_of_mass_pad(_fit(digit, DIGIT_BOX))
-
-
-def _median(values: np.ndarray) -> float:
-    """The median pixel (np.median would import numpy.ma, ~8 ms of start-up)."""
-    flat = values.ravel()
-    middle = len(flat) // 2
-    return float(np.partition(flat, middle)[middle])
-
-
-def _shrink(gray: np.ndarray, size: int) -> np.ndarray:
-    """Large photos are reduced (antialiased) so the longer side is at most `size` pixels."""
-    if max(gray.shape) <= size:
-        return gray
-    Image, _ = _pillow()
-    scale = size / max(gray.shape)
-    shape = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    return np.asarray(Image.fromarray(gray.astype(np.float32)).resize(shape, Image.Resampling.BOX))
-
-
-def _median3(values: np.ndarray) -> np.ndarray:
-    """3x3 median filter: removes isolated noise pixels, keeps strokes."""
-    Image, _ = _pillow()
-    from PIL import ImageFilter
-
-    return np.asarray(Image.fromarray(values.astype(np.float32)).filter(ImageFilter.MedianFilter(3)), dtype=np.float32).copy()
-
-
-def _looks_like_mnist(gray: np.ndarray) -> bool:
-    """Already 28x28 light-on-dark with a dark border: leave it exactly as it is."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return border.max() < 32 and gray.max() > 128
-
-
-def _fit(digit: np.ndarray, box: int) -> np.ndarray:
-    """Resizes so the longer side is `box` pixels, keeping the aspect ratio (antialiased)."""
-    Image, _ = _pillow()
-    height, width = digit.shape
-    scale = box / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
-    return np.clip(np.asarray(resized), 0, 255)
-
-
-def _center_of_mass_pad(digit: np.ndarray) -> np.ndarray:
-    """Places `digit` in a 28x28 canvas so that its centre of mass is at the centre."""
-    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
-    mass = digit.sum()
-    ys, xs = np.indices(digit.shape)
-    cy = (ys * digit).sum() / mass if mass else digit.shape[0] / 2
-    cx = (xs * digit).sum() / mass if mass else digit.shape[1] / 2
-    top = int(round((MNIST_SIZE - 1) / 2 - cy))
-    left = int(round((MNIST_SIZE - 1) / 2 - cx))
-    top = min(max(top, 0), MNIST_SIZE - digit.shape[0])
-    left = min(max(left, 0), MNIST_SIZE - digit.shape[1])
-    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
-    return np.round(canvas).astype(np.uint8)
-
-
 def load_image(path) -> np.ndarray:
     """An image file as an MNIST-style uint8 (28, 28) array."""
-    return to_mnist(read_grayscale(path), str(path))
+    return normalize_digit(read_grayscale(path), str(path))
 
 
 def expand_paths(paths) -> list:

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 import runtime
-from runtime.images import ImageError, load_image, to_mnist
+from runtime.digits import normalize_digit
+from runtime.images import ImageError, load_image
 
 from conftest import run_cli
 from photos import digit_photo, naive_resize
@@ -54,7 +55,7 @@ def test_mnist_image_files_are_used_as_they_are(reference, tmp_path):
 
 def test_normalised_digit_is_centred_in_20x20(reference):
     rng = np.random.default_rng(1)
-    digit = to_mnist(digit_photo(reference.images[5], rng).astype(np.float32))
+    digit = normalize_digit(digit_photo(reference.images[5], rng).astype(np.float32))
     rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20
     ys, xs = np.indices(digit.shape)

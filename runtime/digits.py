@@ -1,0 +1,606 @@
+"""A photo of one handwritten digit to the 28x28 image MNIST would have made of it.
+
+MNIST's digits are binary pen strokes, fitted into 20x20 with anti-aliasing and placed in
+28x28 by their centre of mass. A phone photo adds what the model never saw: uneven light,
+vignetting, shadows, a dark table edge, ruled lines, specks, pens much thinner or thicker
+than MNIST's. `normalize_digit` removes those and rebuilds MNIST's steps:
+
+1. reduce: average k x k blocks, so the longer side is at most WORKING_SIDE;
+2. polarity: paper is the majority; make the ink dark on light paper;
+3. background: the paper's brightness under uneven light is a grey-level closing (a max
+   then a min filter) that removes every dark mark narrower than its window;
+4. ink: how much darker than the local paper each pixel is, 0..1;
+5. digit: connected ink components; page borders, table edges and long lines are left out,
+   specks are dropped, and the largest component with its near neighbours is the digit
+   (two digits side by side are refused);
+6. stroke weight: the digit becomes a binary image at 4x the 20-pixel box, whose stroke
+   width is measured and brought to MNIST's by dilation or erosion;
+7. fit: anti-aliased (area-averaged) to 20 pixels on the longer side, and placed in 28x28
+   with its centre of mass at the centre.
+
+Every step is plain numpy with a rule stated in its docstring (percentiles, block means,
+separable max/min filters, a defined resampling formula, 8-connected components), so it can
+be re-implemented exactly elsewhere (a web page's JavaScript). No Pillow, no scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ImageError
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20
+"""MNIST fits each digit into 20x20 and pads it to 28x28."""
+WORKING_SIDE = 512
+"""Photos are reduced by an integer block mean until the longer side is at most this."""
+BACKGROUND_WINDOW = 1 / 6
+"""Closing window as a share of the working image's longer side: wider than any pen stroke."""
+LIGHT_INK_THIN = 0.5
+"""An image darker than mid-range is light ink on dark when its brightest pixels are thin marks:
+more than this share of their height vanishes in an opening."""
+PAPER_PERCENTILE = 0.9
+"""The page's paper brightness: this percentile of the background estimate."""
+DARK_PAPER_FLOOR = 0.5
+"""Ink contrast is relative to the local paper, but never to less than this share of the page's paper."""
+MIN_CONTRAST = 0.12
+"""Below this contrast (0..1, share of the paper's brightness) a pixel is paper."""
+NOISE_MADS = 6.0
+"""...and below the median contrast plus this many median absolute deviations (noise)."""
+RELATIVE_INK = 0.4
+"""Second pass: pixels below this share of the digit's strong ink level are paper (faint lines)."""
+STRONG_PERCENTILE = 0.9
+"""The digit's strong ink level: this percentile of its ink pixels' contrast."""
+NO_DIGIT_CONTRAST = 60 / 255
+"""A digit's strong ink level must reach this, else the image holds no digit."""
+LINE_COVER = 0.3
+"""A row (column) this much covered by ink is on a ruled line..."""
+LINE_REACH = 0.7
+"""...and its ink reaches across this share of it (a digit's bar does not)..."""
+LINE_THICKNESS = 0.02
+"""...if the band of such rows is at most this share of the image's height thick."""
+LINE_DARKER = 1.4
+"""Ink on a line darker than this many times the line's own contrast is a stroke, and stays."""
+LINE_SPAN = 0.6
+"""A component whose box spans this share of the image and that touches its edge, or is this long
+and thin, is a border, a table edge or a ruled line, not ink of the digit."""
+THIN = 0.08
+"""...thin: its shorter side below this share of its longer side."""
+MIN_AREA = 0.00015
+"""Components smaller than this share of the working image are specks."""
+GROUP_MARGIN = 0.35
+"""Components within this share of the digit's size from its box belong to the digit."""
+GROUP_MIN_MASS = 0.02
+"""...if they hold at least this share of the largest component's ink."""
+SECOND_DIGIT_MASS = 0.2
+"""A second ink group with at least this share of the digit's ink and SECOND_DIGIT_HEIGHT of
+its height is a second digit."""
+SECOND_DIGIT_HEIGHT = 0.6
+SIDE_BY_SIDE_WIDTH = 0.9
+"""A digit's ink split by a column gap into two digit-sized parts, and at least this many times
+as wide as tall, is two digits."""
+TOUCHING_WIDTH = 1.8
+"""Ink this many times wider than tall, with a narrow join in its middle half..."""
+JOIN_SHARE = 0.4
+"""...(a column holding at most this share of the fullest column's ink) is two digits touching."""
+SCALE = 4
+"""Stroke weight is measured and adjusted at this multiple of the 20-pixel box (80 pixels)."""
+MNIST_STROKE = 7.8
+"""MNIST's median stroke width at SCALE x its 20-pixel box, measured with `stroke_width` on
+MNIST digits enlarged 4x (bilinear) and thresholded at half: see tests/test_digits.py."""
+MAX_ADJUST = 8
+"""Largest dilation or erosion, in pixels at SCALE (2 pixels of the final image)."""
+
+
+def normalize_digit(gray: np.ndarray, name: str = "image") -> np.ndarray:
+    """Grayscale float 0..255 (any size, either polarity) to an MNIST-style uint8 (28, 28).
+
+    Raises ImageError naming `name` when the image holds no digit, or two side by side."""
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2 or min(gray.shape) < 1:
+        raise ImageError(f"{name}: expected a 2-D grayscale image, got shape {gray.shape}")
+    if gray.shape == (MNIST_SIZE, MNIST_SIZE) and _looks_like_mnist(gray):
+        return np.round(gray).astype(np.uint8)
+    ink = ink_contrast(reduce_blocks(gray, WORKING_SIDE))
+    mask, strong = find_digit(ink, name)
+    binary = stroke_normalised(ink, mask, strong)
+    return center_of_mass_pad(fit_box(binary, DIGIT_BOX))
+
+
+def _looks_like_mnist(gray: np.ndarray) -> bool:
+    """Already 28x28 light-on-dark with a dark border: leave it exactly as it is."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return border.max() < 32 and gray.max() > 128
+
+
+# ---- numeric building blocks ------------------------------------------------------------
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """The value at rank floor(q * (n - 1)) of the sorted values (no interpolation).
+    (np.median/np.percentile would import numpy.ma, ~8 ms of start-up.)"""
+    flat = np.asarray(values).ravel()
+    rank = int(q * (len(flat) - 1))
+    return float(np.partition(flat, rank)[rank])
+
+
+def reduce_blocks(gray: np.ndarray, side: int) -> np.ndarray:
+    """Mean of k x k blocks with k = ceil(longer side / side); the last rows and columns
+    that do not fill a block are dropped. k = 1 returns the image unchanged."""
+    k = -(-max(gray.shape) // side)
+    if k <= 1:
+        return gray
+    h, w = gray.shape[0] // k, gray.shape[1] // k
+    if h < 1 or w < 1:
+        return gray
+    rows = gray[: h * k, : w * k].reshape(h * k, w, k).sum(axis=2, dtype=np.float32)
+    return rows.reshape(h, k, w).sum(axis=1) / np.float32(k * k)
+
+
+def box_mean3(image: np.ndarray) -> np.ndarray:
+    """3x3 mean; at the border, the mean of the pixels that exist."""
+    padded = np.pad(image, 1)
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
+    count_y = np.full(image.shape[0], 3.0, np.float32)
+    count_x = np.full(image.shape[1], 3.0, np.float32)
+    count_y[[0, -1]] -= 1
+    count_x[[0, -1]] -= 1
+    return total / (count_y[:, np.newaxis] * count_x[np.newaxis, :])
+
+
+def running_extreme(image: np.ndarray, window: int, axis: int, take_max: bool) -> np.ndarray:
+    """Max (or min) over a centred window of `window` (odd) pixels along `axis`; the window is
+    cut at the image border. van Herk / Gil-Werman: running extremes within blocks of
+    `window`, forward and backward, combined, so the cost does not grow with the window."""
+    a = np.moveaxis(image, axis, -1)
+    n = a.shape[-1]
+    r = window // 2
+    fill = -np.inf if take_max else np.inf
+    blocks = -(-(n + 2 * r) // window)
+    padded = np.full(a.shape[:-1] + (blocks * window + window,), fill, dtype=np.float32)
+    padded[..., r : r + n] = a
+    op = np.maximum if take_max else np.minimum
+    shaped = padded[..., : blocks * window].reshape(a.shape[:-1] + (blocks, window))
+    forward = op.accumulate(shaped, axis=-1).reshape(a.shape[:-1] + (blocks * window,))
+    backward = op.accumulate(shaped[..., ::-1], axis=-1)[..., ::-1].reshape(a.shape[:-1] + (blocks * window,))
+    # The window [x, x + window - 1] of the padded row: backward[x] covers its part in x's
+    # block, forward[x + window - 1] the part in the next block.
+    out = op(backward[..., :n], forward[..., window - 1 : window - 1 + n])
+    return np.moveaxis(out, -1, axis)
+
+
+def closing(image: np.ndarray, window: int) -> np.ndarray:
+    """Grey-level closing with a `window` x `window` square: a max filter, then a min filter.
+    Dark marks narrower than the window vanish; larger dark regions and smooth light keep
+    their shape and edges."""
+    brighter = running_extreme(running_extreme(image, window, 0, True), window, 1, True)
+    return running_extreme(running_extreme(brighter, window, 0, False), window, 1, False)
+
+
+def opening(image: np.ndarray, window: int) -> np.ndarray:
+    """Grey-level opening: a min filter, then a max filter (light marks narrower than the window vanish)."""
+    darker = running_extreme(running_extreme(image, window, 0, False), window, 1, False)
+    return running_extreme(running_extreme(darker, window, 0, True), window, 1, True)
+
+
+def resample_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of a 1-D resampling. Shrinking (n_out <= n_in) averages areas:
+    output pixel j covers input [j*s, (j+1)*s) with s = n_in / n_out, each input pixel i
+    weighted by the length of [i, i+1) inside it, / s. Enlarging is linear interpolation at
+    x = (j + 0.5) / n_out * n_in - 0.5, clamped to [0, n_in - 1]."""
+    if n_out <= n_in:
+        s = n_in / n_out
+        lo = np.arange(n_out)[:, np.newaxis] * s
+        i = np.arange(n_in)[np.newaxis, :]
+        return np.clip(np.minimum(lo + s, i + 1) - np.maximum(lo, i), 0, None) / s
+    weights = np.zeros((n_out, n_in), dtype=np.float64)
+    x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(x).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = x - i0
+    weights[np.arange(n_out), i0] += 1 - frac
+    weights[np.arange(n_out), i1] += frac
+    return weights
+
+
+def resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Separable resampling with `resample_weights`: along columns, then along rows. Each
+    output pixel sums only the input pixels with a weight (no matrix product: no BLAS threads)."""
+    out = _resample_axis(image.astype(np.float32), height, 0)
+    return _resample_axis(out, width, 1)
+
+
+def _resample_axis(image: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    weights = resample_weights(image.shape[axis], n_out).astype(np.float32)
+    taps = int((weights > 0).sum(axis=1).max())
+    first = np.argmax(weights > 0, axis=1)
+    index = np.minimum(first[:, np.newaxis] + np.arange(taps), image.shape[axis] - 1)
+    tap_weights = np.take_along_axis(weights, index, axis=1)
+    tap_weights[first[:, np.newaxis] + np.arange(taps) >= image.shape[axis]] = 0
+    out = np.zeros((n_out, image.shape[1]) if axis == 0 else (image.shape[0], n_out), np.float32)
+    for t in range(taps):
+        if axis == 0:
+            out += tap_weights[:, t, np.newaxis] * image[index[:, t], :]
+        else:
+            out += tap_weights[np.newaxis, :, t] * image[:, index[:, t]]
+    return out
+
+
+def dilate(binary: np.ndarray, steps: int, grow: bool = True) -> np.ndarray:
+    """`steps` dilations (or erosions) by one pixel, alternating a 3x3 square and a plus
+    sign, so a dot grows into an octagon close to a disc. Outside the image is background."""
+    out = binary.copy()
+    for step in range(steps):
+        padded = np.pad(out, 1, constant_values=False)
+        h, w = out.shape
+        shifts = [(dy, dx) for dy in range(3) for dx in range(3)]
+        if step % 2:
+            shifts = [(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)]
+        views = [padded[dy : dy + h, dx : dx + w] for dy, dx in shifts]
+        out = np.logical_or.reduce(views) if grow else np.logical_and.reduce(views)
+    return out
+
+
+def stroke_width(binary: np.ndarray) -> float:
+    """Mean stroke width estimate 2 * area / perimeter, the perimeter counted as the number of
+    pixel edges between ink and background (4-neighbours; outside the image is background).
+    For a long stroke of width w it gives about w (exactly w for a straight horizontal one)."""
+    area = int(binary.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(binary, 1, constant_values=False)
+    edges = int((padded[1:] != padded[:-1]).sum() + (padded[:, 1:] != padded[:, :-1]).sum())
+    return 2.0 * area / edges
+
+
+# ---- steps ------------------------------------------------------------------------------
+
+def ink_contrast(work: np.ndarray) -> np.ndarray:
+    """How much darker than the paper each pixel is, 0..1 (light ink on dark is turned round).
+
+    The paper under uneven light, B, is the closing of the 3x3-smoothed image S with a window
+    of BACKGROUND_WINDOW of the longer side (odd, at least 3). The page's paper level P is
+    B's PAPER_PERCENTILE percentile. Ink = clip((B - I) / max(B, DARK_PAPER_FLOOR * P), 0, 1):
+    a shadow or vignetting scales ink and paper alike and leaves the ratio; a dark table,
+    much darker than the paper, is not measured against itself, so its noise stays small.
+
+    Polarity: when the median pixel is darker than the middle of the range (min + max) / 2,
+    the image is light ink on dark (a drawing, MNIST itself) or a page mostly in shadow. It is
+    light ink when its brightest pixels (S at or above its 99th percentile) are thin: on
+    average more than LIGHT_INK_THIN of their height above the minimum disappears in the
+    opening of S (a min then a max filter, the same window). Then I becomes 255 - I and
+    B = 255 - opening(S)."""
+    window = max(3, int(round(max(work.shape) * BACKGROUND_WINDOW)) | 1)
+    smooth = box_mean3(work)
+    background = None
+    low, high = float(work.min()), float(work.max())
+    if percentile(work, 0.5) < (low + high) / 2:
+        opened = opening(smooth, window)
+        top = percentile(smooth, 0.99)
+        brightest = smooth >= top
+        vanished = float((smooth - opened)[brightest].mean()) / max(top - float(smooth.min()), 1.0)
+        if vanished > LIGHT_INK_THIN:
+            work, background = 255.0 - work, 255.0 - opened
+    if background is None:
+        background = closing(smooth, window)
+    paper = percentile(background, PAPER_PERCENTILE)
+    floor = np.float32(max(DARK_PAPER_FLOOR * paper, 1.0))
+    return np.clip((background - work) / np.maximum(background, floor), 0, 1)
+
+
+def find_digit(ink: np.ndarray, name: str):
+    """(bool mask of the digit's ink pixels, its strong ink level), or ImageError.
+
+    Pass 1 thresholds at max(MIN_CONTRAST, median + NOISE_MADS * MAD) and picks the digit
+    (`select_digit`); its strong ink level S is the STRONG_PERCENTILE percentile of its pixels.
+    Pass 2 thresholds the whole image again at max(pass-1 threshold, RELATIVE_INK * S), which
+    removes lines and shading much fainter than the pen, and picks again."""
+    median = percentile(ink, 0.5)
+    mad = percentile(np.abs(ink - median), 0.5)
+    threshold = max(MIN_CONTRAST, median + NOISE_MADS * mad)
+    mask = select_digit(ink, ink > threshold, name)
+    strong = percentile(ink[mask], STRONG_PERCENTILE)
+    if strong < NO_DIGIT_CONTRAST:
+        raise ImageError(f"{name}: no digit found (nothing stands out from the background; contrast {strong * 255:.0f} of 255)")
+    second = max(threshold, RELATIVE_INK * strong)
+    if second > threshold:
+        mask = select_digit(ink, ink > second, name)
+        strong = percentile(ink[mask], STRONG_PERCENTILE)
+    return mask, strong
+
+
+def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
+    """The digit's pixels among the ink pixels `mask`.
+
+    Ruled lines are removed from the mask first (`remove_long_lines`). Components (8-connected) smaller than
+    MIN_AREA of the image are specks; a component whose box spans LINE_SPAN of the image's
+    height or width and touches its edge, or is that long and THIN, is a border, a table
+    edge or a line. When some of the others do not touch the image's edge, only those are
+    candidates (what remains of a slanted table edge touches it). Of the candidates, the
+    one with the most ink (sum of contrast) starts the digit; candidates within
+    GROUP_MARGIN of the digit's size from its box, with at least GROUP_MIN_MASS of its ink,
+    join it, repeatedly. The same is done for the remaining
+    components; if the second group is as large as a digit (SECOND_DIGIT_MASS, _HEIGHT)
+    or the first splits into two such groups side by side, the image holds two digits."""
+    h, w = mask.shape
+    labels, count = label_components(remove_long_lines(mask, ink))
+    if count == 0:
+        raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
+    stats = component_stats(labels, count, ink)
+    area, mass, top, left, bottom, right = stats
+    candidate = (area >= max(2, MIN_AREA * h * w)) & ~_frames(stats, h, w)
+    inside = candidate & ~((top == 0) | (left == 0) | (bottom == h - 1) | (right == w - 1))
+    if inside.any():
+        candidate = inside  # what touches the image's edge is the page's or the table's, not the digit's
+    if not candidate.any():
+        raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
+    first = _group(stats, candidate)
+    rest = candidate & ~first
+    if rest.any():
+        second = _group(stats, rest)
+        if _digit_sized(stats, second, first):
+            raise ImageError(f"{name}: found more than one digit ({_describe(stats, first, second, w)}); "
+                             "crop the photo to one digit")
+    split = _side_by_side(stats, first)
+    if split is not None:
+        raise ImageError(f"{name}: found two digits side by side ({_describe(stats, *split, w)}); "
+                         "crop the photo to one digit")
+    digit = np.isin(labels, np.flatnonzero(first) + 1)
+    join = _narrow_join(digit)
+    if join is not None:
+        raise ImageError(f"{name}: found two digits side by side (ink {join[0]:.1f} times wider than tall, "
+                         f"joined by a thin stroke at {join[1]:.0%} of its width); crop the photo to one digit")
+    return digit
+
+
+def _frames(stats, h: int, w: int) -> np.ndarray:
+    """Components that are borders, table edges or lines (see select_digit)."""
+    area, mass, top, left, bottom, right = stats
+    height, width = bottom - top + 1, right - left + 1
+    touches = (top == 0) | (left == 0) | (bottom == h - 1) | (right == w - 1)
+    long = (height >= LINE_SPAN * h) | (width >= LINE_SPAN * w)
+    thin = np.minimum(height, width) < THIN * np.maximum(height, width)
+    return long & (touches | thin)
+
+
+def _group(stats, candidate: np.ndarray) -> np.ndarray:
+    """The candidate with the most ink and the candidates near it (see select_digit)."""
+    area, mass, top, left, bottom, right = stats
+    seed = int(np.argmax(np.where(candidate, mass, -1)))
+    group = np.zeros_like(candidate)
+    group[seed] = True
+    floor = GROUP_MIN_MASS * mass[seed]
+    while True:
+        y0, x0, y1, x1 = top[group].min(), left[group].min(), bottom[group].max(), right[group].max()
+        margin = GROUP_MARGIN * max(y1 - y0 + 1, x1 - x0 + 1)
+        near = (candidate & ~group & (mass >= floor) & (top <= y1 + margin) & (bottom >= y0 - margin)
+                & (left <= x1 + margin) & (right >= x0 - margin))
+        if not near.any():
+            return group
+        group |= near
+
+
+def _extent(stats, group):
+    """(ink mass, top, left, bottom, right) of a set of components."""
+    area, mass, top, left, bottom, right = stats
+    return (float(mass[group].sum()), int(top[group].min()), int(left[group].min()),
+            int(bottom[group].max()), int(right[group].max()))
+
+
+def _digit_sized(stats, part: np.ndarray, other: np.ndarray) -> bool:
+    """`part` could be a digit of its own beside `other`: at least SECOND_DIGIT_HEIGHT of
+    its height and SECOND_DIGIT_MASS of its ink."""
+    m1, t1, l1, b1, r1 = _extent(stats, other)
+    m2, t2, l2, b2, r2 = _extent(stats, part)
+    return m2 >= SECOND_DIGIT_MASS * m1 and (b2 - t2 + 1) >= SECOND_DIGIT_HEIGHT * (b1 - t1 + 1)
+
+
+def _side_by_side(stats, group: np.ndarray):
+    """When the group is at least SIDE_BY_SIDE_WIDTH times as wide as tall: the first column
+    gap (sorting its components by their left edge) that splits it into two parts each
+    digit-sized beside the other, as (left part, right part); else None."""
+    m, t, l, b, r = _extent(stats, group)
+    if (r - l + 1) < SIDE_BY_SIDE_WIDTH * (b - t + 1):
+        return None
+    area, mass, top, left, bottom, right = stats
+    members = np.flatnonzero(group)
+    order = members[np.argsort(left[members], kind="stable")]
+    reach = -1
+    for k, c in enumerate(order[:-1]):
+        reach = max(reach, right[c])
+        if left[order[k + 1]] > reach:  # a gap: everything so far lies left of the rest
+            a = np.zeros_like(group)
+            a[order[: k + 1]] = True
+            z = group & ~a
+            if _digit_sized(stats, a, z) and _digit_sized(stats, z, a):
+                return a, z
+    return None
+
+
+def _narrow_join(digit: np.ndarray):
+    """Two digits that touch: the ink is at least TOUCHING_WIDTH times as wide as tall and,
+    in the middle half of its width, some column holds at most JOIN_SHARE of the ink of the
+    fullest column: (width / height, place of that column as a share of the width), else None."""
+    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    if width < TOUCHING_WIDTH * height:
+        return None
+    counts = digit[:, cols[0] : cols[-1] + 1].sum(0)
+    lo, hi = width // 4, width - width // 4
+    middle = int(np.argmin(counts[lo:hi])) + lo
+    if counts[middle] <= JOIN_SHARE * counts.max():
+        return width / height, middle / width
+    return None
+
+
+def _describe(stats, a, b, width) -> str:
+    places = sorted([_extent(stats, a)[2], _extent(stats, b)[2]])
+    return "ink groups starting at {:.0%} and {:.0%} of the width".format(places[0] / width, places[1] / width)
+
+
+def remove_long_lines(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The mask without ruled lines, horizontal or vertical (within about a degree).
+
+    A row is on a line when the mask, widened by one row up and down, covers at least
+    LINE_COVER of it and its first and last ink pixels are LINE_REACH of its length apart; consecutive such rows form a line at most LINE_THICKNESS of the image's
+    height thick (a thicker band is a stroke of a large digit). Its pixels are removed except
+    where a stroke crosses it (ink of the mask within 3 rows above and below the band in the
+    same column) or where the ink is darker than the line (above LINE_DARKER times the 90th
+    percentile of all line pixels' contrast). Columns likewise, for vertical lines."""
+    out = mask.copy()
+    for axis in (0, 1):
+        m = mask if axis == 0 else mask.T
+        e = ink if axis == 0 else ink.T
+        widened = m.copy()
+        widened[1:] |= m[:-1]
+        widened[:-1] |= m[1:]
+        n = m.shape[1]
+        first = np.where(widened.any(axis=1), np.argmax(widened, axis=1), n)
+        last = n - 1 - np.argmax(widened[:, ::-1], axis=1)
+        rows = (widened.sum(axis=1) >= LINE_COVER * n) & (last - first + 1 >= LINE_REACH * n)
+        if not rows.any():
+            continue
+        edges = np.diff(np.concatenate([[0], rows.astype(np.int8), [0]]))
+        bands = [(r0, r1) for r0, r1 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+                 if r1 - r0 <= LINE_THICKNESS * m.shape[0] + 2]
+        if not bands:
+            continue
+        on_line = np.zeros_like(m)
+        for r0, r1 in bands:
+            on_line[r0:r1] = m[r0:r1]
+        darker = e > LINE_DARKER * percentile(e[on_line], 0.9) if on_line.any() else on_line
+        drop = np.zeros_like(m)
+        for r0, r1 in bands:
+            above = m[max(0, r0 - 3) : r0].any(axis=0)
+            below = m[r1 : r1 + 3].any(axis=0)
+            drop[r0:r1] = on_line[r0:r1] & ~(above & below)[np.newaxis, :] & ~darker[r0:r1]
+        out &= ~(drop if axis == 0 else drop.T)
+    return out
+
+
+def label_components(mask: np.ndarray):
+    """8-connected components: (labels int32 with 0 for background and 1..n, n). Labels are
+    numbered by each component's first pixel in row-major order.
+
+    Rows are cut into runs of ink; runs in adjacent rows whose column ranges touch or
+    overlap diagonally (start_b <= end_a and start_a <= end_b, ends inclusive + 1) are
+    joined; joined runs share the smallest run index (label propagation with pointer
+    jumping until nothing changes)."""
+    h, w = mask.shape
+    padded = np.pad(mask, ((0, 0), (1, 1)), constant_values=False).astype(np.int8)
+    change = np.diff(padded, axis=1)
+    row, start = np.nonzero(change == 1)
+    _, end = np.nonzero(change == -1)  # exclusive; same order as starts (row-major)
+    n = len(row)
+    if n == 0:
+        return np.zeros((h, w), np.int32), 0
+    # For each run a in row y, the runs b in row y + 1 with start_b <= end_a and end_b >= start_a.
+    key_start = row.astype(np.int64) * (w + 2) + start
+    key_end = row.astype(np.int64) * (w + 2) + end
+    first = np.searchsorted(key_end, (row + 1).astype(np.int64) * (w + 2) + start, side="left")
+    last = np.searchsorted(key_start, (row + 1).astype(np.int64) * (w + 2) + end, side="right")
+    counts = np.maximum(last - first, 0)
+    a = np.repeat(np.arange(n), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    b = np.repeat(first, counts) + offsets
+    parent = np.arange(n)
+    while True:
+        low = np.minimum(parent[a], parent[b])
+        changed = (parent[a] != low) | (parent[b] != low)
+        np.minimum.at(parent, a, low)
+        np.minimum.at(parent, b, low)
+        parent = parent[parent]
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+        if not changed.any():
+            break
+    roots, run_label = np.unique(parent, return_inverse=True)
+    labels = np.zeros((h, w), np.int32)
+    lengths = end - start
+    flat_start = row * w + start
+    idx = np.repeat(flat_start, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    labels.ravel()[idx] = np.repeat(run_label + 1, lengths)
+    return labels, len(roots)
+
+
+def component_stats(labels: np.ndarray, count: int, ink: np.ndarray):
+    """Per component 1..count (as arrays indexed 0..count-1): area, ink mass (sum of
+    contrast), top, left, bottom, right (inclusive)."""
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs] - 1
+    area = np.bincount(lab, minlength=count)
+    mass = np.bincount(lab, weights=ink[ys, xs], minlength=count)
+    top = np.full(count, labels.shape[0]); np.minimum.at(top, lab, ys)
+    left = np.full(count, labels.shape[1]); np.minimum.at(left, lab, xs)
+    bottom = np.zeros(count, int); np.maximum.at(bottom, lab, ys)
+    right = np.zeros(count, int); np.maximum.at(right, lab, xs)
+    return area, mass, top, left, bottom, right
+
+
+def stroke_normalised(ink: np.ndarray, mask: np.ndarray, strong: float) -> np.ndarray:
+    """The digit as a binary image whose longer side is SCALE * DIGIT_BOX pixels and whose
+    stroke width is MNIST's.
+
+    The digit's box is cut out, its ink (only the digit's pixels) divided by `strong` and
+    clipped to 0..1, and resampled so the longer side is SCALE * DIGIT_BOX; ink >= 0.5 is
+    the stroke. Its width w1 (`stroke_width`) at that scale gives the working-resolution
+    width w0 = w1 / f1. Then the scale f and the number of dilation steps r are chosen so
+    that after r steps the longer side is again SCALE * DIGIT_BOX and the width MNIST_STROKE:
+    f = (SCALE * DIGIT_BOX - MNIST_STROKE) / (longer side - w0) and r = round((MNIST_STROKE -
+    w0 * f) / 2), within +-MAX_ADJUST (negative: erosion). The digit is resampled at f,
+    thresholded at 0.5 and dilated (eroded) r steps."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = np.where(mask[y0:y1, x0:x1], np.clip(ink[y0:y1, x0:x1] / np.float32(strong), 0, 1), 0).astype(np.float32)
+    side = SCALE * DIGIT_BOX
+    longer = max(crop.shape)
+    f1 = side / longer
+    first = resample(crop, max(1, round(crop.shape[0] * f1)), max(1, round(crop.shape[1] * f1))) >= 0.5
+    if not first.any():
+        first = resample(crop, max(1, round(crop.shape[0] * f1)), max(1, round(crop.shape[1] * f1))) > 0
+    w0 = stroke_width(first) / f1
+    f = (side - MNIST_STROKE) / max(longer - w0, 1e-3)
+    steps = int(np.clip(round((MNIST_STROKE - w0 * f) / 2), -MAX_ADJUST, MAX_ADJUST))
+    f = (side - 2 * steps) / longer
+    height, width = max(1, round(crop.shape[0] * f)), max(1, round(crop.shape[1] * f))
+    stroke = resample(crop, height, width) >= 0.5
+    if not stroke.any():
+        stroke = first
+    margin = max(steps, 0)
+    stroke = np.pad(stroke, margin, constant_values=False)
+    if steps > 0:
+        stroke = dilate(stroke, steps)
+    elif steps < 0:
+        thinner = dilate(stroke, -steps, grow=False)
+        stroke = thinner if thinner.any() else stroke
+    rows, cols = np.flatnonzero(stroke.any(1)), np.flatnonzero(stroke.any(0))
+    return stroke[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def fit_box(binary: np.ndarray, box: int) -> np.ndarray:
+    """The binary digit anti-aliased into `box` pixels on its longer side (area averaging,
+    `resample`), aspect ratio kept, as float 0..255."""
+    height, width = binary.shape
+    scale = box / max(height, width)
+    size = (max(1, int(round(height * scale))), max(1, int(round(width * scale))))
+    return np.clip(resample(binary.astype(np.float32), *size) * 255.0, 0, 255)
+
+
+def center_of_mass_pad(digit: np.ndarray) -> np.ndarray:
+    """Places `digit` in a 28x28 canvas so that its centre of mass is at the centre: the
+    offset is round(13.5 - centre) per axis (halves away from zero... as numpy rounds: to
+    even), kept inside the canvas; values rounded to uint8."""
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    mass = float(digit.sum())
+    ys, xs = np.indices(digit.shape)
+    cy = float((ys * digit).sum()) / mass if mass else digit.shape[0] / 2
+    cx = float((xs * digit).sum()) / mass if mass else digit.shape[1] / 2
+    top = int(round((MNIST_SIZE - 1) / 2 - cy))
+    left = int(round((MNIST_SIZE - 1) / 2 - cx))
+    top = min(max(top, 0), MNIST_SIZE - digit.shape[0])
+    left = min(max(left, 0), MNIST_SIZE - digit.shape[1])
+    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    return np.round(canvas).astype(np.uint8)
