@@ -6,15 +6,21 @@ import sys
 from .backends import BACKENDS
 
 DEFAULT_MODEL = "models/mnist_mlp_int8.tflite"
+DEFAULT_MIN_CONFIDENCE = 0.6
+"""Chosen on photo-like digits: see README, "How sure is an answer"."""
 
 PREDICT_EXAMPLES = """
 examples:
   python -m runtime predict digit.png
   python -m runtime predict photos/ --model models/mnist_mlp_float32.onnx --json
+  python -m runtime predict photos/ --top 3 --save-normalized seen/
 
-Photos of handwritten digits work: dark ink on light paper, any size, off-centre. Each
-image is normalised as MNIST was (light ink on dark, cropped, fitted into 20x20, centred
-by mass in 28x28). Exit status 1 if any file could not be read or holds no digit.
+Photos of handwritten digits work: dark ink on light paper (or light on dark), any size,
+off-centre, unevenly lit, on ruled paper. Each image is normalised as MNIST was: the paper
+and its shadows removed, the digit found among lines and specks, strokes brought to MNIST's
+weight, fitted into 20x20 and centred by mass in 28x28 (--save-normalized shows the result).
+An answer below --min-confidence is marked unsure. Exit status 1 if any file could not be
+read or holds no single digit (two digits side by side are refused).
 """
 
 PARITY_EXAMPLES = """
@@ -93,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Classify handwritten digits in PNG/JPEG/BMP files or folders of them.")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     predict.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH", help=f"model file (default: {DEFAULT_MODEL})")
+    predict.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes (default: 1)")
+    predict.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+                         help="mark answers whose probability is below P as unsure (default: "
+                         f"{DEFAULT_MIN_CONFIDENCE}; see README: it flags most wrong answers on photos, few right ones)")
+    predict.add_argument("--save-normalized", default=None, metavar="DIR",
+                         help="write the 28x28 image each file became to DIR/<name>.png (default: not written)")
     common(predict)
 
     parity = commands.add_parser("parity", help="check every artifact against the Keras model", epilog=PARITY_EXAMPLES,

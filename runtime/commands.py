@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from .errors import BackendUnavailableError, ManifestError, ModelFileError
+from .errors import BackendUnavailableError, ManifestError, ModelFileError, one_line
 from .model import load
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
@@ -24,26 +25,93 @@ def predict(args) -> int:
         model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
     except SETUP_ERRORS as err:
         return _fail(err)
+    if not 1 <= args.top <= len(model.labels):
+        return _fail(f"--top must be 1..{len(model.labels)} (the model's classes), got {args.top}")
     paths = expand_paths(args.images)
     if not paths:
         return _fail(f"no image files found in {' '.join(args.images)}")
+    try:
+        saved = NormalizedImages(args.save_normalized) if args.save_normalized else None
+    except OSError as err:
+        return _fail(f"--save-normalized {args.save_normalized}: cannot create the folder ({one_line(err)})")
     results, failed = [], 0
     for path in paths:
         try:
-            probs = model.predict(load_image(path))[0]
+            image = load_image(path)
+            probs = model.predict(image)[0]
+            written = saved.write(path, image) if saved else None
         except (ImageError, ImportError) as err:
             failed += 1
             results.append({"file": str(path), "error": str(err)})
             if not args.json:
                 print(f"error: {err}", file=sys.stderr)
             continue
-        best = int(probs.argmax())
-        results.append({"file": str(path), "label": model.labels[best], "confidence": float(probs[best])})
+        result = describe_prediction(probs, model.labels, args.top, args.min_confidence)
+        result = {"file": str(path), **result}
+        if written:
+            result["normalized"] = str(written)
+        results.append(result)
         if not args.json:
-            print(f"{path}: {model.labels[best]} ({probs[best]:.1%})")
+            print(f"{path}: {format_prediction(result, args.min_confidence)}")
     if args.json:
-        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "results": results}, indent=2))
+        print(json.dumps({"model": str(model.path), "backend": model.backend.name,
+                          "min_confidence": args.min_confidence, "results": results}, indent=2))
+    elif saved and saved.written:
+        print(f"Normalised 28x28 images: {len(saved.written)} in {args.save_normalized}")
     return 1 if failed else 0
+
+
+def describe_prediction(probs, labels, top: int, min_confidence: float) -> dict:
+    """The best class, its probability, the `top` best, every class's probability, and
+    whether the best is below `min_confidence`."""
+    order = sorted(range(len(probs)), key=lambda k: -float(probs[k]))
+    best = order[0]
+    return {
+        "label": labels[best],
+        "confidence": float(probs[best]),
+        "low_confidence": bool(probs[best] < min_confidence),
+        "top": [{"label": labels[k], "confidence": float(probs[k])} for k in order[:top]],
+        "probabilities": {labels[k]: float(probs[k]) for k in range(len(probs))},
+    }
+
+
+def format_prediction(result: dict, min_confidence: float) -> str:
+    """`7 (93.1%)`, with --top 3 `7 (93.1%), 1 (4.0%), 9 (1.2%)`, and `  [unsure: below 60%]` when low."""
+    text = ", ".join(f"{t['label']} ({t['confidence']:.1%})" for t in result["top"])
+    if result["low_confidence"]:
+        text += f"  [unsure: below {min_confidence:.0%}]"
+    return text
+
+
+class NormalizedImages:
+    """Writes each input's 28x28 image as DIR/<stem>.png; a stem already written in this run
+    gets -2, -3 ..., so no image replaces another (each file is written whole or not at all)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.written = {}
+        """File name in the folder -> the input it shows."""
+
+    def write(self, source, image) -> Path:
+        from PIL import Image
+
+        from .images import ImageError
+        from .manifest import atomic_path
+
+        stem = Path(source).stem or "image"
+        name, n = f"{stem}.png", 1
+        while name in self.written:
+            n += 1
+            name = f"{stem}-{n}.png"
+        target = self.folder / name
+        try:
+            with atomic_path(target) as tmp:
+                Image.fromarray(image).save(tmp, format="PNG")
+        except OSError as err:
+            raise ImageError(f"{source}: its normalised image could not be written to {target} ({one_line(err)})") from err
+        self.written[name] = str(source)
+        return target
 
 
 def parity(args) -> int:

@@ -53,6 +53,8 @@ STRONG_PERCENTILE = 0.9
 """The digit's strong ink level: this percentile of its ink pixels' contrast."""
 NO_DIGIT_CONTRAST = 60 / 255
 """A digit's strong ink level must reach this, else the image holds no digit."""
+FRAME_FILL = 0.7
+"""Columns (rows) this full of ink are a border or a table edge; line finding ignores them."""
 LINE_COVER = 0.3
 """A row (column) this much covered by ink is on a ruled line..."""
 LINE_REACH = 0.7
@@ -61,9 +63,12 @@ LINE_THICKNESS = 0.02
 """...if the band of such rows is at most this share of the image's height thick."""
 LINE_DARKER = 1.4
 """Ink on a line darker than this many times the line's own contrast is a stroke, and stays."""
+FRAME_CONTACT = 0.3
+"""A component with this share of the image's shorter side in contact with the image's edge
+is a table edge or a dark border, not ink of the digit."""
 LINE_SPAN = 0.6
-"""A component whose box spans this share of the image and that touches its edge, or is this long
-and thin, is a border, a table edge or a ruled line, not ink of the digit."""
+"""A component whose box spans this share of the image's height or width and that is thin
+is a ruled line or a page edge."""
 THIN = 0.08
 """...thin: its shorter side below this share of its longer side."""
 MIN_AREA = 0.00015
@@ -85,9 +90,11 @@ JOIN_SHARE = 0.4
 """...(a column holding at most this share of the fullest column's ink) is two digits touching."""
 SCALE = 4
 """Stroke weight is measured and adjusted at this multiple of the 20-pixel box (80 pixels)."""
-MNIST_STROKE = 7.8
-"""MNIST's median stroke width at SCALE x its 20-pixel box, measured with `stroke_width` on
-MNIST digits enlarged 4x (bilinear) and thresholded at half: see tests/test_digits.py."""
+MNIST_STROKE = 7.3
+"""Stroke width (`stroke_width`) given to the digit at SCALE x the 20-pixel box. Calibrated on
+MNIST itself: its test digits, enlarged and passed through normalize_digit as photos, come
+out with MNIST's own median stroke width (7.8 at 4x, measured on digits enlarged 4x
+(linear) and thresholded at half); tests/test_digits.py checks it."""
 MAX_ADJUST = 8
 """Largest dilation or erosion, in pixels at SCALE (2 pixels of the final image)."""
 
@@ -102,8 +109,8 @@ def normalize_digit(gray: np.ndarray, name: str = "image") -> np.ndarray:
     if gray.shape == (MNIST_SIZE, MNIST_SIZE) and _looks_like_mnist(gray):
         return np.round(gray).astype(np.uint8)
     ink = ink_contrast(reduce_blocks(gray, WORKING_SIDE))
-    mask, strong = find_digit(ink, name)
-    binary = stroke_normalised(ink, mask, strong)
+    mask, _ = find_digit(ink, name)
+    binary = stroke_normalised(mask)
     return center_of_mass_pad(fit_box(binary, DIGIT_BOX))
 
 
@@ -226,6 +233,23 @@ def _resample_axis(image: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return out
 
 
+def resample_max(binary: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Shrinks a binary image: output pixel j along an axis is the OR of input pixels
+    floor(j * s) .. ceil((j + 1) * s) - 1, s = n_in / n_out (rows, then columns)."""
+    out = binary
+    for axis, n_out in ((0, height), (1, width)):
+        n_in = out.shape[axis]
+        s = n_in / n_out
+        starts = np.floor(np.arange(n_out) * s).astype(int)
+        stops = np.minimum(np.ceil((np.arange(n_out) + 1) * s).astype(int), n_in)
+        cells = []
+        for lo, hi in zip(starts, stops):
+            part = out[lo:hi] if axis == 0 else out[:, lo:hi]
+            cells.append(part.any(axis=axis))
+        out = np.stack(cells, axis=axis)
+    return out
+
+
 def dilate(binary: np.ndarray, steps: int, grow: bool = True) -> np.ndarray:
     """`steps` dilations (or erosions) by one pixel, alternating a 3x3 square and a plus
     sign, so a dot grows into an octagon close to a disc. Outside the image is background."""
@@ -312,40 +336,40 @@ def find_digit(ink: np.ndarray, name: str):
 def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     """The digit's pixels among the ink pixels `mask`.
 
-    Ruled lines are removed from the mask first (`remove_long_lines`). Components (8-connected) smaller than
-    MIN_AREA of the image are specks; a component whose box spans LINE_SPAN of the image's
-    height or width and touches its edge, or is that long and THIN, is a border, a table
-    edge or a line. When some of the others do not touch the image's edge, only those are
-    candidates (what remains of a slanted table edge touches it). Of the candidates, the
-    one with the most ink (sum of contrast) starts the digit; candidates within
-    GROUP_MARGIN of the digit's size from its box, with at least GROUP_MIN_MASS of its ink,
-    join it, repeatedly. The same is done for the remaining
-    components; if the second group is as large as a digit (SECOND_DIGIT_MASS, _HEIGHT)
-    or the first splits into two such groups side by side, the image holds two digits."""
+    1. Ruled lines go (`remove_long_lines`), so that what they joined comes apart.
+    2. Of the 8-connected components, frames go: those along the image's edge (at least
+       FRAME_CONTACT of its shorter side in contact with it: a table edge, a dark border)
+       and those long (LINE_SPAN of the image) and THIN (a line or a page edge). Those
+       smaller than MIN_AREA of the image are specks. When some of the rest do not touch
+       the image's edge, only those are candidates.
+    3. The candidate with the most ink (sum of contrast) starts the digit; candidates within
+       GROUP_MARGIN of the digit's size from its box, with at least GROUP_MIN_MASS of its
+       ink, join it, repeatedly.
+    4. Two digits are refused: when the remaining candidates form a second such group as
+       large as a digit (`Components.digit_sized`), when the group splits at a column gap into two
+       (`Components.side_by_side`), or when it is very wide with a narrow join (`_narrow_join`)."""
     h, w = mask.shape
-    labels, count = label_components(remove_long_lines(mask, ink))
-    if count == 0:
+    parts = Components(remove_long_lines(mask, ink), ink)
+    if parts.count == 0:
         raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
-    stats = component_stats(labels, count, ink)
-    area, mass, top, left, bottom, right = stats
-    candidate = (area >= max(2, MIN_AREA * h * w)) & ~_frames(stats, h, w)
-    inside = candidate & ~((top == 0) | (left == 0) | (bottom == h - 1) | (right == w - 1))
+    candidate = (parts.area >= max(2, MIN_AREA * h * w)) & ~parts.frames()
+    inside = candidate & ~parts.touches
     if inside.any():
         candidate = inside  # what touches the image's edge is the page's or the table's, not the digit's
     if not candidate.any():
         raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
-    first = _group(stats, candidate)
+    first = parts.group(candidate)
     rest = candidate & ~first
     if rest.any():
-        second = _group(stats, rest)
-        if _digit_sized(stats, second, first):
-            raise ImageError(f"{name}: found more than one digit ({_describe(stats, first, second, w)}); "
+        second = parts.group(rest)
+        if parts.digit_sized(second, first):
+            raise ImageError(f"{name}: found more than one digit ({parts.describe(first, second)}); "
                              "crop the photo to one digit")
-    split = _side_by_side(stats, first)
+    split = parts.side_by_side(first)
     if split is not None:
-        raise ImageError(f"{name}: found two digits side by side ({_describe(stats, *split, w)}); "
+        raise ImageError(f"{name}: found two digits side by side ({parts.describe(*split)}); "
                          "crop the photo to one digit")
-    digit = np.isin(labels, np.flatnonzero(first) + 1)
+    digit = parts.pixels(first)
     join = _narrow_join(digit)
     if join is not None:
         raise ImageError(f"{name}: found two digits side by side (ink {join[0]:.1f} times wider than tall, "
@@ -353,68 +377,99 @@ def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     return digit
 
 
-def _frames(stats, h: int, w: int) -> np.ndarray:
-    """Components that are borders, table edges or lines (see select_digit)."""
-    area, mass, top, left, bottom, right = stats
-    height, width = bottom - top + 1, right - left + 1
-    touches = (top == 0) | (left == 0) | (bottom == h - 1) | (right == w - 1)
-    long = (height >= LINE_SPAN * h) | (width >= LINE_SPAN * w)
-    thin = np.minimum(height, width) < THIN * np.maximum(height, width)
-    return long & (touches | thin)
+class Components:
+    """The 8-connected components of a mask and what selection needs of each (arrays indexed
+    0..count-1 for labels 1..count)."""
 
+    def __init__(self, mask: np.ndarray, ink: np.ndarray):
+        self.shape = mask.shape
+        self.labels, self.count = label_components(mask)
+        h, w = mask.shape
+        ys, xs = np.nonzero(self.labels)
+        lab = self.labels[ys, xs] - 1
+        n = self.count
+        self.area = np.bincount(lab, minlength=n)
+        """Pixels."""
+        self.mass = np.bincount(lab, weights=ink[ys, xs], minlength=n)
+        """Sum of ink contrast."""
+        self.top = np.full(n, h)
+        self.left = np.full(n, w)
+        self.bottom = np.full(n, -1)
+        self.right = np.full(n, -1)
+        np.minimum.at(self.top, lab, ys)
+        np.minimum.at(self.left, lab, xs)
+        np.maximum.at(self.bottom, lab, ys)
+        np.maximum.at(self.right, lab, xs)
+        """Bounding box, inclusive."""
+        edge = (ys == 0) | (xs == 0) | (ys == h - 1) | (xs == w - 1)
+        self.contact = np.bincount(lab[edge], minlength=n)
+        """Pixels on the image's outermost rows and columns."""
+        self.touches = self.contact > 0
 
-def _group(stats, candidate: np.ndarray) -> np.ndarray:
-    """The candidate with the most ink and the candidates near it (see select_digit)."""
-    area, mass, top, left, bottom, right = stats
-    seed = int(np.argmax(np.where(candidate, mass, -1)))
-    group = np.zeros_like(candidate)
-    group[seed] = True
-    floor = GROUP_MIN_MASS * mass[seed]
-    while True:
-        y0, x0, y1, x1 = top[group].min(), left[group].min(), bottom[group].max(), right[group].max()
-        margin = GROUP_MARGIN * max(y1 - y0 + 1, x1 - x0 + 1)
-        near = (candidate & ~group & (mass >= floor) & (top <= y1 + margin) & (bottom >= y0 - margin)
-                & (left <= x1 + margin) & (right >= x0 - margin))
-        if not near.any():
-            return group
-        group |= near
+    def pixels(self, chosen: np.ndarray) -> np.ndarray:
+        """Bool mask of the chosen components' pixels."""
+        lookup = np.concatenate([[False], chosen])
+        return lookup[self.labels]
 
+    def frames(self) -> np.ndarray:
+        """Components along the image's edge, or long and thin (see select_digit)."""
+        h, w = self.shape
+        height, width = self.bottom - self.top + 1, self.right - self.left + 1
+        along_edge = self.contact >= FRAME_CONTACT * min(h, w)
+        long = (height >= LINE_SPAN * h) | (width >= LINE_SPAN * w)
+        thin = np.minimum(height, width) < THIN * np.maximum(height, width)
+        return along_edge | (long & thin)
 
-def _extent(stats, group):
-    """(ink mass, top, left, bottom, right) of a set of components."""
-    area, mass, top, left, bottom, right = stats
-    return (float(mass[group].sum()), int(top[group].min()), int(left[group].min()),
-            int(bottom[group].max()), int(right[group].max()))
+    def extent(self, chosen: np.ndarray):
+        """(ink mass, top, left, bottom, right) of the chosen components together."""
+        return (float(self.mass[chosen].sum()), int(self.top[chosen].min()), int(self.left[chosen].min()),
+                int(self.bottom[chosen].max()), int(self.right[chosen].max()))
 
+    def group(self, candidate: np.ndarray) -> np.ndarray:
+        """The candidate with the most ink and the candidates near it (see select_digit)."""
+        seed = int(np.argmax(np.where(candidate, self.mass, -1)))
+        group = np.zeros_like(candidate)
+        group[seed] = True
+        floor = GROUP_MIN_MASS * self.mass[seed]
+        while True:
+            _, y0, x0, y1, x1 = self.extent(group)
+            margin = GROUP_MARGIN * max(y1 - y0 + 1, x1 - x0 + 1)
+            near = (candidate & ~group & (self.mass >= floor) & (self.top <= y1 + margin)
+                    & (self.bottom >= y0 - margin) & (self.left <= x1 + margin) & (self.right >= x0 - margin))
+            if not near.any():
+                return group
+            group |= near
 
-def _digit_sized(stats, part: np.ndarray, other: np.ndarray) -> bool:
-    """`part` could be a digit of its own beside `other`: at least SECOND_DIGIT_HEIGHT of
-    its height and SECOND_DIGIT_MASS of its ink."""
-    m1, t1, l1, b1, r1 = _extent(stats, other)
-    m2, t2, l2, b2, r2 = _extent(stats, part)
-    return m2 >= SECOND_DIGIT_MASS * m1 and (b2 - t2 + 1) >= SECOND_DIGIT_HEIGHT * (b1 - t1 + 1)
+    def digit_sized(self, part: np.ndarray, other: np.ndarray) -> bool:
+        """`part` could be a digit of its own beside `other`: at least SECOND_DIGIT_HEIGHT of
+        its height and SECOND_DIGIT_MASS of its ink."""
+        m1, t1, _, b1, _ = self.extent(other)
+        m2, t2, _, b2, _ = self.extent(part)
+        return m2 >= SECOND_DIGIT_MASS * m1 and (b2 - t2 + 1) >= SECOND_DIGIT_HEIGHT * (b1 - t1 + 1)
 
-
-def _side_by_side(stats, group: np.ndarray):
-    """When the group is at least SIDE_BY_SIDE_WIDTH times as wide as tall: the first column
-    gap (sorting its components by their left edge) that splits it into two parts each
-    digit-sized beside the other, as (left part, right part); else None."""
-    m, t, l, b, r = _extent(stats, group)
-    if (r - l + 1) < SIDE_BY_SIDE_WIDTH * (b - t + 1):
+    def side_by_side(self, group: np.ndarray):
+        """When the group is at least SIDE_BY_SIDE_WIDTH times as wide as tall: the first
+        column gap (its components sorted by left edge) that splits it into two parts each
+        digit-sized beside the other, as (left part, right part); else None."""
+        _, t, l, b, r = self.extent(group)
+        if (r - l + 1) < SIDE_BY_SIDE_WIDTH * (b - t + 1):
+            return None
+        members = np.flatnonzero(group)
+        order = members[np.argsort(self.left[members], kind="stable")]
+        reach = -1
+        for k, c in enumerate(order[:-1]):
+            reach = max(reach, self.right[c])
+            if self.left[order[k + 1]] > reach:  # a gap: everything so far lies left of the rest
+                a = np.zeros_like(group)
+                a[order[: k + 1]] = True
+                z = group & ~a
+                if self.digit_sized(a, z) and self.digit_sized(z, a):
+                    return a, z
         return None
-    area, mass, top, left, bottom, right = stats
-    members = np.flatnonzero(group)
-    order = members[np.argsort(left[members], kind="stable")]
-    reach = -1
-    for k, c in enumerate(order[:-1]):
-        reach = max(reach, right[c])
-        if left[order[k + 1]] > reach:  # a gap: everything so far lies left of the rest
-            a = np.zeros_like(group)
-            a[order[: k + 1]] = True
-            z = group & ~a
-            if _digit_sized(stats, a, z) and _digit_sized(stats, z, a):
-                return a, z
-    return None
+
+    def describe(self, a: np.ndarray, b: np.ndarray) -> str:
+        places = sorted([self.extent(a)[2], self.extent(b)[2]])
+        return "ink groups starting at {:.0%} and {:.0%} of the width".format(places[0] / self.shape[1], places[1] / self.shape[1])
 
 
 def _narrow_join(digit: np.ndarray):
@@ -433,31 +488,34 @@ def _narrow_join(digit: np.ndarray):
     return None
 
 
-def _describe(stats, a, b, width) -> str:
-    places = sorted([_extent(stats, a)[2], _extent(stats, b)[2]])
-    return "ink groups starting at {:.0%} and {:.0%} of the width".format(places[0] / width, places[1] / width)
-
-
 def remove_long_lines(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """The mask without ruled lines, horizontal or vertical (within about a degree).
 
-    A row is on a line when the mask, widened by one row up and down, covers at least
-    LINE_COVER of it and its first and last ink pixels are LINE_REACH of its length apart; consecutive such rows form a line at most LINE_THICKNESS of the image's
-    height thick (a thicker band is a stroke of a large digit). Its pixels are removed except
-    where a stroke crosses it (ink of the mask within 3 rows above and below the band in the
-    same column) or where the ink is darker than the line (above LINE_DARKER times the 90th
-    percentile of all line pixels' contrast). Columns likewise, for vertical lines."""
+    Columns at least FRAME_FILL full of ink (a dark border or table edge) are left out of
+    the count. A row is on a line when the mask, widened by one row up and down, covers at
+    least LINE_COVER of the other columns, and its first and last ink pixels there are
+    LINE_REACH of their span apart; consecutive such rows form a line at most
+    LINE_THICKNESS of the image's height thick (+2 for the widening; a thicker band is a
+    stroke of a large digit). A line's pixels are removed except where a stroke crosses it
+    (ink of the mask within 3 rows above and below the band in the same column) or where
+    the ink is darker than the line (above LINE_DARKER times the 90th percentile of all line
+    pixels' contrast). Columns likewise, for vertical lines."""
     out = mask.copy()
     for axis in (0, 1):
         m = mask if axis == 0 else mask.T
         e = ink if axis == 0 else ink.T
+        open_columns = m.mean(axis=0) < FRAME_FILL
+        if not open_columns.any():
+            continue
+        span = np.flatnonzero(open_columns)
+        width = span[-1] - span[0] + 1
         widened = m.copy()
         widened[1:] |= m[:-1]
         widened[:-1] |= m[1:]
-        n = m.shape[1]
-        first = np.where(widened.any(axis=1), np.argmax(widened, axis=1), n)
-        last = n - 1 - np.argmax(widened[:, ::-1], axis=1)
-        rows = (widened.sum(axis=1) >= LINE_COVER * n) & (last - first + 1 >= LINE_REACH * n)
+        widened &= open_columns[np.newaxis, :]
+        first = np.argmax(widened, axis=1)
+        last = widened.shape[1] - 1 - np.argmax(widened[:, ::-1], axis=1)
+        rows = ((widened.sum(axis=1) >= LINE_COVER * open_columns.sum()) & (last - first + 1 >= LINE_REACH * width))
         if not rows.any():
             continue
         edges = np.diff(np.concatenate([[0], rows.astype(np.int8), [0]]))
@@ -467,7 +525,7 @@ def remove_long_lines(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
             continue
         on_line = np.zeros_like(m)
         for r0, r1 in bands:
-            on_line[r0:r1] = m[r0:r1]
+            on_line[r0:r1] = m[r0:r1] & open_columns[np.newaxis, :]
         darker = e > LINE_DARKER * percentile(e[on_line], 0.9) if on_line.any() else on_line
         drop = np.zeros_like(m)
         for r0, r1 in bands:
@@ -526,53 +584,31 @@ def label_components(mask: np.ndarray):
     return labels, len(roots)
 
 
-def component_stats(labels: np.ndarray, count: int, ink: np.ndarray):
-    """Per component 1..count (as arrays indexed 0..count-1): area, ink mass (sum of
-    contrast), top, left, bottom, right (inclusive)."""
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs] - 1
-    area = np.bincount(lab, minlength=count)
-    mass = np.bincount(lab, weights=ink[ys, xs], minlength=count)
-    top = np.full(count, labels.shape[0]); np.minimum.at(top, lab, ys)
-    left = np.full(count, labels.shape[1]); np.minimum.at(left, lab, xs)
-    bottom = np.zeros(count, int); np.maximum.at(bottom, lab, ys)
-    right = np.zeros(count, int); np.maximum.at(right, lab, xs)
-    return area, mass, top, left, bottom, right
+def stroke_normalised(mask: np.ndarray) -> np.ndarray:
+    """The digit's pixels as a binary image about SCALE * DIGIT_BOX pixels on the longer side,
+    with MNIST's stroke width relative to that side.
 
-
-def stroke_normalised(ink: np.ndarray, mask: np.ndarray, strong: float) -> np.ndarray:
-    """The digit as a binary image whose longer side is SCALE * DIGIT_BOX pixels and whose
-    stroke width is MNIST's.
-
-    The digit's box is cut out, its ink (only the digit's pixels) divided by `strong` and
-    clipped to 0..1, and resampled so the longer side is SCALE * DIGIT_BOX; ink >= 0.5 is
-    the stroke. Its width w1 (`stroke_width`) at that scale gives the working-resolution
-    width w0 = w1 / f1. Then the scale f and the number of dilation steps r are chosen so
-    that after r steps the longer side is again SCALE * DIGIT_BOX and the width MNIST_STROKE:
-    f = (SCALE * DIGIT_BOX - MNIST_STROKE) / (longer side - w0) and r = round((MNIST_STROKE -
-    w0 * f) / 2), within +-MAX_ADJUST (negative: erosion). The digit is resampled at f,
-    thresholded at 0.5 and dilated (eroded) r steps."""
+    The digit's box is cut out of the mask and brought to SCALE * DIGIT_BOX (= L) on its
+    longer side: enlarged by `resample` (linear) and thresholded at 0.5, or shrunk by
+    `resample_max` (a pixel is ink when any pixel under it is, so a stroke thinner than the
+    shrinking survives as one pixel). Its stroke width w (`stroke_width`) is then brought to
+    MNIST_STROKE relative to L: r = L * (MNIST_STROKE - w) / (2 * L - 2 * MNIST_STROKE)
+    steps of `dilate` (erosion when negative), rounded, within +-MAX_ADJUST, because after
+    r steps the width is w + 2r and the longer side L + 2r. Returns the result cropped to
+    its ink."""
     ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    crop = np.where(mask[y0:y1, x0:x1], np.clip(ink[y0:y1, x0:x1] / np.float32(strong), 0, 1), 0).astype(np.float32)
+    crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     side = SCALE * DIGIT_BOX
-    longer = max(crop.shape)
-    f1 = side / longer
-    first = resample(crop, max(1, round(crop.shape[0] * f1)), max(1, round(crop.shape[1] * f1))) >= 0.5
-    if not first.any():
-        first = resample(crop, max(1, round(crop.shape[0] * f1)), max(1, round(crop.shape[1] * f1))) > 0
-    w0 = stroke_width(first) / f1
-    f = (side - MNIST_STROKE) / max(longer - w0, 1e-3)
-    steps = int(np.clip(round((MNIST_STROKE - w0 * f) / 2), -MAX_ADJUST, MAX_ADJUST))
-    f = (side - 2 * steps) / longer
-    height, width = max(1, round(crop.shape[0] * f)), max(1, round(crop.shape[1] * f))
-    stroke = resample(crop, height, width) >= 0.5
-    if not stroke.any():
-        stroke = first
-    margin = max(steps, 0)
-    stroke = np.pad(stroke, margin, constant_values=False)
+    scale = side / max(crop.shape)
+    height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    if scale >= 1:
+        stroke = resample(crop.astype(np.float32), height, width) >= 0.5
+    else:
+        stroke = resample_max(crop, height, width)
+    width_now = stroke_width(stroke)
+    steps = int(np.clip(round(side * (MNIST_STROKE - width_now) / (2 * side - 2 * MNIST_STROKE)), -MAX_ADJUST, MAX_ADJUST))
     if steps > 0:
-        stroke = dilate(stroke, steps)
+        stroke = dilate(np.pad(stroke, steps, constant_values=False), steps)
     elif steps < 0:
         thinner = dilate(stroke, -steps, grow=False)
         stroke = thinner if thinner.any() else stroke

@@ -42,6 +42,8 @@ class TrainOptions:
     seed: int = 42
     models: str = "models"
     """Output folder."""
+    augment: bool = False
+    """Train on randomly moved, turned, resized and re-inked digits (train.augment)."""
     verbose: object = "auto" if sys.stdout.isatty() else 2
     """Keras fit verbosity: a progress bar on a terminal, one line per epoch in a log."""
 
@@ -76,11 +78,14 @@ def train(options: TrainOptions, log=print) -> dict:
     tf.config.experimental.enable_op_determinism()
     model = build_model()
     started = time.perf_counter()
-    model.fit(
-        x_train, dataset.y_train,
-        epochs=options.epochs, batch_size=options.batch_size,
-        validation_split=VALIDATION_SPLIT, verbose=options.verbose,
-    )
+    if options.augment:
+        _fit_augmented(model, x_train, dataset.y_train, options)
+    else:
+        model.fit(
+            x_train, dataset.y_train,
+            epochs=options.epochs, batch_size=options.batch_size,
+            validation_split=VALIDATION_SPLIT, verbose=options.verbose,
+        )
     seconds = time.perf_counter() - started
     loss, accuracy = model.evaluate(x_test, dataset.y_test, verbose=0)
     log(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {options.epochs} epochs, {seconds:.1f} s")
@@ -99,6 +104,19 @@ def train(options: TrainOptions, log=print) -> dict:
     return manifest
 
 
+def _fit_augmented(model, x, y, options: TrainOptions) -> None:
+    """model.fit on augmented batches, validated on the same last 10% that validation_split keeps
+    (unchanged images)."""
+    import math
+
+    from .augment import augmented_dataset
+
+    split = int(math.ceil(len(x) * (1 - VALIDATION_SPLIT)))
+    data, steps = augmented_dataset(x[:split], y[:split], options.batch_size, options.epochs, options.seed)
+    model.fit(data, epochs=options.epochs, steps_per_epoch=steps, validation_data=(x[split:], y[split:]),
+              verbose=options.verbose, shuffle=False)
+
+
 def _save_npz(path: Path, **arrays) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -112,6 +130,14 @@ def _calibration_pool(dataset: Dataset, seed: int) -> np.ndarray:
     return dataset.x_train[order]
 
 
+def _augment_record(options: TrainOptions):
+    if not options.augment:
+        return None
+    from .augment import AugmentOptions
+
+    return AugmentOptions().to_json()
+
+
 def _manifest(options, dataset, contract, models: Path, accuracy: float, loss: float) -> dict:
     labels = [str(d) for d in range(10)]
     keras_path = models / KERAS_NAME
@@ -122,6 +148,7 @@ def _manifest(options, dataset, contract, models: Path, accuracy: float, loss: f
         "dataset": {"name": dataset.name, "train": len(dataset.x_train), "test": len(dataset.x_test)},
         "training": {
             "epochs": options.epochs, "batch_size": options.batch_size, "seed": options.seed,
+            "augment": _augment_record(options),
             "test_accuracy": accuracy, "test_loss": loss,
         },
         "reference": {"path": REFERENCE_NAME, "sha256": sha256_file(models / REFERENCE_NAME), "images": len(dataset.x_test)},
