@@ -177,17 +177,23 @@ def running_extreme(image: np.ndarray, window: int, axis: int, take_max: bool) -
 
 
 def closing(image: np.ndarray, window: int) -> np.ndarray:
-    """Grey-level closing with a `window` x `window` square: a max filter, then a min filter.
-    Dark marks narrower than the window vanish; larger dark regions and smooth light keep
-    their shape and edges."""
-    brighter = running_extreme(running_extreme(image, window, 0, True), window, 1, True)
-    return running_extreme(running_extreme(brighter, window, 0, False), window, 1, False)
+    """Grey-level closing with a `window` x `window` square: a max filter, then a min filter,
+    on the image extended by `window` pixels on every side with copies of its edge pixels (so
+    light that falls off towards the edge is followed, not cut). Dark marks narrower than the
+    window vanish; larger dark regions and smooth light keep their shape and edges."""
+    padded = np.pad(image, window, mode="edge")
+    brighter = running_extreme(running_extreme(padded, window, 0, True), window, 1, True)
+    closed = running_extreme(running_extreme(brighter, window, 0, False), window, 1, False)
+    return closed[window:-window, window:-window]
 
 
 def opening(image: np.ndarray, window: int) -> np.ndarray:
-    """Grey-level opening: a min filter, then a max filter (light marks narrower than the window vanish)."""
-    darker = running_extreme(running_extreme(image, window, 0, False), window, 1, False)
-    return running_extreme(running_extreme(darker, window, 0, True), window, 1, True)
+    """Grey-level opening: a min filter, then a max filter, edges extended as in `closing`
+    (light marks narrower than the window vanish)."""
+    padded = np.pad(image, window, mode="edge")
+    darker = running_extreme(running_extreme(padded, window, 0, False), window, 1, False)
+    opened = running_extreme(running_extreme(darker, window, 0, True), window, 1, True)
+    return opened[window:-window, window:-window]
 
 
 def resample_weights(n_in: int, n_out: int) -> np.ndarray:
@@ -282,31 +288,28 @@ def stroke_width(binary: np.ndarray) -> float:
 def ink_contrast(work: np.ndarray) -> np.ndarray:
     """How much darker than the paper each pixel is, 0..1 (light ink on dark is turned round).
 
-    The paper under uneven light, B, is the closing of the 3x3-smoothed image S with a window
-    of BACKGROUND_WINDOW of the longer side (odd, at least 3). The page's paper level P is
-    B's PAPER_PERCENTILE percentile. Ink = clip((B - I) / max(B, DARK_PAPER_FLOOR * P), 0, 1):
+    The paper under uneven light, B, is the closing of the image I with a window of
+    BACKGROUND_WINDOW of the longer side (odd, at least 3). The page's paper level P is B's
+    PAPER_PERCENTILE percentile. Ink = clip((B - I) / max(B, DARK_PAPER_FLOOR * P), 0, 1):
     a shadow or vignetting scales ink and paper alike and leaves the ratio; a dark table,
     much darker than the paper, is not measured against itself, so its noise stays small.
 
     Polarity: when the median pixel is darker than the middle of the range (min + max) / 2,
-    the image is light ink on dark (a drawing, MNIST itself) or a page mostly in shadow. It is
-    light ink when its brightest pixels (S at or above its 99th percentile) are thin: on
-    average more than LIGHT_INK_THIN of their height above the minimum disappears in the
-    opening of S (a min then a max filter, the same window). Then I becomes 255 - I and
-    B = 255 - opening(S)."""
+    the image is light ink on dark (a drawing, MNIST itself) or a page mostly in shadow. It
+    is light ink when the brightest pixels of the 3x3-smoothed image S (at or above its 99th
+    percentile) are thin: on average more than LIGHT_INK_THIN of their height above S's
+    minimum disappears in the opening of S (a min then a max filter, the same window). Then
+    I becomes 255 - I, and B the closing of that."""
     window = max(3, int(round(max(work.shape) * BACKGROUND_WINDOW)) | 1)
-    smooth = box_mean3(work)
-    background = None
     low, high = float(work.min()), float(work.max())
     if percentile(work, 0.5) < (low + high) / 2:
-        opened = opening(smooth, window)
+        smooth = box_mean3(work)
         top = percentile(smooth, 0.99)
         brightest = smooth >= top
-        vanished = float((smooth - opened)[brightest].mean()) / max(top - float(smooth.min()), 1.0)
+        vanished = float((smooth - opening(smooth, window))[brightest].mean()) / max(top - float(smooth.min()), 1.0)
         if vanished > LIGHT_INK_THIN:
-            work, background = 255.0 - work, 255.0 - opened
-    if background is None:
-        background = closing(smooth, window)
+            work = 255.0 - work
+    background = closing(work, window)
     paper = percentile(background, PAPER_PERCENTILE)
     floor = np.float32(max(DARK_PAPER_FLOOR * paper, 1.0))
     return np.clip((background - work) / np.maximum(background, floor), 0, 1)
@@ -318,22 +321,21 @@ def find_digit(ink: np.ndarray, name: str):
     Pass 1 thresholds at max(MIN_CONTRAST, median + NOISE_MADS * MAD) and picks the digit
     (`select_digit`); its strong ink level S is the STRONG_PERCENTILE percentile of its pixels.
     Pass 2 thresholds the whole image again at max(pass-1 threshold, RELATIVE_INK * S), which
-    removes lines and shading much fainter than the pen, and picks again."""
+    removes lines and shading much fainter than the pen, and picks again; only then are two
+    digits refused (in pass 1, faint marks could pass for a second one)."""
     median = percentile(ink, 0.5)
     mad = percentile(np.abs(ink - median), 0.5)
     threshold = max(MIN_CONTRAST, median + NOISE_MADS * mad)
-    mask = select_digit(ink, ink > threshold, name)
+    mask = select_digit(ink, ink > threshold, name, refuse_two=False)
     strong = percentile(ink[mask], STRONG_PERCENTILE)
     if strong < NO_DIGIT_CONTRAST:
         raise ImageError(f"{name}: no digit found (nothing stands out from the background; contrast {strong * 255:.0f} of 255)")
     second = max(threshold, RELATIVE_INK * strong)
-    if second > threshold:
-        mask = select_digit(ink, ink > second, name)
-        strong = percentile(ink[mask], STRONG_PERCENTILE)
-    return mask, strong
+    mask = select_digit(ink, ink > second, name, refuse_two=True)
+    return mask, percentile(ink[mask], STRONG_PERCENTILE)
 
 
-def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
+def select_digit(ink: np.ndarray, mask: np.ndarray, name: str, refuse_two: bool = True) -> np.ndarray:
     """The digit's pixels among the ink pixels `mask`.
 
     1. Ruled lines go (`remove_long_lines`), so that what they joined comes apart.
@@ -342,10 +344,10 @@ def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
        and those long (LINE_SPAN of the image) and THIN (a line or a page edge). Those
        smaller than MIN_AREA of the image are specks. When some of the rest do not touch
        the image's edge, only those are candidates.
-    3. The candidate with the most ink (sum of contrast) starts the digit; candidates within
+    3. The candidate with the most ink (sum of squared contrast) starts the digit; candidates within
        GROUP_MARGIN of the digit's size from its box, with at least GROUP_MIN_MASS of its
        ink, join it, repeatedly.
-    4. Two digits are refused: when the remaining candidates form a second such group as
+    4. With `refuse_two`, two digits are refused: when the remaining candidates form a second such group as
        large as a digit (`Components.digit_sized`), when the group splits at a column gap into two
        (`Components.side_by_side`), or when it is very wide with a narrow join (`_narrow_join`)."""
     h, w = mask.shape
@@ -359,6 +361,8 @@ def select_digit(ink: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     if not candidate.any():
         raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
     first = parts.group(candidate)
+    if not refuse_two:
+        return parts.pixels(first)
     rest = candidate & ~first
     if rest.any():
         second = parts.group(rest)
@@ -390,8 +394,8 @@ class Components:
         n = self.count
         self.area = np.bincount(lab, minlength=n)
         """Pixels."""
-        self.mass = np.bincount(lab, weights=ink[ys, xs], minlength=n)
-        """Sum of ink contrast."""
+        self.mass = np.bincount(lab, weights=np.square(ink[ys, xs]), minlength=n)
+        """Ink: the sum of squared contrast (dark strokes weigh more than faint blotches)."""
         self.top = np.full(n, h)
         self.left = np.full(n, w)
         self.bottom = np.full(n, -1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def digit_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -140,7 +140,8 @@ def render_photo(image: np.ndarray, style: PhotoStyle, rng: np.random.Generator,
     page *= _light(style)[..., np.newaxis]
     if style.blur > 0:
         page = _box_blur(page, int(round(style.blur)))
-    page += rng.normal(0, style.noise, page.shape[:2])[..., np.newaxis] if style.noise else 0
+    if style.noise:
+        page += (style.noise * rng.standard_normal(page.shape[:2], dtype=np.float32))[..., np.newaxis]
     photo = np.clip(np.round(page), 0, 255).astype(np.uint8)
     if style.jpeg is not None:
         buffer = io.BytesIO()
@@ -154,9 +155,9 @@ def _paper(style: PhotoStyle, rng) -> np.ndarray:
     page = np.empty((h, w, 3), np.float32)
     page[:] = np.asarray(style.paper, np.float32)
     if style.texture > 0:  # blotches a few dozen pixels across, and fibres
-        coarse = rng.normal(0, 1, (h // 40 + 2, w // 40 + 2)).astype(np.float32)
+        coarse = rng.standard_normal((h // 40 + 2, w // 40 + 2), dtype=np.float32)
         blotch = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC))
-        fibre = rng.normal(0, 0.5, (h, w)).astype(np.float32)
+        fibre = 0.5 * rng.standard_normal((h, w), dtype=np.float32)
         page *= (1 + style.texture * (blotch + fibre))[..., np.newaxis]
     return page
 
@@ -274,7 +275,10 @@ def _composite(page: np.ndarray, alpha: np.ndarray, top: int, left: int, ink) ->
 def _table(page: np.ndarray, style: PhotoStyle) -> None:
     """The dark table around or beside the page (the page's edge slightly slanted)."""
     h, w = page.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    if style.table_edge <= 0 and style.border <= 0:
+        return
+    ys = np.arange(h, dtype=np.float32)[:, np.newaxis]
+    xs = np.arange(w, dtype=np.float32)[np.newaxis, :]
     outside = np.zeros((h, w), bool)
     if style.table_edge > 0:
         e = style.table_edge * w
@@ -296,7 +300,8 @@ def _table(page: np.ndarray, style: PhotoStyle) -> None:
 def _light(style: PhotoStyle) -> np.ndarray:
     """Light reaching each pixel, 1 at best: gradient x vignette x shadow."""
     h, w = style.height, style.width
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    ys = np.arange(h, dtype=np.float32)[:, np.newaxis]
+    xs = np.arange(w, dtype=np.float32)[np.newaxis, :]
     u, v = (xs - w / 2) / max(h, w), (ys - h / 2) / max(h, w)  # -0.5..0.5
     light = np.ones((h, w), np.float32)
     if style.gradient:
@@ -315,20 +320,16 @@ def _light(style: PhotoStyle) -> np.ndarray:
 
 
 def _box_blur(page: np.ndarray, radius: int) -> np.ndarray:
+    """Defocus: Pillow's box blur of `radius`, applied twice."""
+    image = Image.fromarray(np.clip(np.round(page), 0, 255).astype(np.uint8))
     for _ in range(2):
-        for axis in (0, 1):
-            padded = np.pad(page, [(radius, radius) if a == axis else (0, 0) for a in range(3)], mode="edge")
-            c = np.cumsum(padded, axis=axis, dtype=np.float64)
-            c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-            n = page.shape[axis]
-            k = 2 * radius + 1
-            page = ((np.take(c, np.arange(k, n + k), axis=axis) - np.take(c, np.arange(0, n), axis=axis)) / k).astype(np.float32)
-    return page
+        image = image.filter(ImageFilter.BoxBlur(radius))
+    return np.asarray(image, np.float32).copy()
 
 
 # ---- styles ----------------------------------------------------------------------------
 
-CASES = ("clean", "vignette", "dark_edge", "dark_border", "shadow", "gradient", "thin_pen", "thick_pen",
+CASES = ("clean", "vignette", "dark_edge", "dark_border", "shadow", "gradient", "thin_pen", "thick_pen", "pencil",
          "blue_ruled", "rotation", "small", "jpeg", "two_digits")
 """Single degradations, each on the same clean page (`case_style`)."""
 
@@ -363,6 +364,9 @@ def case_style(case: str, rng: np.random.Generator) -> PhotoStyle:
         return replace(base, gradient=float(rng.uniform(0.4, 0.6)), gradient_angle=float(rng.uniform(0, 360)))
     if case == "thin_pen":
         return replace(base, pen_width=float(rng.uniform(2.0, 4.0)))
+    if case == "pencil":  # grey, light and thin
+        return replace(base, ink=(90, 90, 95), ink_strength=float(rng.uniform(0.6, 0.8)),
+                       pen_width=float(rng.uniform(1.5, 3.0)))
     if case == "thick_pen":
         return replace(base, pen_width=float(base.digit_height * base.height * rng.uniform(0.14, 0.2)))
     if case == "blue_ruled":
