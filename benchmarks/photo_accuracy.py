@@ -4,11 +4,13 @@ generated phone photos (tests/photos.py), one degradation at a time and all mixe
 runtime.digits.normalize_digit), and classified by a model artifact. Device side: no TensorFlow.
 
     python benchmarks/photo_accuracy.py [--models DIR] [--model PATH] [--count N] [--confidence] [--json]
+    python benchmarks/photo_accuracy.py --speed     # ms per image: a 600x800 and a 12-megapixel JPEG
 
 Two splits that share nothing: "tune" (the first half of the reference digits, generator
 seeds 1000+, the "tune" family of mixed settings) is what the normalisation was developed
 on; "held-out" (the second half, seeds 2000+, the "held-out" family: other inks, paper,
-sizes, lighting shapes, pens, blur) was only measured.
+sizes, lighting shapes, pens, blur) was only measured. Within a split every case shows the
+same digits, so a degradation is compared with the same digits on clean paper.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from runtime.parity import load_reference  # noqa: E402
 
 ROWS = CASES + ("mixed",)
 SEEDS = {"tune": 1000, "held-out": 2000}
-"""Generator seed of row k in a split: SEEDS[split] + k."""
+"""A split's digits are drawn with seed SEEDS[split]; row k's photos with SEEDS[split] + 1 + k."""
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -78,8 +80,8 @@ def load_normalizer(spec: str):
 
 def measure(reference, model, normalize, case: str, split: str, count: int) -> tuple:
     """(Row, seconds spent normalising)."""
-    rng = np.random.default_rng(SEEDS[split] + ROWS.index(case))
-    digits = rng.choice(split_digits(reference, split), count, replace=False)
+    digits = np.random.default_rng(SEEDS[split]).choice(split_digits(reference, split), count, replace=False)
+    rng = np.random.default_rng(SEEDS[split] + 1 + ROWS.index(case))
     row, seconds = Row(case, split), 0.0
     images, labels = [], []
     for j, i in enumerate(digits):
@@ -115,6 +117,37 @@ def confidence_table(rows) -> list:
     return table
 
 
+SPEED_SIZES = ((800, 600), (4000, 3000))
+SPEED_RUNS = 15
+
+
+def speed(reference, folder: Path) -> list:
+    """Median milliseconds to read (runtime.images.read_grayscale) and normalise
+    (runtime.digits.normalize_digit) a JPEG photo of a digit, per size."""
+    from dataclasses import replace
+
+    from runtime.digits import normalize_digit
+    from runtime.images import read_grayscale
+
+    rows = []
+    for height, width in SPEED_SIZES:
+        rng = np.random.default_rng(height)
+        style = replace(case_style("vignette", rng), height=height, width=width)
+        path = folder / f"speed_{width}x{height}.jpg"
+        Image.fromarray(render_photo(reference.images[0], style, rng)).save(path, quality=90)
+        read, normalise = [], []
+        for _ in range(SPEED_RUNS):
+            start = time.perf_counter()
+            gray = read_grayscale(path)
+            middle = time.perf_counter()
+            normalize_digit(gray)
+            read.append(middle - start)
+            normalise.append(time.perf_counter() - middle)
+        rows.append({"size": f"{width}x{height}", "read_ms": 1000 * float(np.median(read)),
+                     "normalize_ms": 1000 * float(np.median(normalise))})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="models", help="folder with reference.npz (default: models)")
@@ -124,10 +157,25 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", nargs="+", choices=list(ROWS), default=list(ROWS), help="(default: all)")
     parser.add_argument("--normalizer", default="runtime", help="runtime, or PATH.py:FUNCTION to measure another")
     parser.add_argument("--confidence", action="store_true", help="also: how often each --min-confidence flags right and wrong answers")
+    parser.add_argument("--speed", action="store_true", help="only time reading and normalising a 600x800 and a 4000x3000 JPEG")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     models = Path(args.models)
     reference = load_reference(models)
+    if args.speed:
+        import platform
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            rows = speed(reference, Path(folder))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}; median of {SPEED_RUNS} runs")
+        print(f"{'photo (JPEG)':14}{'read ms':>10}{'normalise ms':>15}{'total ms':>11}")
+        for r in rows:
+            print(f"{r['size']:14}{r['read_ms']:>10.1f}{r['normalize_ms']:>15.1f}{r['read_ms'] + r['normalize_ms']:>11.1f}")
+        return 0
     model = runtime.load(args.model or models / "mnist_mlp_int8.tflite")
     normalize = load_normalizer(args.normalizer)
 

@@ -5,18 +5,18 @@ MNIST's digits are binary pen strokes, fitted into 20x20 with anti-aliasing and 
 vignetting, shadows, a dark table edge, ruled lines, specks, pens much thinner or thicker
 than MNIST's. `normalize_digit` removes those and rebuilds MNIST's steps:
 
-1. reduce: average k x k blocks, so the longer side is at most WORKING_SIDE;
-2. polarity: paper is the majority; make the ink dark on light paper;
-3. background: the paper's brightness under uneven light is a grey-level closing (a max
-   then a min filter) that removes every dark mark narrower than its window;
-4. ink: how much darker than the local paper each pixel is, 0..1;
-5. digit: connected ink components; page borders, table edges and long lines are left out,
-   specks are dropped, and the largest component with its near neighbours is the digit
-   (two digits side by side are refused);
-6. stroke weight: the digit becomes a binary image at 4x the 20-pixel box, whose stroke
-   width is measured and brought to MNIST's by dilation or erosion;
-7. fit: anti-aliased (area-averaged) to 20 pixels on the longer side, and placed in 28x28
-   with its centre of mass at the centre.
+1. reduce: average k x k blocks, k = ceil(longer side / WORKING_SIDE) (`reduce_blocks`);
+2. ink (`ink_contrast`): the paper's brightness under uneven light is a grey-level closing
+   (a max then a min filter) that removes every mark narrower than its window; each pixel's
+   ink is how much darker it is than that paper, 0..1. Light ink on dark is turned round;
+3. digit (`find_digit`, `select_digit`): ink above the paper's noise, then above a share
+   of the digit's own ink level; ruled lines removed; 8-connected components, of which page
+   borders, table edges, lines and specks are left out; the component with the most ink
+   and those near it are the digit. No digit, or two side by side, is an ImageError;
+4. stroke weight (`stroke_normalised`): the digit becomes a binary image at 4x the 20-pixel
+   box, whose stroke width is measured and brought to MNIST's by dilation or erosion;
+5. fit (`fit_box`, `center_of_mass_pad`): anti-aliased (area-averaged) to 20 pixels on
+   the longer side, and placed in 28x28 with its centre of mass at the centre.
 
 Every step is plain numpy with a rule stated in its docstring (percentiles, block means,
 separable max/min filters, a defined resampling formula, 8-connected components), so it can
@@ -34,7 +34,7 @@ DIGIT_BOX = 20
 """MNIST fits each digit into 20x20 and pads it to 28x28."""
 WORKING_SIDE = 512
 """Photos are reduced by an integer block mean until the longer side is at most this."""
-BACKGROUND_WINDOW = 1 / 6
+BACKGROUND_WINDOW = 1 / 4
 """Closing window as a share of the working image's longer side: wider than any pen stroke."""
 LIGHT_INK_THIN = 0.5
 """An image darker than mid-range is light ink on dark when its brightest pixels are thin marks:
@@ -45,8 +45,8 @@ DARK_PAPER_FLOOR = 0.5
 """Ink contrast is relative to the local paper, but never to less than this share of the page's paper."""
 MIN_CONTRAST = 0.12
 """Below this contrast (0..1, share of the paper's brightness) a pixel is paper."""
-NOISE_MADS = 6.0
-"""...and below the median contrast plus this many median absolute deviations (noise)."""
+NOISE_SPREADS = 6.0
+"""...and below the paper's noise level plus this many of its spreads (see find_digit)."""
 RELATIVE_INK = 0.4
 """Second pass: pixels below this share of the digit's strong ink level are paper (faint lines)."""
 STRONG_PERCENTILE = 0.9
@@ -63,14 +63,21 @@ LINE_THICKNESS = 0.02
 """...if the band of such rows is at most this share of the image's height thick."""
 LINE_DARKER = 1.4
 """Ink on a line darker than this many times the line's own contrast is a stroke, and stays."""
-FRAME_CONTACT = 0.3
-"""A component with this share of the image's shorter side in contact with the image's edge
-is a table edge or a dark border, not ink of the digit."""
+FRAME_CONTACT = 0.6
+"""A component in contact with this share of two sides of the image (a dark border, a table
+corner), or of one side while reaching at most FRAME_DEPTH into the image (a table edge), is
+not ink of the digit. (A digit cropped tight touches the sides, but is deeper than a strip.)"""
+FRAME_DEPTH = 0.25
+TOUCH_WEIGHT = 0.25
+"""A candidate touching the image's edge counts with this share of its ink when the digit's
+first component is chosen (remnants of a table edge touch it; a digit rarely does)."""
 LINE_SPAN = 0.6
 """A component whose box spans this share of the image's height or width and that is thin
 is a ruled line or a page edge."""
 THIN = 0.08
 """...thin: its shorter side below this share of its longer side."""
+MIN_DIGIT_SIDE = 0.025
+"""A digit's box is at least this share of the image's longer side (a speck is not a digit)."""
 MIN_AREA = 0.00015
 """Components smaller than this share of the working image are specks."""
 GROUP_MARGIN = 0.35
@@ -178,22 +185,25 @@ def running_extreme(image: np.ndarray, window: int, axis: int, take_max: bool) -
 
 def closing(image: np.ndarray, window: int) -> np.ndarray:
     """Grey-level closing with a `window` x `window` square: a max filter, then a min filter,
-    on the image extended by `window` pixels on every side with copies of its edge pixels (so
-    light that falls off towards the edge is followed, not cut). Dark marks narrower than the
+    on the image extended by window // 2 pixels on every side with copies of its edge pixels
+    (so light that falls off towards the edge is followed exactly, while a stroke along the
+    edge, up to window // 2 thick, still counts as a mark). Dark marks narrower than the
     window vanish; larger dark regions and smooth light keep their shape and edges."""
-    padded = np.pad(image, window, mode="edge")
+    r = window // 2
+    padded = np.pad(image, r, mode="edge")
     brighter = running_extreme(running_extreme(padded, window, 0, True), window, 1, True)
     closed = running_extreme(running_extreme(brighter, window, 0, False), window, 1, False)
-    return closed[window:-window, window:-window]
+    return closed[r : r + image.shape[0], r : r + image.shape[1]]
 
 
 def opening(image: np.ndarray, window: int) -> np.ndarray:
     """Grey-level opening: a min filter, then a max filter, edges extended as in `closing`
     (light marks narrower than the window vanish)."""
-    padded = np.pad(image, window, mode="edge")
+    r = window // 2
+    padded = np.pad(image, r, mode="edge")
     darker = running_extreme(running_extreme(padded, window, 0, False), window, 1, False)
     opened = running_extreme(running_extreme(darker, window, 0, True), window, 1, True)
-    return opened[window:-window, window:-window]
+    return opened[r : r + image.shape[0], r : r + image.shape[1]]
 
 
 def resample_weights(n_in: int, n_out: int) -> np.ndarray:
@@ -318,14 +328,16 @@ def ink_contrast(work: np.ndarray) -> np.ndarray:
 def find_digit(ink: np.ndarray, name: str):
     """(bool mask of the digit's ink pixels, its strong ink level), or ImageError.
 
-    Pass 1 thresholds at max(MIN_CONTRAST, median + NOISE_MADS * MAD) and picks the digit
+    Pass 1 thresholds at max(MIN_CONTRAST, p30 + NOISE_SPREADS * (p30 - p10)), p10 and p30
+    the 10th and 30th percentiles of the ink: the paper's noise, read from the lightest 30%
+    of the pixels, which are paper even when a digit cropped tight covers half the image.
+    It picks the digit
     (`select_digit`); its strong ink level S is the STRONG_PERCENTILE percentile of its pixels.
     Pass 2 thresholds the whole image again at max(pass-1 threshold, RELATIVE_INK * S), which
     removes lines and shading much fainter than the pen, and picks again; only then are two
     digits refused (in pass 1, faint marks could pass for a second one)."""
-    median = percentile(ink, 0.5)
-    mad = percentile(np.abs(ink - median), 0.5)
-    threshold = max(MIN_CONTRAST, median + NOISE_MADS * mad)
+    low, high = percentile(ink, 0.1), percentile(ink, 0.3)
+    threshold = max(MIN_CONTRAST, high + NOISE_SPREADS * (high - low))
     mask = select_digit(ink, ink > threshold, name, refuse_two=False)
     strong = percentile(ink[mask], STRONG_PERCENTILE)
     if strong < NO_DIGIT_CONTRAST:
@@ -339,14 +351,13 @@ def select_digit(ink: np.ndarray, mask: np.ndarray, name: str, refuse_two: bool 
     """The digit's pixels among the ink pixels `mask`.
 
     1. Ruled lines go (`remove_long_lines`), so that what they joined comes apart.
-    2. Of the 8-connected components, frames go: those along the image's edge (at least
-       FRAME_CONTACT of its shorter side in contact with it: a table edge, a dark border)
-       and those long (LINE_SPAN of the image) and THIN (a line or a page edge). Those
-       smaller than MIN_AREA of the image are specks. When some of the rest do not touch
-       the image's edge, only those are candidates.
-    3. The candidate with the most ink (sum of squared contrast) starts the digit; candidates within
-       GROUP_MARGIN of the digit's size from its box, with at least GROUP_MIN_MASS of its
-       ink, join it, repeatedly.
+    2. Of the 8-connected components, frames go: those along the image's edge (`frames`:
+       a table edge, a dark border) and those long (LINE_SPAN of the image) and THIN (a
+       line or a page edge). Those smaller than MIN_AREA of the image are specks.
+    3. The candidate with the most ink (sum of squared contrast, times TOUCH_WEIGHT when it
+       touches the image's edge) starts the digit; candidates within GROUP_MARGIN of the
+       digit's size from its box, with at least GROUP_MIN_MASS of its ink, join it,
+       repeatedly (those touching the edge only when the first one does).
     4. With `refuse_two`, two digits are refused: when the remaining candidates form a second such group as
        large as a digit (`Components.digit_sized`), when the group splits at a column gap into two
        (`Components.side_by_side`), or when it is very wide with a narrow join (`_narrow_join`)."""
@@ -355,12 +366,14 @@ def select_digit(ink: np.ndarray, mask: np.ndarray, name: str, refuse_two: bool 
     if parts.count == 0:
         raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
     candidate = (parts.area >= max(2, MIN_AREA * h * w)) & ~parts.frames()
-    inside = candidate & ~parts.touches
-    if inside.any():
-        candidate = inside  # what touches the image's edge is the page's or the table's, not the digit's
     if not candidate.any():
         raise ImageError(f"{name}: no digit found (only lines, edges or specks stand out)")
     first = parts.group(candidate)
+    _, top, left, bottom, right = parts.extent(first)
+    size = (max(bottom - top, right - left) + 1) / max(h, w)
+    if size < MIN_DIGIT_SIDE:
+        raise ImageError(f"{name}: no digit found (the largest mark is {size:.1%} of the image's size, "
+                         f"too small for a digit)")
     if not refuse_two:
         return parts.pixels(first)
     rest = candidate & ~first
@@ -405,10 +418,10 @@ class Components:
         np.maximum.at(self.bottom, lab, ys)
         np.maximum.at(self.right, lab, xs)
         """Bounding box, inclusive."""
-        edge = (ys == 0) | (xs == 0) | (ys == h - 1) | (xs == w - 1)
-        self.contact = np.bincount(lab[edge], minlength=n)
-        """Pixels on the image's outermost rows and columns."""
-        self.touches = self.contact > 0
+        sides = [ys == 0, ys == h - 1, xs == 0, xs == w - 1]
+        self.contact = np.stack([np.bincount(lab[side], minlength=n) for side in sides], axis=1) / np.array([w, w, h, h])
+        """Share of each side of the image (top, bottom, left, right) the component touches."""
+        self.touches = self.contact.max(axis=1) > 0
 
     def pixels(self, chosen: np.ndarray) -> np.ndarray:
         """Bool mask of the chosen components' pixels."""
@@ -416,13 +429,17 @@ class Components:
         return lookup[self.labels]
 
     def frames(self) -> np.ndarray:
-        """Components along the image's edge, or long and thin (see select_digit)."""
+        """Components along the image's edge: in contact with FRAME_CONTACT of two of its
+        sides, or of one side while reaching at most FRAME_DEPTH into the image; and those
+        LINE_SPAN long and THIN."""
         h, w = self.shape
         height, width = self.bottom - self.top + 1, self.right - self.left + 1
-        along_edge = self.contact >= FRAME_CONTACT * min(h, w)
+        along = self.contact >= FRAME_CONTACT
+        depth = np.stack([height / h, height / h, width / w, width / w], axis=1)  # away from each side
+        strip = (along & (depth <= FRAME_DEPTH)).any(axis=1)
         long = (height >= LINE_SPAN * h) | (width >= LINE_SPAN * w)
         thin = np.minimum(height, width) < THIN * np.maximum(height, width)
-        return along_edge | (long & thin)
+        return (along.sum(axis=1) >= 2) | strip | (long & thin)
 
     def extent(self, chosen: np.ndarray):
         """(ink mass, top, left, bottom, right) of the chosen components together."""
@@ -431,10 +448,13 @@ class Components:
 
     def group(self, candidate: np.ndarray) -> np.ndarray:
         """The candidate with the most ink and the candidates near it (see select_digit)."""
-        seed = int(np.argmax(np.where(candidate, self.mass, -1)))
+        weight = np.where(self.touches, TOUCH_WEIGHT, 1.0) * self.mass
+        seed = int(np.argmax(np.where(candidate, weight, -1)))
         group = np.zeros_like(candidate)
         group[seed] = True
         floor = GROUP_MIN_MASS * self.mass[seed]
+        if not self.touches[seed]:
+            candidate = candidate & ~self.touches
         while True:
             _, y0, x0, y1, x1 = self.extent(group)
             margin = GROUP_MARGIN * max(y1 - y0 + 1, x1 - x0 + 1)

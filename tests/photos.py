@@ -452,3 +452,46 @@ def random_style(rng: np.random.Generator, split: str = "tune") -> PhotoStyle:
     if maybe(0.5):
         changes.update(jpeg=int(rng.integers(25 if held else 50, 95)))
     return replace(style, **changes)
+
+
+EXAMPLES = ("vignette", "dark_edge", "shadow", "thin_pen", "blue_ruled", "rotation", "two_digits")
+
+
+def write_examples(reference, folder, seed: int = 5) -> dict:
+    """One JPEG per case in EXAMPLES, each of another reference digit the Keras model is sure
+    of; `hard.jpg`, clean, of the first digit it is unsure of (40-60%); and a text file named
+    like an image: {path: expected label, or None for no single digit}."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sure = np.flatnonzero((reference.probs.max(1) > 0.95) & (reference.probs.argmax(1) == reference.labels))
+    expected = {}
+    for case, i, j in zip(EXAMPLES, sure, sure[len(EXAMPLES):]):
+        path = folder / f"{case}.jpg"
+        Image.fromarray(render_photo(reference.images[i], case_style(case, rng), rng, second=reference.images[j])).save(path, quality=90)
+        expected[str(path)] = None if case == "two_digits" else str(reference.labels[i])
+    confidence = reference.probs.max(1)
+    hard = int(np.flatnonzero((confidence > 0.4) & (confidence < 0.6))[0])
+    Image.fromarray(render_photo(reference.images[hard], case_style("clean", rng), rng)).save(folder / "hard.jpg", quality=90)
+    expected[str(folder / "hard.jpg")] = str(reference.labels[hard])
+    (folder / "notes.png").write_text("not an image\n")
+    expected[str(folder / "notes.png")] = None
+    return expected
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Write example photos of reference digits (one per case) to try predict on.")
+    parser.add_argument("folder")
+    parser.add_argument("--models", default="models", help="folder with reference.npz (default: models)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from runtime.parity import load_reference
+
+    for path, label in write_examples(load_reference(args.models), args.folder).items():
+        print(f"{path}: {label if label is not None else 'no single digit'}")

@@ -179,3 +179,37 @@ def test_working_size_bounds_the_work():
     one = normalize_digit(photo)
     rows, cols = np.flatnonzero(one.any(1)), np.flatnonzero(one.any(0))
     assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 <= 6
+
+
+TIGHT_LOSS = 0.15
+"""A digit cropped to its ink, with no paper around it, loses at most this much accuracy."""
+
+
+def test_a_digit_cropped_to_its_ink_is_read(pipeline, reference):
+    """No margin at all: the digit touches every side of the image (users crop like this)."""
+    model = runtime.load(pipeline.models / "mnist_mlp_float32.tflite")
+    right = refused = 0
+    for image, label in zip(reference.images[:100], reference.labels[:100]):
+        ys, xs = np.nonzero(image > 40)
+        crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+        photo = 230 - resample(crop, crop.shape[0] * 8, crop.shape[1] * 8) * (200 / 255)
+        try:
+            right += int(model.predict(normalize_digit(photo))[0].argmax() == label)
+        except ImageError:
+            refused += 1
+    as_is = (model.predict(reference.images[:100]).argmax(1) == reference.labels[:100]).mean()
+    assert refused <= 2 and right / 100 >= as_is - TIGHT_LOSS, (right, refused, as_is)
+
+
+def test_blank_photos_hold_no_digit():
+    """Paper with everything a photo adds (light, shadow, table, lines, noise, JPEG) but no digit."""
+    from photos import random_style, render_photo
+
+    rng = np.random.default_rng(77)
+    messages = []
+    for _ in range(30):
+        photo = render_photo(np.zeros((28, 28), np.uint8), random_style(rng, "tune"), rng)
+        with pytest.raises(ImageError) as caught:
+            normalize_digit(photo.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]), "blank.jpg")
+        messages.append(str(caught.value))
+    assert sum(m.startswith("blank.jpg: no digit found (") for m in messages) >= 0.9 * len(messages), messages

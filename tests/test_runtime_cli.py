@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import runtime
+from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.digits import normalize_digit
 from runtime.images import ImageError, load_image
 
@@ -188,3 +189,92 @@ def test_one_model_shared_by_threads(pipeline, reference, name):
     for t in threads:
         t.join()
     assert errors == [] and mismatches == []
+
+
+@pytest.fixture(scope="module")
+def photo_folder(reference, clear_digits, tmp_path_factory):
+    """Two folders holding photos of clear digits under the same names: {path: label}."""
+    rng = np.random.default_rng(4)
+    root = tmp_path_factory.mktemp("named")
+    expected = {}
+    for folder, digits in (("a", clear_digits[:3]), ("b", clear_digits[3:5])):
+        (root / folder).mkdir()
+        for k, i in enumerate(digits):
+            path = root / folder / f"digit{k}.png"
+            Image.fromarray(digit_photo(reference.images[i], rng)).save(path)
+            expected[str(path)] = str(reference.labels[i])
+    return root, expected
+
+
+def test_predict_json_has_every_probability_and_the_unsure_flag(pipeline, photo_folder):
+    root, expected = photo_folder
+    result = run_cli("runtime", "predict", root / "a", root / "b", "--model", pipeline.models / "mnist_mlp_float32.onnx",
+                     "--json", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["min_confidence"] == DEFAULT_MIN_CONFIDENCE
+    for r in data["results"]:
+        probs = r["probabilities"]
+        assert list(probs) == [str(d) for d in range(10)] and sum(probs.values()) == pytest.approx(1, abs=1e-5)
+        assert r["label"] == expected[r["file"]] == max(probs, key=probs.get)
+        assert r["confidence"] == probs[r["label"]] and r["low_confidence"] == (r["confidence"] < DEFAULT_MIN_CONFIDENCE)
+        assert [t["label"] for t in r["top"]] == sorted(probs, key=probs.get, reverse=True)[:3]
+    strict = json.loads(run_cli("runtime", "predict", root / "a", "--model", pipeline.models / "mnist_mlp_float32.onnx",
+                                "--json", "--min-confidence", "1").stdout)
+    assert [r["low_confidence"] for r in strict["results"]] == [True] * 3
+
+
+def test_predict_text_shows_the_top_classes_and_marks_unsure_answers(pipeline, photo_folder):
+    root, expected = photo_folder
+    result = run_cli("runtime", "predict", root / "a", "--model", pipeline.models / "mnist_mlp_int8.tflite",
+                     "--top", "2", "--min-confidence", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        match = re.fullmatch(r"(.+): (\d) \((\d+\.\d)%\), (\d) \((\d+\.\d)%\)  \[unsure: below 100%\]", line)
+        assert match, line
+        assert match[2] == expected[match[1]] and float(match[3]) >= float(match[5]) and match[2] != match[4]
+
+
+def test_predict_saves_what_the_model_saw_without_overwriting(pipeline, photo_folder, tmp_path):
+    root, expected = photo_folder
+    out = tmp_path / "seen"
+    result = run_cli("runtime", "predict", root / "a", root / "b", "--model", pipeline.models / "mnist_mlp_int8.tflite",
+                     "--save-normalized", out, "--json")
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)["results"]
+    written = [r["normalized"] for r in results]
+    assert len(set(written)) == len(expected) == len(results)  # b/digit0.png did not replace a/digit0.png
+    assert sorted(p.name for p in out.iterdir()) == ["digit0-2.png", "digit0.png", "digit1-2.png", "digit1.png", "digit2.png"]
+    for r in results:
+        assert np.array_equal(np.asarray(Image.open(r["normalized"])), load_image(r["file"]))
+    text = run_cli("runtime", "predict", root / "a", "--model", pipeline.models / "mnist_mlp_int8.tflite",
+                   "--save-normalized", tmp_path / "text")
+    assert text.stdout.splitlines()[-1] == f"Normalised 28x28 images: 3 in {tmp_path / 'text'}"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--top", "0"], "error: --top must be 1..10 (the model's classes), got 0"),
+    (["--top", "11"], "error: --top must be 1..10 (the model's classes), got 11"),
+])
+def test_predict_option_errors(pipeline, photo_folder, flags, message):
+    root, _ = photo_folder
+    result = run_cli("runtime", "predict", root / "a", "--model", pipeline.models / "mnist_mlp_int8.tflite", *flags)
+    assert result.returncode == 2 and our_lines(result.stderr) == [message]
+
+
+def test_predict_save_normalized_into_a_file_is_a_clear_error(pipeline, photo_folder, tmp_path):
+    root, _ = photo_folder
+    (tmp_path / "taken").write_text("a file")
+    result = run_cli("runtime", "predict", root / "a", "--model", pipeline.models / "mnist_mlp_int8.tflite",
+                     "--save-normalized", tmp_path / "taken")
+    assert result.returncode == 2
+    assert re.fullmatch(rf"error: --save-normalized {re.escape(str(tmp_path / 'taken'))}: cannot create the folder \(.+\)",
+                        our_lines(result.stderr)[0])
+
+
+def test_min_confidence_must_be_a_fraction(pipeline, photo_folder):
+    root, _ = photo_folder
+    result = run_cli("runtime", "predict", root / "a", "--min-confidence", "1.5")
+    assert result.returncode == 2 and "expected a fraction in 0..1, got 1.5" in result.stderr

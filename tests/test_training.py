@@ -1,8 +1,14 @@
-"""Training: the seed architecture, seeded determinism, and the auto data choice."""
+"""Training: the seed architecture, seeded determinism, the auto data choice, augmentation."""
+
+import json
 
 import numpy as np
 
 from conftest import run_cli
+from train.augment import AugmentOptions
+
+AUGMENTED_ONE_EPOCH_ACCURACY = 0.7
+"""One augmented epoch on mnist-5k still learns digits (the plain epoch reaches ~0.85)."""
 
 
 def test_seed_model_architecture():
@@ -41,3 +47,64 @@ def test_auto_says_which_data_it_used(tmp_path):
         assert "Full MNIST is not available" in result.stdout
         assert "using the mnist-5k subset instead" in result.stdout
         assert "Data: mnist-5k: 4000 train / 1000 test images" in result.stdout
+
+
+def _train_augmented(tmp_path, name, seed):
+    models = tmp_path / name
+    result = run_cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--seed", seed, "--augment", "--models", models)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((models / "manifest.json").read_text())
+    with np.load(models / "reference.npz") as data:
+        return data["probs"], manifest["training"]
+
+
+def test_augmented_training_is_seeded_and_recorded(tmp_path):
+    (first, record), (second, _), (other, _) = (_train_augmented(tmp_path, "a", 7), _train_augmented(tmp_path, "b", 7),
+                                                _train_augmented(tmp_path, "c", 8))
+    plain = _train(tmp_path, "plain", 7)
+    assert np.array_equal(first, second)
+    assert not np.allclose(first, other) and not np.allclose(first, plain)
+    assert record["augment"] == AugmentOptions().to_json()
+    assert (first.argmax(1) == np.load(tmp_path / "a" / "reference.npz")["labels"]).mean() >= AUGMENTED_ONE_EPOCH_ACCURACY
+
+
+def _digits():
+    """Four small synthetic digits, each placed elsewhere."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((4, 28, 28), np.float32)
+    for k, image in enumerate(images):
+        top, left = rng.integers(4, 10, 2)
+        image[top : top + 14, left + 5 : left + 8] = 1.0  # a "1"
+        image[top : top + 2, left : left + 10] = 0.8 * k / 3 + 0.2  # a bar of varying ink
+    return images
+
+
+def test_augment_batch_moves_and_reinks_each_digit():
+    import tensorflow as tf
+
+    from train.augment import augment_batch
+
+    images = _digits()
+    changed = augment_batch(tf.constant(images), tf.constant([1, 2], tf.int64)).numpy()
+    again = augment_batch(tf.constant(images), tf.constant([1, 2], tf.int64)).numpy()
+    other = augment_batch(tf.constant(images), tf.constant([1, 3], tf.int64)).numpy()
+    assert changed.shape == images.shape and changed.dtype == np.float32
+    assert changed.min() >= 0 and changed.max() <= 1
+    assert np.array_equal(changed, again) and not np.allclose(changed, other)
+    assert not np.allclose(changed, images)
+
+
+def test_augment_batch_with_empty_ranges_is_the_identity_and_a_thick_pen_dilates():
+    import tensorflow as tf
+
+    from train.augment import AugmentOptions, augment_batch
+
+    images = _digits()
+    still = AugmentOptions(max_rotation=0, min_scale=1, max_scale=1, max_shift=0, min_thickness=0, max_thickness=0)
+    same = augment_batch(tf.constant(images), tf.constant([1, 2], tf.int64), still).numpy()
+    assert np.allclose(same, images, atol=1e-6)
+    thick = AugmentOptions(max_rotation=0, min_scale=1, max_scale=1, max_shift=0, min_thickness=1, max_thickness=1)
+    dilated = augment_batch(tf.constant(images), tf.constant([1, 2], tf.int64), thick).numpy()
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    expected = np.max([padded[:, dy : dy + 28, dx : dx + 28] for dy in range(3) for dx in range(3)], axis=0)
+    assert np.allclose(dilated, expected, atol=1e-6)
