@@ -13,8 +13,9 @@ than MNIST's. `normalize_digit` removes those and rebuilds MNIST's steps:
    of the digit's own ink level; ruled lines removed; 8-connected components, of which page
    borders, table edges, lines and specks are left out; the component with the most ink
    and those near it are the digit. No digit, or two side by side, is an ImageError;
-4. stroke weight (`stroke_normalised`): the digit becomes a binary image at 4x the 20-pixel
-   box, whose stroke width is measured and brought to MNIST's by dilation or erosion;
+4. stroke weight (`digit_image`): the stroke width is measured at 4x the 20-pixel box; a
+   stroke in MNIST's usual range is kept, a thinner or thicker one is rebuilt at MNIST's
+   median width by dilating or eroding the digit's binary image;
 5. fit (`fit_box`, `center_of_mass_pad`): anti-aliased (area-averaged) to 20 pixels on
    the longer side, and placed in 28x28 with its centre of mass at the centre.
 
@@ -97,11 +98,15 @@ JOIN_SHARE = 0.4
 """...(a column holding at most this share of the fullest column's ink) is two digits touching."""
 SCALE = 4
 """Stroke weight is measured and adjusted at this multiple of the 20-pixel box (80 pixels)."""
-MNIST_STROKE = 7.3
-"""Stroke width (`stroke_width`) given to the digit at SCALE x the 20-pixel box. Calibrated on
-MNIST itself: its test digits, enlarged and passed through normalize_digit as photos, come
-out with MNIST's own median stroke width (7.8 at 4x, measured on digits enlarged 4x
-(linear) and thresholded at half); tests/test_digits.py checks it."""
+KEEP_STROKES = (6.75, 12.5)
+"""Stroke widths (`stroke_width` of `stroke_mask`) left as they are: MNIST's 10th and 90th
+percentiles, 5.67 and 10.51 (its digits enlarged 4x, linearly, and thresholded at half),
+times 1.19, how much wider the mask of a crisp photo of an MNIST digit measures than MNIST's
+own half-threshold stroke."""
+MNIST_STROKE = 8.3
+"""The width a stroke outside KEEP_STROKES is rebuilt at: thin-pen photos of MNIST digits
+rebuilt at 8.3 come out, fitted into 28x28, with MNIST's median width, 7.8 (measured as on
+MNIST; tests/test_digits.py checks it)."""
 MAX_ADJUST = 8
 """Largest dilation or erosion, in pixels at SCALE (2 pixels of the final image)."""
 
@@ -116,9 +121,8 @@ def normalize_digit(gray: np.ndarray, name: str = "image") -> np.ndarray:
     if gray.shape == (MNIST_SIZE, MNIST_SIZE) and _looks_like_mnist(gray):
         return np.round(gray).astype(np.uint8)
     ink = ink_contrast(reduce_blocks(gray, WORKING_SIDE))
-    mask, _ = find_digit(ink, name)
-    binary = stroke_normalised(mask)
-    return center_of_mass_pad(fit_box(binary, DIGIT_BOX))
+    mask, strong = find_digit(ink, name)
+    return center_of_mass_pad(digit_image(ink, mask, strong))
 
 
 def _looks_like_mnist(gray: np.ndarray) -> bool:
@@ -608,29 +612,46 @@ def label_components(mask: np.ndarray):
     return labels, len(roots)
 
 
-def stroke_normalised(mask: np.ndarray) -> np.ndarray:
-    """The digit's pixels as a binary image about SCALE * DIGIT_BOX pixels on the longer side,
-    with MNIST's stroke width relative to that side.
+def digit_image(ink: np.ndarray, mask: np.ndarray, strong: float) -> np.ndarray:
+    """The digit at MNIST's stroke weight, fitted into DIGIT_BOX pixels on its longer side
+    (float 0..255).
 
-    The digit's box is cut out of the mask and brought to SCALE * DIGIT_BOX (= L) on its
+    Its stroke width w is measured on the mask brought to SCALE * DIGIT_BOX pixels
+    (`stroke_mask`). Inside KEEP_STROKES (MNIST's usual range) the stroke is left as it is:
+    the digit's ink, divided by `strong` and clipped to 0..1, zero outside the mask, is fitted
+    by `fit_box`. Outside it (a thin pen, a marker) the mask is rebuilt at MNIST_STROKE
+    (`restroke`) and that binary image is fitted."""
+    stroke = stroke_mask(mask)
+    width = stroke_width(stroke)
+    if KEEP_STROKES[0] <= width <= KEEP_STROKES[1]:
+        ys, xs = np.nonzero(mask)
+        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        soft = np.where(mask[box], np.clip(ink[box] / np.float32(strong), 0, 1), 0).astype(np.float32)
+        return fit_box(soft, DIGIT_BOX)
+    return fit_box(restroke(stroke, width).astype(np.float32), DIGIT_BOX)
+
+
+def stroke_mask(mask: np.ndarray) -> np.ndarray:
+    """The digit's box cut out of the mask and brought to SCALE * DIGIT_BOX pixels on its
     longer side: enlarged by `resample` (linear) and thresholded at 0.5, or shrunk by
     `resample_max` (a pixel is ink when any pixel under it is, so a stroke thinner than the
-    shrinking survives as one pixel). Its stroke width w (`stroke_width`) is then brought to
-    MNIST_STROKE relative to L: r = L * (MNIST_STROKE - w) / (2 * L - 2 * MNIST_STROKE)
-    steps of `dilate` (erosion when negative), rounded, within +-MAX_ADJUST, because after
-    r steps the width is w + 2r and the longer side L + 2r. Returns the result cropped to
-    its ink."""
+    shrinking survives as one pixel)."""
     ys, xs = np.nonzero(mask)
     crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    side = SCALE * DIGIT_BOX
-    scale = side / max(crop.shape)
+    scale = SCALE * DIGIT_BOX / max(crop.shape)
     height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
     if scale >= 1:
-        stroke = resample(crop.astype(np.float32), height, width) >= 0.5
-    else:
-        stroke = resample_max(crop, height, width)
-    width_now = stroke_width(stroke)
-    steps = int(np.clip(round(side * (MNIST_STROKE - width_now) / (2 * side - 2 * MNIST_STROKE)), -MAX_ADJUST, MAX_ADJUST))
+        return resample(crop.astype(np.float32), height, width) >= 0.5
+    return resample_max(crop, height, width)
+
+
+def restroke(stroke: np.ndarray, width: float) -> np.ndarray:
+    """A binary digit (longer side L) of stroke width `width` with MNIST_STROKE instead:
+    r = L * (MNIST_STROKE - width) / (2 * L - 2 * MNIST_STROKE) steps of `dilate` (erosion
+    when negative), rounded, within +-MAX_ADJUST, since after r steps the width is width + 2r
+    and the longer side L + 2r. Returns the result cropped to its ink."""
+    side = max(stroke.shape)
+    steps = int(np.clip(round(side * (MNIST_STROKE - width) / (2 * side - 2 * MNIST_STROKE)), -MAX_ADJUST, MAX_ADJUST))
     if steps > 0:
         stroke = dilate(np.pad(stroke, steps, constant_values=False), steps)
     elif steps < 0:
@@ -640,13 +661,14 @@ def stroke_normalised(mask: np.ndarray) -> np.ndarray:
     return stroke[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def fit_box(binary: np.ndarray, box: int) -> np.ndarray:
-    """The binary digit anti-aliased into `box` pixels on its longer side (area averaging,
-    `resample`), aspect ratio kept, as float 0..255."""
-    height, width = binary.shape
+def fit_box(image: np.ndarray, box: int) -> np.ndarray:
+    """An image of the digit (0..1) resized so its longer side is `box` pixels, aspect ratio
+    kept (`resample`: area averaging when shrinking, which anti-aliases a binary digit as
+    MNIST did), as float 0..255."""
+    height, width = image.shape
     scale = box / max(height, width)
     size = (max(1, int(round(height * scale))), max(1, int(round(width * scale))))
-    return np.clip(resample(binary.astype(np.float32), *size) * 255.0, 0, 255)
+    return np.clip(resample(image, *size) * 255.0, 0, 255)
 
 
 def center_of_mass_pad(digit: np.ndarray) -> np.ndarray:
