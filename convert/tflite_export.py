@@ -45,7 +45,11 @@ def tflite_converter(model, precision: str, calibration=None, per_channel: bool 
     return converter
 
 
-def tflite_bytes(model, precision: str, calibration=None, per_channel: bool = True) -> bytes:
+def tflite_bytes(model, precision: str, calibration=None, per_channel: bool = True, quiet: bool = True) -> bytes:
+    """The converted flatbuffer; `quiet` hides the converter's printed SavedModel signature
+    and its status lines on stderr."""
+    from runtime.native_output import filtered_stderr
+
     converter = tflite_converter(model, precision, calibration, per_channel)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel's signature
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(), filtered_stderr(quiet):
         return converter.convert()

@@ -1,20 +1,25 @@
-"""python -m runtime predict|parity|info: the device-side commands (no TensorFlow)."""
+"""python -m runtime predict|parity|bench|info: the device-side commands (no TensorFlow).
+Parsing only; the bodies are in runtime/commands.py."""
 
 import argparse
 import sys
 
 from .backends import BACKENDS
 
-DEFAULT_MODEL = "models/mnist_mlp_int8.tflite"
-
 PREDICT_EXAMPLES = """
 examples:
   python -m runtime predict digit.png
   python -m runtime predict photos/ --model models/mnist_mlp_float32.onnx --json
+  python -m runtime predict cat.jpg --model models/shapes/shapes_cnn_int8.tflite
 
-Photos of handwritten digits work: dark ink on light paper, any size, off-centre. Each
-image is normalised as MNIST was (light ink on dark, cropped, fitted into 20x20, centred
-by mass in 28x28). Exit status 1 if any file could not be read or holds no digit.
+Each image is prepared as the model's input contract says (`python -m runtime info MODEL`
+shows it). A digit model: photos of handwritten digits work, dark ink on light paper, any
+size, off-centre; each is normalised as MNIST was (light ink on dark, cropped, fitted into
+20x20, centred by mass in 28x28). Any other model: the image is read in the model's
+channels and resized to its input, keeping the aspect ratio by a centre crop or padding,
+or stretched, as its contract says. Without --model, the int8 TFLite artifact of
+DIR/manifest.json is used (--models, default models). Exit status 1 if any file could not
+be read or holds no digit.
 """
 
 PARITY_EXAMPLES = """
@@ -74,8 +79,8 @@ def _non_negative(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime",
-        description="Run exported MNIST models without TensorFlow: predict digits in image files, "
-        "check every artifact's parity with the trained Keras model, inspect a model file.",
+        description="Run exported image classifiers without TensorFlow: predict classes of image files,\n"
+        "check every artifact's parity with the Keras model, benchmark them, inspect a model file.",
         formatter_class=_formatter,
         epilog="Run `python -m runtime COMMAND --help` for each command's options and examples.",
     )
@@ -87,12 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
         sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+        sub.add_argument("--verbose", action="store_true", help="show the interpreters' own status lines on stderr")
 
-    predict = commands.add_parser("predict", help="classify digits in image files", epilog=PREDICT_EXAMPLES,
+    predict = commands.add_parser("predict", help="classify image files", epilog=PREDICT_EXAMPLES,
                                   formatter_class=_formatter,
-                                  description="Classify handwritten digits in PNG/JPEG/BMP files or folders of them.")
+                                  description="Classify PNG/JPEG/BMP files, or folders of them, with an exported model.")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    predict.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH", help=f"model file (default: {DEFAULT_MODEL})")
+    predict.add_argument("--model", default=None, metavar="PATH",
+                         help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
+    predict.add_argument("--models", default="models", metavar="DIR",
+                         help="folder whose manifest names the default model (default: models)")
     common(predict)
 
     parity = commands.add_parser("parity", help="check every artifact against the Keras model", epilog=PARITY_EXAMPLES,
@@ -127,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
     info = commands.add_parser("info", help="describe a model file", epilog=INFO_EXAMPLES, formatter_class=_formatter,
-                               description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model file.")
+                               description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model\n"
+                               "file; its input contract and labels, and what the file itself carries.")
     info.add_argument("model", metavar="MODEL", help=".tflite or .onnx file")
     common(info)
     return parser

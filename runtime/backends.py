@@ -77,10 +77,10 @@ def available_backends(path) -> list:
     return found
 
 
-def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None, isolate: bool = True):
-    """Opens `path` with `backend`, or with the first installed backend for its format.
-    With `isolate`, the file is first loaded and run in a child process (runtime.probe),
-    so that a file which crashes the native interpreter cannot take this process down."""
+def choose_backend(path, backend: Optional[str] = None) -> str:
+    """The backend that will run `path`: `backend` if given (checked against the file's
+    format), else the first installed one for its format; BackendUnavailableError names the
+    package to install when there is none."""
     suffix = "." + model_format(path)
     candidates = BACKENDS_FOR_FORMAT[suffix]
     if backend is not None:
@@ -94,21 +94,24 @@ def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int]
     errors = []
     for name in candidates:
         try:
-            module = _import(name)
+            _import(name)
         except BackendUnavailableError as err:
             errors.append(err)
             continue
-        if isolate:
-            from .probe import probe
-
-            probe(path, name)
-        if name == "onnxruntime":
-            return OnnxRuntimeBackend(path, module, num_threads)
-        return TFLiteBackend(path, module, name, num_threads)
+        return name
     packages = " or ".join(_PACKAGES[name] for name in candidates)
     raise BackendUnavailableError(
         f"cannot run {path}: no interpreter for {suffix} files is installed; pip install {packages}"
     ) from errors[-1]
+
+
+def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True):
+    """Opens `path` in this process with the named backend (see choose_backend); `quiet`
+    drops the interpreter's status lines (runtime.native_output)."""
+    module = _import(backend)
+    if backend == "onnxruntime":
+        return OnnxRuntimeBackend(path, module, num_threads)
+    return TFLiteBackend(path, module, backend, num_threads, quiet)
 
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
@@ -125,7 +128,7 @@ def _check_io(path, inputs: list, outputs: list) -> None:
             raise ModelFileError(f"{path}: {role} tensor has shape {info.shape}, expected a batch dimension and more")
 
 
-def _package_version(name: str) -> str:
+def package_version(name: str) -> str:
     from importlib import metadata
 
     try:
@@ -140,7 +143,7 @@ class _Versioned:
     @property
     def version(self) -> str:
         """The interpreter package's version (looked up on demand: importlib.metadata is slow to import)."""
-        return _package_version(self.name)
+        return package_version(self.name)
 
 
 class TFLiteBackend(_Versioned):
@@ -150,11 +153,14 @@ class TFLiteBackend(_Versioned):
     so calls are serialised by a lock; the input is resized to each batch's size.
     """
 
-    def __init__(self, path, module, name: str, num_threads: Optional[int] = None):
+    def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True):
+        from .native_output import filtered_stderr
+
         self.name = name
         try:
-            self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with filtered_stderr(quiet):
+                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
         inputs = self._interpreter.get_input_details()

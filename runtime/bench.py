@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+from .tables import format_size, text_table
 
 BATCH_SIZES = (1, 32, 1000)
 THROUGHPUT_SECONDS = 0.3
@@ -183,9 +184,8 @@ def measure(path: str, backend: str, threads: Optional[int], runs: int, referenc
     calls[1]()
     bare_first_s = time.perf_counter() - start
     bare = timings(bare_load_s, bare_first_s, calls[1], calls, runs)
-    entry = model.entry or {}
     row = BenchRow(
-        artifact=Path(path).name, precision=entry.get("precision", "?"),
+        artifact=Path(path).name, precision=model.entry.precision if model.entry else "?",
         backend=f"{model.backend.name} {model.backend.version}", bytes=Path(path).stat().st_size,
         timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(),
     )
@@ -195,27 +195,6 @@ def measure(path: str, backend: str, threads: Optional[int], runs: int, referenc
 def peak_rss_mib() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine_record(backends=()) -> dict:
-    """CPU model, cores, Python, numpy and backend versions: what the numbers were measured on."""
-    from .backends import BACKENDS, _package_version
-    from .parity import platform_record
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    record = {"cpu": cpu, "cores": os.cpu_count(), **platform_record()}
-    for name in backends or BACKENDS:
-        version = _package_version(name)
-        if version != "unknown":
-            record[name] = version
-    return record
 
 
 def _run_child(args: list, timeout: float = 600) -> dict:
@@ -231,21 +210,20 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, st
     from .backends import available_backends
     from .manifest import read_manifest
     from .parity import REFERENCE_NAME
+    from .platform_info import machine_record
 
     models_dir = Path(models_dir)
     manifest = read_manifest(models_dir)
     report = BenchReport(machine_record())
-    for entry in manifest["artifacts"]:
-        if entry.get("format") == "keras":
-            continue
-        path = models_dir / entry["path"]
+    for entry in manifest.exported:
+        path = models_dir / entry.path
         for backend in available_backends(path):
             if log:
-                log(f"measuring {entry['path']} on {backend} ...")
+                log(f"measuring {entry.path} on {backend} ...")
             data = _run_child([path, backend, threads or 0, runs, models_dir / REFERENCE_NAME])
             report.rows.append(BenchRow.from_json(data))
     if startup:
-        report.startup = measure_startup(models_dir)
+        report.startup = measure_startup(models_dir, manifest)
     return report
 
 
@@ -260,13 +238,17 @@ def _peak_run(command: list) -> tuple:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def measure_startup(models_dir) -> Optional[dict]:
+def measure_startup(models_dir, manifest) -> Optional[dict]:
     """`python -m runtime predict digit.png` as a whole process against
-    `python -c "import numpy, <interpreter>"`, medians of a few runs."""
+    `python -c "import numpy, <interpreter>"`, medians of a few runs, on the manifest's
+    int8 TFLite artifact (None when there is none, or no interpreter runs it)."""
     from .backends import available_backends
     from .parity import load_reference
 
-    model = Path(models_dir) / "mnist_mlp_int8.tflite"
+    int8 = next((a for a in manifest.exported if a.format == "tflite" and a.precision == "int8"), None)
+    if int8 is None:
+        return None
+    model = Path(models_dir) / int8.path
     if not model.is_file() or not available_backends(model):
         return None
     try:
@@ -276,7 +258,8 @@ def measure_startup(models_dir) -> Optional[dict]:
     module = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}[available_backends(model)[0]]
     with tempfile.TemporaryDirectory() as tmp:
         digit = Path(tmp) / "digit.png"
-        Image.fromarray(load_reference(models_dir).images[0]).save(digit)
+        image = load_reference(models_dir).images[0]
+        Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image).save(digit)
         commands = {
             "predict": [sys.executable, "-m", "runtime", "predict", str(digit), "--model", str(model)],
             "baseline": [sys.executable, "-c", f"import numpy, {module}"],
@@ -301,8 +284,6 @@ def format_report(report: BenchReport) -> str:
     header = ("artifact", "backend", "measured", "size", "load ms", "first ms", "p50 µs", "p99 µs",
               "b=1 img/s", "b=32 img/s", "b=1000 img/s", "peak MiB")
     rows = []
-    from .parity import format_size
-
     for r in report.rows:
         for k, (who, t) in enumerate(r.timings.items()):
             first = k == 0
@@ -312,10 +293,7 @@ def format_report(report: BenchReport) -> str:
                 f"{t.p50_us:.1f}", f"{t.p99_us:.1f}", *(_rate(_ips(t, b)) for b in BATCH_SIZES),
                 f"{r.peak_rss_mib:.0f}" if first else "",
             ))
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines += text_table(header, rows)
     lines.append("")
     for r in report.rows:
         if "runtime" in r.timings and "bare" in r.timings:

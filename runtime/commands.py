@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from .errors import BackendUnavailableError, ManifestError, ModelFileError
 from .model import load
@@ -18,19 +19,23 @@ def _fail(err) -> int:
 
 
 def predict(args) -> int:
-    from .images import ImageError, expand_paths, load_image
+    from .images import ImageError, expand_paths, prepare_image
 
     try:
-        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+        model = load(args.model or default_model(args.models), backend=args.backend, num_threads=args.threads,
+                     verify_checksum=not args.no_verify, quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     paths = expand_paths(args.images)
     if not paths:
         return _fail(f"no image files found in {' '.join(args.images)}")
+    preparation = model.contract.describe_preprocessing()
+    if not args.json and model.contract.preprocessing != "mnist-digit":
+        print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed = [], 0
     for path in paths:
         try:
-            probs = model.predict(load_image(path))[0]
+            probs = model.predict(prepare_image(path, model.contract))[0]
         except (ImageError, ImportError) as err:
             failed += 1
             results.append({"file": str(path), "error": str(err)})
@@ -42,12 +47,28 @@ def predict(args) -> int:
         if not args.json:
             print(f"{path}: {model.labels[best]} ({probs[best]:.1%})")
     if args.json:
-        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "results": results}, indent=2))
+        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "preprocessing": preparation,
+                          "results": results}, indent=2))
     return 1 if failed else 0
 
 
+def default_model(models_dir) -> str:
+    """The model `predict` uses without --model: the manifest's int8 TFLite artifact, else
+    its first exported one."""
+    from .manifest import read_manifest
+
+    manifest = read_manifest(models_dir)
+    exported = manifest.exported
+    if not exported:
+        raise ManifestError(f"{Path(models_dir) / 'manifest.json'} lists no exported model: run `python -m convert all` first")
+    preferred = [a for a in exported if a.format == "tflite" and a.precision == "int8"] or exported
+    return str(Path(models_dir) / preferred[0].path)
+
+
 def parity(args) -> int:
-    from .parity import Thresholds, check_models, describe_platform, format_table
+    from .parity import Thresholds, check_models
+    from .platform_info import describe_platform
+    from .tables import parity_table
 
     thresholds = {
         "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
@@ -65,15 +86,16 @@ def parity(args) -> int:
             return _fail(err)
     try:
         report = check_models(args.models, thresholds, backend=args.backend, num_threads=args.threads,
-                              verify_checksum=not args.no_verify, keep_outputs=bool(args.report))
+                              verify_checksum=not args.no_verify, keep_outputs=bool(args.report), quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print("Platform: " + describe_platform(report.platform))
-        print(f"Reference: {len(report.reference.labels)} test images in {args.models}/reference.npz\n")
-        print(format_table(report.results, report.reference, skipped=report.skipped))
+        labelled = "" if report.reference.has_labels else " (no labels: agreement only)"
+        print(f"Reference: {len(report.reference.images)} held-out images in {Path(args.models) / 'reference.npz'}{labelled}\n")
+        print(parity_table(report.results, report.reference, skipped=report.skipped))
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
@@ -108,10 +130,11 @@ def bench(args) -> int:
 
 
 def info(args) -> int:
-    from .parity import format_size
+    from .tables import format_size
 
     try:
-        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify,
+                     quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     data = model.describe()
@@ -123,17 +146,24 @@ def info(args) -> int:
         t = data[role]
         quant = f"  scale {t['scale']:.6g}, zero point {t['zero_point']}" if "scale" in t else ""
         print(f"  {role:6}  {t['name']}  {t['dtype']}{t['shape']}{quant}")
-    c = data["contract"]
-    print(f"  contract: uint8 pixels {tuple(c['image_shape'])}, model input = pixel / {c['pixel_scale']:g}, {c['polarity']}")
+    print(f"  contract: {model.contract.describe()} ({data['contract_source']})")
+    print(f"  images: {data['preprocessing']}")
     print(f"  labels: {' '.join(data['labels'])}")
+    embedded = data["embedded"]
+    if embedded is None:
+        print("  in the file: no contract or labels")
+    else:
+        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} labels", embedded["labels"])) if value]
+        print(f"  in the file: {' and '.join(carried)} ({embedded['where']})")
     entry = data["manifest"]
     if entry is None:
-        print("  manifest: not listed (MNIST's default contract applies)")
+        print("  manifest: not listed")
     else:
-        metrics = entry.get("metrics") or {}
+        metrics = entry["metrics"]
         checked = "not checked (--no-verify)" if args.no_verify else "verified"
-        line = f"  manifest: {entry.get('precision')}, sha256 {str(entry.get('sha256'))[:12]}… {checked}"
-        if "accuracy" in metrics:
-            line += f", accuracy {metrics['accuracy']:.4f}, agreement {metrics.get('agreement', 0):.2%} at conversion"
+        line = f"  manifest: {entry['precision']}, sha256 {entry['sha256'][:12]}… {checked}"
+        if metrics.get("agreement") is not None:
+            accuracy = f"accuracy {metrics['accuracy']:.4f}, " if metrics.get("accuracy") is not None else ""
+            line += f", {accuracy}agreement {metrics['agreement']:.2%} at conversion"
         print(line)
     return 0

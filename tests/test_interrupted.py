@@ -2,13 +2,11 @@
 artifacts and the manifest intact and consistent, and the next run cleans up after it."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 
-
-from runtime.manifest import folder_lock, sha256_file
+from runtime.files import folder_lock, sha256_file
 from runtime.parity import check_models
 
 from conftest import ROOT, run_cli
@@ -40,8 +38,7 @@ def test_conversion_killed_halfway(pipeline, tmp_path):
     models = _fresh_training_outputs(pipeline, tmp_path / "models")
     command = [sys.executable, "-m", "convert", "tflite", "--quantize", "float32", "int8", "float16", "dynamic",
                "--models", str(models)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = []
     for line in process.stdout:
         seen.append(line)

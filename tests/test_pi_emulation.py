@@ -68,7 +68,7 @@ def flavour(request, emulation):
 
 
 def test_parity_passes_on_emulated_aarch64(flavour, emulation, pipeline, tmp_path, capsys):
-    from runtime.parity import describe_platform
+    from runtime.platform_info import describe_platform
 
     result = pi("run", flavour, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.manifest import sha256_file
+from runtime.files import sha256_file
 
 from conftest import run_cli
 

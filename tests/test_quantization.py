@@ -14,8 +14,8 @@ MNIST_INPUT_ZERO_POINT = -128
 def test_uint8_pixels_map_exactly_to_int8():
     """With the scale/zero-point a 0..1 input calibrates to, pixel p becomes p - 128."""
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    contract = InputContract(image_shape=(16, 16))
-    q = quantize(contract.to_unit_range(pixels), MNIST_INPUT_SCALE, MNIST_INPUT_ZERO_POINT, np.int8)
+    contract = InputContract(image_shape=(16, 16), preprocessing="resize")
+    q = quantize(contract.model_input(pixels), MNIST_INPUT_SCALE, MNIST_INPUT_ZERO_POINT, np.int8)
     assert np.array_equal(q.ravel(), np.arange(256) - 128)
 
 

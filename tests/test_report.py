@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.parity import check_models, compare, format_size
+from runtime.parity import check_models, compare
+from runtime.tables import format_size
 from runtime.report import GALLERY_CAP, ReportOptions, analyse, write_report
 
 from conftest import ROOT, run_cli
