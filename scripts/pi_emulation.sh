@@ -61,10 +61,10 @@ case "$ARCH" in
     armhf)
         ARCH_CACHE="$CACHE/armhf"
         QEMU_NAMES="qemu-arm-static qemu-arm"
-        # A Pi 2's core. The Pi 3's, Zero 2's and 4's Cortex-A53/A72 run the same armv7 code
-        # (qemu-arm 7.2 offers no Cortex-A53 in 32-bit mode). tflite-runtime's armv7l wheel is
-        # built for ARMv7-A with VFPv4 and NEON (readelf -A), which the ARMv6 core of a Pi Zero or
-        # Pi 1 lacks.
+        # A Pi 2's core. The Pi 3's, Zero 2 W's, 4's and 5's cores run the same armv7 code in
+        # 32-bit mode; qemu-arm 7.2 emulates none of them (its "max" adds ARMv8's 32-bit
+        # instructions). tflite-runtime's armv7l wheel is built for ARMv7-A with VFPv4 and NEON
+        # (readelf -A), which the ARMv6 core of a Pi Zero or Pi 1 lacks.
         DEFAULT_CPU=cortex-a7
         MACHINE=armv7l
         WHEEL_ARCH=armv7l
