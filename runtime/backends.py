@@ -99,9 +99,8 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
             errors.append(err)
             continue
         return name
-    packages = " or ".join(_PACKAGES[name] for name in candidates)
     raise BackendUnavailableError(
-        f"cannot run {path}: no interpreter for {suffix} files is installed; pip install {packages}"
+        f"cannot run {path}: no interpreter for {suffix} files is installed; {_install_hint(candidates)}"
     ) from errors[-1]
 
 
@@ -112,6 +111,21 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, module, num_threads)
     return TFLiteBackend(path, module, backend, num_threads, quiet)
+
+
+def _install_hint(candidates) -> str:
+    """What to install to run one of `candidates`. On 32-bit ARM (the 32-bit Raspberry Pi OS)
+    only tflite-runtime has wheels on PyPI: ai-edge-litert and onnxruntime have none."""
+    import platform
+
+    if platform.machine() not in ("armv7l", "armv6l"):
+        return "pip install " + " or ".join(_PACKAGES[name] for name in candidates)
+    extra = 'pip install "edge-mnist[tflite-runtime]"'
+    if "tflite-runtime" in candidates:
+        return f"{extra} (ai-edge-litert has no 32-bit ARM wheels)"
+    if "litert" in candidates:
+        return f"ai-edge-litert has no 32-bit ARM wheels: use --backend tflite-runtime and {extra}"
+    return "onnxruntime has no 32-bit ARM wheels: run the .tflite artifacts, or use a 64-bit OS"
 
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
