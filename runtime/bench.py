@@ -236,7 +236,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, st
     manifest = read_manifest(models_dir)
     report = BenchReport(machine_record())
     for entry in manifest["artifacts"]:
-        if entry.get("format") == "keras":
+        if entry.get("format") in ("keras", "tflite-micro"):  # a microcontroller's speed is not measured here
             continue
         path = models_dir / entry["path"]
         for backend in available_backends(path):
