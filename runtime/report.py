@@ -721,9 +721,10 @@ def model_card(report: ParityReport, manifest: dict, keras: Analysis, analyses: 
     out.append(f"- Everything above is measured on the {n:,} test images of `{data_name}` only: handwriting unlike "
                "it, or images outside the input contract, are not covered.")
 
-    passing = [e for e in exported if e["path"] in results and results[e["path"]].passed] or exported
+    for_pi = [e for e in exported if e.get("format") != "tflite-micro"]  # those are for microcontrollers
+    passing = [e for e in for_pi if e["path"] in results and results[e["path"]].passed] or for_pi
     smallest = min(passing, key=lambda e: e.get("bytes", 0))["path"] if passing else "MODEL"
-    files, commands = pi_commands(exported, manifest.get("reference", {}).get("path", "reference.npz"), smallest)
+    files, commands = pi_commands(for_pi, manifest.get("reference", {}).get("path", "reference.npz"), smallest)
     out += ["", "## Running it on a Raspberry Pi", "",
             "Raspberry Pi OS bookworm has Python 3.11. Copy the repository (as `edge-mnist/`) and these files of the "
             f"models folder to the Pi: {', '.join(f'`{f}`' for f in files)}. Then:", "", "```", *commands, "```", ""]
