@@ -186,8 +186,14 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
 
 
 def _refusal_text(detail: str) -> str:
-    """TFLM's reason, with the temporary file's name and the arena size taken out (they are not the point)."""
-    return re.sub(r"^\S*?\.tmp\.tflite: TFLite Micro cannot run it with a \d+-byte arena: ", "", detail)
+    """TFLM's reason, without the temporary file's name and the arena size (not the point);
+    an op TFLM lacks is named first."""
+    reason = re.sub(r"^\S*?\.tmp\.tflite: TFLite Micro cannot run it with a \d+-byte arena: ", "", detail)
+    missing = re.search(r"Didn't find op for builtin opcode '(\w+)'", reason)
+    if missing:
+        said = re.sub(r"^TFLM failed to allocate tensors \((.*)\)$", r"\1", reason)
+        return f"no kernel for the op {missing.group(1)}, which the model uses (TFLM: {said})"
+    return reason
 
 
 def resolver_method(op: str) -> str:

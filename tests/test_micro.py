@@ -242,3 +242,25 @@ def test_tflite_micro_backend_runs_without_tensorflow(micro, reference):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == [f"tflite-micro {entry['arena_bytes']} (1000, 10)", "modules []"]
+
+
+def test_an_op_tflm_lacks_is_refused_by_name(pipeline, tmp_path):
+    """GELU is a TFLite builtin with int8 kernels in LiteRT, but TFLite Micro has none."""
+    import keras
+
+    models = pipeline.copy(tmp_path / "models")
+    model = keras.Sequential([keras.Input((28, 28), name="image"), keras.layers.Flatten(),
+                              keras.layers.Dense(16, activation="gelu"), keras.layers.Dense(10, activation="softmax")])
+    model.save(models / "mnist_mlp.keras")
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["artifacts"][0]["sha256"] = sha256_file(models / "mnist_mlp.keras")
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    before = {p.name: sha256_file(p) for p in models.iterdir() if p.is_file()}
+    result = run_cli("convert", "micro", "--models", models)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: mnist_mlp_int8_micro.tflite: TFLite Micro cannot run it: no kernel for the op GELU, which the model uses "
+        "(TFLM: Didn't find op for builtin opcode 'GELU'"), errors
+    assert {p.name: sha256_file(p) for p in models.iterdir() if p.is_file()} == before
+    assert not (models / "micro").exists()
