@@ -1,5 +1,6 @@
-"""python -m convert tflite|onnx|all|diagnose: export a Keras model and verify every file.
-Parsing and dispatch only; the work is in convert/conversion.py and convert/user_model.py."""
+"""python -m convert tflite|onnx|all|diagnose|micro: export a Keras model and verify every file.
+Parsing and dispatch only; the work is in convert/conversion.py, convert/micro.py and
+convert/user_model.py."""
 
 import argparse
 import sys
@@ -18,6 +19,7 @@ examples:
   python -m convert tflite --quantize int8 float16 dynamic
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
   python -m convert diagnose                              # int8 error per layer, and what to change
+  python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena
   python -m convert all --keras shapes.keras --data shapes/            # your own model: class folders
   python -m convert all --keras net.keras --data data.npz --labels names.txt --input-scale 1
 
@@ -42,8 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
     )
-    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose"],
-                        help="which formats to export, or `diagnose`: where int8 loses accuracy, layer by layer")
+    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose", "micro"],
+                        help="which formats to export; `diagnose`: where int8 loses accuracy, layer by layer; "
+                        "`micro`: a batch-1 model for TFLite Micro with its C++ files in DIR/micro/ and a measured "
+                        "tensor arena (one precision, default int8; float32 also runs, float16 and dynamic are refused)")
     parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
                         help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
                         f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
@@ -82,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.target == "onnx" and args.quantize and not set(args.quantize) & set(ONNX_PRECISIONS):
         parser.error(f"ONNX export supports {' and '.join(ONNX_PRECISIONS)}, not {' '.join(args.quantize)}")
+    if args.target == "micro" and args.quantize and len(args.quantize) > 1:
+        parser.error(f"micro builds one precision at a time, got {' '.join(args.quantize)}")
     own_options = [f"--{name.replace('_', '-')}" for name in ("data", "labels") if getattr(args, name)]
     if not args.keras and own_options:
         parser.error(f"{' and '.join(own_options)} describe your own model: give it with --keras MODEL.keras")
@@ -120,18 +126,24 @@ def main(argv=None) -> int:
     from runtime.tables import parity_table
 
     from .conversion import ConvertOptions, convert
+    from .micro import MicroOptions, convert_micro
     from .user_model import UserModelOptions, prepare_user_model
 
-    options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
-                             per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose",
-                             metadata=not args.no_metadata, verbose=args.verbose)
     try:
         if args.keras:
             prepare_user_model(UserModelOptions(
                 keras=args.keras, data=args.data, models=args.models, labels=args.labels, input_scale=args.input_scale,
                 mean=tuple(args.mean), std=tuple(args.std), preprocessing=args.preprocess, resize=args.resize))
             print()
-        report = convert(options)
+        if args.target == "micro":
+            report = convert_micro(MicroOptions(models=args.models, precision=(args.quantize or ["int8"])[0],
+                                                calibration_samples=args.calibration_samples,
+                                                per_channel=not args.per_tensor))
+        else:
+            report = convert(ConvertOptions(
+                targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
+                per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose",
+                metadata=not args.no_metadata, verbose=args.verbose))
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,17 +15,25 @@ import numpy as np
 from .errors import BackendUnavailableError, ModelFileError, one_line
 from .onnx_external import check_external_data
 
-BACKENDS = ("litert", "tflite-runtime", "onnxruntime")
+BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
 """Names accepted by `--backend` and `load(..., backend=)`."""
 
 _MODULES = {
     "litert": "ai_edge_litert.interpreter",
     "tflite-runtime": "tflite_runtime.interpreter",
     "onnxruntime": "onnxruntime",
+    "tflite-micro": "tflite_micro",
 }
-_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
+_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime",
+             "tflite-micro": "tflite-micro"}
 BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
 """Which backends can run a file, in order of preference."""
+ON_REQUEST = {".tflite": ("tflite-micro",)}
+"""Backends used only when named: TFLite Micro runs batch-1 models (`python -m convert micro`),
+not every .tflite file, and only on x86_64 Linux (runtime/tflm.py)."""
+CHECKS_ITS_OWN_FILES = ("tflite-micro",)
+"""Backends that load every file in a child process first themselves (with its arena), so
+`load` need not probe it."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
     if backend is not None:
         if backend not in BACKENDS:
             raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
-        if backend not in candidates:
+        if backend not in candidates + ON_REQUEST.get(suffix, ()):
             raise ValueError(
                 f"backend {backend!r} cannot run {suffix} files; use {' or '.join(candidates)}"
             )
@@ -110,6 +118,10 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
     module = _import(backend)
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, module, num_threads)
+    if backend == "tflite-micro":
+        from .tflm import TFLMBackend
+
+        return TFLMBackend(path, module)
     return TFLiteBackend(path, module, backend, num_threads, quiet)
 
 
@@ -164,16 +176,22 @@ class TFLiteBackend(_Versioned):
     """LiteRT's or tflite-runtime's `Interpreter` (the same API).
 
     An interpreter holds its tensors in place and is not safe to share between threads,
-    so calls are serialised by a lock; the input is resized to each batch's size.
+    so calls are serialised by a lock; the input is resized to each batch's size, or, for a
+    model made for one fixed batch size (a batch-1 export for TFLite Micro), the batch is
+    run in pieces of that size. `op_resolver` names an `OpResolverType` (e.g. BUILTIN_REF).
     """
 
-    def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True):
+    def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True,
+                 op_resolver: Optional[str] = None):
         from .native_output import filtered_stderr
 
         self.name = name
+        options = {}
+        if op_resolver is not None:
+            options["experimental_op_resolver_type"] = getattr(module.OpResolverType, op_resolver)
         try:
             with filtered_stderr(quiet):
-                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
+                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads, **options)
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
@@ -185,6 +203,8 @@ class TFLiteBackend(_Versioned):
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self._batch = int(inputs[0]["shape"][0])
+        self._fixed_batch = self.inputs[0].shape[0] if self.inputs[0].shape[0] > 0 else None
+        """The batch size the model was exported for, when it is not left open."""
         self._lock = threading.Lock()
 
     @staticmethod
@@ -194,6 +214,12 @@ class TFLiteBackend(_Versioned):
         return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), float(scale), int(zero_point))
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        fixed = self._fixed_batch
+        if fixed is not None and len(x) > fixed and len(x) % fixed == 0:
+            return np.concatenate([self._run(x[i : i + fixed]) for i in range(0, len(x), fixed)])
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
             if x.shape[0] != self._batch:
                 self._interpreter.resize_tensor_input(self._input_index, list(x.shape))

@@ -216,6 +216,8 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, st
     manifest = read_manifest(models_dir)
     report = BenchReport(machine_record())
     for entry in manifest.exported:
+        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
+            continue
         path = models_dir / entry.path
         for backend in available_backends(path):
             if log:

@@ -101,6 +101,33 @@ class Metrics:
     reference_images: Optional[int] = None
     verified_with: Optional[str] = None
     """The interpreter package and version that ran the check."""
+    litert_comparison: Optional[dict] = None
+    """tflite-micro: TFLite Micro's outputs against LiteRT's with like kernels, image by image."""
+
+    def to_json(self) -> dict:
+        return _to_json(self)
+
+
+@dataclass
+class MicroRecord:
+    """A "tflite-micro" artifact's firmware files and measured needs (`python -m convert
+    micro`); its fields sit in the artifact's entry beside the common ones."""
+
+    model: str
+    """The batch-1 .tflite (the same file as the artifact's path)."""
+    source: str
+    """micro/<name>_model_data.cc: the model as a 16-byte-aligned C array."""
+    header: str
+    """micro/<name>_model_data.h: the array's declaration, its length and the arena size."""
+    ops_header: str
+    """micro/<name>_ops.h: registers exactly the model's ops with a MicroMutableOpResolver."""
+    arena_bytes: int
+    """The tensor arena to reserve: measured minimum plus the stated margin."""
+    ops: list
+    flash_bytes: int
+    batch_size: int = 1
+    arena: dict = field(default_factory=dict)
+    """How arena_bytes was found: measured bytes, margin, where, probes."""
 
     def to_json(self) -> dict:
         return _to_json(self)
@@ -129,8 +156,8 @@ class Artifact:
     """int8 artifacts only."""
     tools: dict = field(default_factory=dict)
     """Package versions that made the file."""
-    embedded: Optional[dict] = None
-    """What the file itself carries (contract, labels), as `metadata.describe` says."""
+    micro: Optional[MicroRecord] = None
+    """For format "tflite-micro": the firmware files and the arena."""
     extra: dict = field(default_factory=dict)
     """Format-specific fields and keys from newer versions, kept as they are."""
 
@@ -143,10 +170,12 @@ class Artifact:
             data["output"] = {"tensor": self.output_tensor.to_json()}
         data["labels"] = list(self.labels)
         data["dataset"] = self.dataset
-        for name in ("converted_from", "metrics", "calibration", "tools", "embedded"):
+        for name in ("converted_from", "metrics", "calibration", "tools"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value.to_json() if hasattr(value, "to_json") else value
+        if self.micro is not None:
+            data.update(self.micro.to_json())
         data.update(self.extra)
         return data
 
@@ -159,7 +188,11 @@ class Artifact:
         if schema < 2 and data.get("format") in ("tflite", "onnx") and "source" in data:
             data["converted_from"] = data.pop("source")
         metrics, calibration = data.pop("metrics", None), data.pop("calibration", None)
-        artifact = _from_json(cls, dict(data, contract=InputContract.from_json(contract)))
+        micro = None
+        if data.get("format") == "tflite-micro":
+            names = [f.name for f in fields(MicroRecord)]
+            micro = MicroRecord(**{k: data.pop(k) for k in names if k in data})
+        artifact = _from_json(cls, dict(data, contract=InputContract.from_json(contract), micro=micro))
         artifact.input_tensor = TensorRecord(**tensor) if tensor else None
         artifact.output_tensor = TensorRecord(**output["tensor"]) if output.get("tensor") else None
         artifact.metrics = _from_json(Metrics, metrics or {})

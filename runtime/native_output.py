@@ -2,7 +2,8 @@
 silence them: LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every
 model load, the TFLite converter's "fully_quantize: 0, inference_type: 6 ...". A user takes
 them for trouble. `filtered_stderr` captures fd 2 for a block and writes back every line
-but those known ones, so nothing else is lost (errors included); `--verbose` skips it."""
+but those known ones, so nothing else is lost (errors included); `--verbose` skips it.
+`captured_stderr` keeps the lines for the caller (TFLite Micro reports its reasons there)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ _lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def filtered_stderr(enabled: bool = True, noise: tuple = NOISE):
-    """Within the block, fd 2 goes to memory; afterwards its lines, less `noise`, are written
-    to the real stderr. A no-op where memfd_create is missing (not Linux) or when disabled."""
-    if not enabled or not hasattr(os, "memfd_create"):
-        yield
-        return
+def captured_stderr(lines: list):
+    """Within the block, what anything writes to file descriptor 2 (native code included)
+    goes to memory; afterwards its lines are appended to `lines`."""
     with _lock:
         sys.stderr.flush()
         saved = os.dup(2)
-        capture = os.memfd_create("stderr", 0)
+        if hasattr(os, "memfd_create"):
+            capture = os.memfd_create("stderr", 0)
+        else:  # not Linux
+            import tempfile
+
+            capture = os.dup(tempfile.TemporaryFile().fileno())
         os.dup2(capture, 2)
         try:
             yield
@@ -43,8 +46,22 @@ def filtered_stderr(enabled: bool = True, noise: tuple = NOISE):
             while chunk := os.read(capture, 1 << 16):
                 chunks.append(chunk)
             os.close(capture)
-            lines = b"".join(chunks).decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if not line.startswith(noise))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
+            lines.extend(b"".join(chunks).decode("utf-8", "replace").splitlines(keepends=True))
+
+
+@contextlib.contextmanager
+def filtered_stderr(enabled: bool = True, noise: tuple = NOISE):
+    """Within the block, fd 2 is captured; afterwards its lines, less `noise`, are written to
+    the real stderr. A no-op when disabled."""
+    if not enabled:
+        yield
+        return
+    lines = []
+    try:
+        with captured_stderr(lines):
+            yield
+    finally:
+        kept = "".join(line for line in lines if not line.startswith(noise))
+        if kept:
+            sys.stderr.write(kept)
+            sys.stderr.flush()

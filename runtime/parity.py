@@ -95,6 +95,8 @@ class ParityResult:
     """The interpreter package and version that ran it."""
     calibration: str = ""
     """For int8: how it was calibrated, e.g. "500 images, per-channel"."""
+    notes: list = field(default_factory=list)
+    """One sentence per extra check that passed, e.g. TFLite Micro's outputs against LiteRT's."""
 
     @property
     def passed(self) -> bool:
@@ -188,8 +190,9 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
         name, precision = entry.path, entry.precision
         path = Path(models_dir) / name
         size = path.stat().st_size if path.is_file() else 0
+        micro = entry.format == "tflite-micro"
         try:
-            model = load(path, backend=_backend_for(path, backend), num_threads=num_threads,
+            model = load(path, backend=_backend_for(path, backend, micro), num_threads=num_threads,
                          verify_checksum=verify_checksum, quiet=quiet)
             probs = model.predict(reference.images)
         except (BackendUnavailableError, _NotThisBackend) as err:
@@ -203,6 +206,10 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
         result = compare(name, precision, size, probs, reference, thresholds.get(precision))
         result.backend = f"{model.backend.name} {model.backend.version}"
         result.calibration = entry.calibration.describe() if entry.calibration else ""
+        if micro:
+            from .tflm import check_micro_artifact
+
+            check_micro_artifact(Path(models_dir), entry, model, reference.images, result)
         report.results.append(result)
         if keep_outputs:
             report.outputs[name] = probs
@@ -215,11 +222,22 @@ class _NotThisBackend(Exception):
     """The backend the user chose cannot run this file's format."""
 
 
-def _backend_for(path: Path, backend):
-    from .backends import BACKENDS_FOR_FORMAT
+def _backend_for(path: Path, backend, micro: bool = False):
+    """The backend to load an artifact with. The batch-1 model of a tflite-micro artifact runs
+    on TFLite Micro when it is installed (else on the .tflite backends); TFLite Micro runs
+    nothing else."""
+    from .backends import BACKENDS_FOR_FORMAT, BackendUnavailableError, _import
 
+    if backend is None and micro:
+        try:
+            _import("tflite-micro")
+        except BackendUnavailableError:
+            return None
+        return "tflite-micro"
     if backend is None:
         return None
-    if backend not in BACKENDS_FOR_FORMAT[path.suffix.lower()]:
+    if backend == "tflite-micro" and not micro:
+        raise _NotThisBackend("--backend tflite-micro runs only the batch-1 models of `python -m convert micro`")
+    if backend != "tflite-micro" and backend not in BACKENDS_FOR_FORMAT[path.suffix.lower()]:
         raise _NotThisBackend(f"--backend {backend} does not run {path.suffix} files")
     return backend

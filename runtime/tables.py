@@ -52,6 +52,7 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
         rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
     lines = text_table(header, rows)
     for r in results:
+        lines += [f"note {r.artifact}: {note}" for note in r.notes]
         lines += [f"FAIL {r.artifact}: {failure}" for failure in r.failures]
     lines += [f"skipped {artifact}: {reason}" for artifact, _, reason in skipped]
     return "\n".join(lines)

@@ -223,10 +223,11 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     out.append(f"- Everything above is measured on the {n:,} held-out images of `{data_name}` only: images unlike "
                "them, or outside the input contract, are not covered.")
 
-    passing = [e for e in exported if e.path in results and results[e.path].passed] or exported
+    for_pi = [e for e in exported if e.format != "tflite-micro"]  # those are for microcontrollers
+    passing = [e for e in for_pi if e.path in results and results[e.path].passed] or for_pi
     smallest = min(passing, key=lambda e: e.bytes).path if passing else "MODEL"
     example = "digit.jpg" if first is not None and first.contract.preprocessing == "mnist-digit" else "photo.jpg"
-    files, commands = pi_commands(exported, manifest.reference.path, smallest, example)
+    files, commands = pi_commands(for_pi, manifest.reference.path, smallest, example)
     out += ["", "## Running it on a Raspberry Pi", "",
             "Raspberry Pi OS bookworm has Python 3.11. Copy the repository (as `edge-mnist/`) and these files of the "
             f"models folder to the Pi: {', '.join(f'`{f}`' for f in files)}. Then:", "", "```", *commands, "```", ""]
