@@ -114,7 +114,7 @@ def convert(options: ConvertOptions, log=print) -> ConvertReport:
     Holds the models folder's lock throughout; the manifest is rewritten after each artifact
     is in place, so a run killed at any point leaves files and manifest consistent."""
     try:
-        with folder_lock(options.models):
+        with folder_lock(options.models, create=False):
             return _convert(options, log)
     except ManifestError as err:
         raise ConversionError(str(err)) from err

@@ -297,7 +297,7 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
     if options.precision not in MICRO_PRECISIONS:
         raise ValueError(f"precision: got {options.precision!r}, expected one of {', '.join(MICRO_PRECISIONS)}")
     try:
-        with folder_lock(options.models):
+        with folder_lock(options.models, create=False):
             return _convert_micro(options, log)
     except (ManifestError, BackendUnavailableError) as err:
         raise ConversionError(str(err)) from err

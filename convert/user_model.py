@@ -15,7 +15,7 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
-from train.data import DataError, read_labels_file
+from train.data import DataError, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
 REFERENCE_FRACTION = 0.2
@@ -101,7 +101,7 @@ def load_data(path, contract: InputContract, log=print) -> tuple:
         raise DataError(f"{path}: no such file or folder (expected an .npz with x [and y], or a folder with one "
                         "subfolder of images per class)")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_npz(path) as data:
             if "x" not in data.files:
                 raise DataError(f"{path}: no array 'x'; expected x (uint8 images) and optionally y (labels) "
                                 f"and class_names; found {', '.join(data.files) or 'nothing'}")

@@ -70,6 +70,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0.0:
@@ -92,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="interpreter to use (default: ai-edge-litert, else tflite-runtime, for .tflite; onnxruntime for .onnx; "
                               "tflite-micro, TFLite Micro's own interpreter on x86_64, for the batch-1 models of `python -m convert micro`, "
                               "which parity runs on it when it is installed)")
-        sub.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+        sub.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
         sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
         sub.add_argument("--verbose", action="store_true", help="show the interpreters' own status lines on stderr")
@@ -133,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=_formatter,
                                 description="Benchmark every artifact of a manifest on every installed backend.")
     bench.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
-    bench.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+    bench.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
     bench.add_argument("--runs", type=int, default=2000, metavar="N", help="single-image latency samples after warm-up (default: 2000)")
     bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
@@ -149,8 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from . import commands
+    from .errors import ToolkitError
 
-    return getattr(commands, args.command)(args)
+    try:
+        return getattr(commands, args.command)(args)
+    except (ToolkitError, ValueError, OSError) as err:  # what the commands did not report themselves
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -51,12 +51,15 @@ LOCK_NAME = ".models.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(folder) -> Iterator[None]:
+def folder_lock(folder, create: bool = True) -> Iterator[None]:
     """Holds an exclusive lock on a models folder, so that two writers (train, convert) never
-    interleave; on entry, temporary files left by a killed writer are removed."""
+    interleave; on entry, temporary files left by a killed writer are removed. Without
+    `create`, a missing folder is a ManifestError (convert needs what train wrote)."""
     import fcntl
 
     folder = Path(folder)
+    if not create and not folder.is_dir():
+        raise ManifestError(f"{folder} not found: {missing_models_hint(folder)}")
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK_NAME, "a") as handle:
         try:
@@ -80,3 +83,10 @@ def _umask() -> int:
 def write_bytes_atomic(path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def missing_models_hint(models_dir) -> str:
+    """What to run to make a models folder, naming it when it is not the default."""
+    option = "" if Path(models_dir) == Path("models") else f" --models {models_dir}"
+    return (f"run `python -m train{option}` (then `python -m convert all{option}`) first, or "
+            f"`python -m convert all --keras MODEL.keras --data DATA{option}` for your own model")

@@ -14,7 +14,7 @@ from typing import Optional
 
 from .contract import InputContract
 from .errors import ManifestError
-from .files import write_bytes_atomic
+from .files import missing_models_hint, write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
@@ -268,7 +268,7 @@ class Manifest:
 def read_manifest(models_dir) -> Manifest:
     path = Path(models_dir) / MANIFEST_NAME
     if not path.is_file():
-        raise ManifestError(f"{path} not found: run `python -m train` (then `python -m convert all`) first")
+        raise ManifestError(f"{path} not found: {missing_models_hint(models_dir)}")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

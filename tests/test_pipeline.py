@@ -183,7 +183,7 @@ def test_convert_before_training_is_a_one_line_error(tmp_path):
     result = run_cli("convert", "all", "--models", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'manifest.json'} not found: run `python -m train` (then `python -m convert all`) first"
+        f"error: {tmp_path / 'manifest.json'} not found: run `python -m train --models {tmp_path}` (then `python -m convert all --models {tmp_path}`) first, or `python -m convert all --keras MODEL.keras --data DATA --models {tmp_path}` for your own model"
     ]
 
 

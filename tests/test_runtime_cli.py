@@ -144,7 +144,7 @@ def test_parity_cli_names_a_changed_file(pipeline, tmp_path):
 def test_parity_cli_without_models_is_a_one_line_error(tmp_path):
     result = run_cli("runtime", "parity", "--models", tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {tmp_path / 'manifest.json'} not found: run `python -m train` (then `python -m convert all`) first"
+    assert result.stderr.strip() == f"error: {tmp_path / 'manifest.json'} not found: run `python -m train --models {tmp_path}` (then `python -m convert all --models {tmp_path}`) first, or `python -m convert all --keras MODEL.keras --data DATA --models {tmp_path}` for your own model"
 
 
 def test_info_cli(pipeline):

@@ -139,10 +139,20 @@ def load_mnist_5k() -> Dataset:
     return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
 
 
+def open_npz(path: Path):
+    """np.load of an .npz, refused with a clear message when the file is not one (numpy's
+    own message for a stray file talks about pickles)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz file (numpy's zip of arrays, written by np.savez)")
+    return np.load(path, allow_pickle=False)
+
+
 def load_npz(path: Path, class_names=None) -> Dataset:
     """A Keras-style .npz with x_train, y_train, x_test, y_test, and optionally class_names."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_npz(path) as data:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
             if missing:
                 raise DataError(f"{path}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
