@@ -12,8 +12,10 @@ only the file knows them (runtime/metadata.py reads them back; conversion checks
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 
 from runtime.contract import InputContract
@@ -22,6 +24,11 @@ from runtime.metadata import CONTRACT_FILE, CONTRACT_KEY, LABELS_FILE, LABELS_KE
 
 INSTALL_HINT = ("pip install --no-deps tflite-support (its metadata writer also needs libusb-1.0: "
                 "apt-get install libusb-1.0-0), or convert with --no-metadata")
+
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+"""The date of the associated files in the appended zip: the zip format's first, so the same
+model gives the same bytes on any day (the writer stamps them with the current time)."""
 
 
 class MetadataError(ToolkitError, ValueError):
@@ -79,9 +86,24 @@ def tflite_with_metadata(data: bytes, name: str, contract: InputContract, labels
             writer = metadata_writer.MetadataWriter.create_from_metadata(
                 bytearray(data), model_md, [image.create_metadata()], [probabilities.create_metadata()],
                 associated_files=[str(labels_path), str(contract_path)])
-            return bytes(writer.populate())
+            return _dated(bytes(writer.populate()))
         except (ValueError, RuntimeError, TypeError) as err:
             raise MetadataError(f"tflite-support could not write the metadata: {one_line(err)}") from err
+
+
+def _dated(data: bytes) -> bytes:
+    """The model with its appended zip of associated files rewritten, entries in the same
+    order and compression, dated ZIP_DATE (the metadata finds them by name, not offset)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        entries = [(info.filename, archive.read(info), info.compress_type) for info in infos]
+        start = min(info.header_offset for info in infos)
+    out = io.BytesIO(data[:start])
+    out.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(out, "a") as archive:
+        for name, content, compression in entries:
+            archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), content, compress_type=compression)
+    return out.getvalue()
 
 
 def _input_type(data: bytes):

@@ -199,3 +199,17 @@ def test_help_has_examples(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
     assert "examples:" in result.stdout and f"python -m {command}" in result.stdout
+
+
+def test_the_same_model_gives_the_same_bytes(pipeline, tmp_path):
+    """Converting again, one format at a time (so the process traces the model in another
+    order than `convert all` did), rewrites every file with the same bytes: the manifest
+    does not change and nothing needs redeploying."""
+    models = pipeline.copy(tmp_path / "models")
+    before = (models / "manifest.json").read_text()
+    for target in ("onnx", "tflite"):
+        result = run_cli("convert", target, "--models", models)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for name in ARTIFACTS:
+        assert sha256_file(models / name) == pipeline.artifact(name)["sha256"], name
+    assert (models / "manifest.json").read_text() == before
