@@ -89,6 +89,7 @@ def test_idx_folder_with_a_missing_file(tmp_path, mnist_5k):
         load_path(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["idx", "npz"])
 def test_train_cli_on_user_data(tmp_path, mnist_5k, kind):
     arrays = (mnist_5k.x_train[:1000], mnist_5k.y_train[:1000], mnist_5k.x_test[:200], mnist_5k.y_test[:200])

@@ -4,6 +4,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from runtime.files import sha256_file
 
@@ -42,6 +43,7 @@ def _model_with_an_outlier(pipeline, dest):
     return models, first.name, second.name
 
 
+@pytest.mark.slow
 def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
     models, first, second = _model_with_an_outlier(pipeline, tmp_path / "models")
     result = run_cli("convert", "tflite", "--quantize", "int8", "--models", models)
@@ -56,6 +58,7 @@ def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
     assert first in match.group(1) or "per-" in match.group(1)
 
 
+@pytest.mark.slow
 def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     result = run_cli("convert", "diagnose", "--calibration-samples", "300", "--models", models)
@@ -64,10 +67,16 @@ def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
     rows = re.findall(r"^\d +(\w+) +(\d+\.\d+)% ", result.stdout, re.M)
     assert len(rows) == 3 and all(float(error) < 5 for _, error in rows)  # a few percent at most
     assert "adds the most error" not in result.stdout
-    assert "Suggestion: " in result.stdout
+    # The agreement the suggestion starts from is the int8 model's, as conversion measured it.
+    agreement = pipeline.artifact("mnist_mlp_int8.tflite")["metrics"]["agreement"]
+    measured = re.search(r"Suggestion: (?:keep it as it is: no change tried beats its (\d+\.\d+)%|.+: top-1 agreement "
+                         r"(\d+\.\d+)% -> )", result.stdout)
+    assert measured, result.stdout
+    assert float(measured.group(1) or measured.group(2)) == pytest.approx(agreement * 100, abs=0.6)
     assert json.loads((models / "manifest.json").read_text()) == json.loads((pipeline.models / "manifest.json").read_text())
 
 
+@pytest.mark.slow
 def test_diagnose_ranks_conv_layers_of_a_cnn(tmp_path):
     """A user's CNN (the shapes model): every Conv2D and Dense layer is paired with its int8 op."""
     from shapes import train_shape_cnn, write_shape_folder
@@ -85,6 +94,7 @@ def test_diagnose_ranks_conv_layers_of_a_cnn(tmp_path):
     assert "Quantization diagnosis of shapes_int8.tflite" in result.stdout
 
 
+@pytest.mark.slow
 def test_diagnose_refuses_a_layer_it_cannot_analyse_in_one_line(tmp_path):
     import keras
 

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from runtime.files import folder_lock, sha256_file
 from runtime.parity import check_models
 
@@ -34,6 +36,7 @@ def _assert_consistent(models):
     return manifest
 
 
+@pytest.mark.slow
 def test_conversion_killed_halfway(pipeline, tmp_path):
     models = _fresh_training_outputs(pipeline, tmp_path / "models")
     command = [sys.executable, "-m", "convert", "tflite", "--quantize", "float32", "int8", "float16", "dynamic",
@@ -71,6 +74,7 @@ def test_a_second_writer_is_refused_while_one_runs(pipeline, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_keras_model_with_code_is_refused_by_safe_mode(pipeline, tmp_path):
     """A .keras file with a Lambda layer would run code on load; safe mode refuses it."""
     import keras

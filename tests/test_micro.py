@@ -23,6 +23,8 @@ from runtime.files import sha256_file
 from conftest import ROOT, run_cli
 from test_runtime import BLOCK_TENSORFLOW
 
+pytestmark = pytest.mark.slow
+
 MICRO = "mnist_mlp_int8_micro.tflite"
 SOURCES = {"source": "micro/mnist_mlp_int8_model_data.cc", "header": "micro/mnist_mlp_int8_model_data.h",
            "ops_header": "micro/mnist_mlp_int8_ops.h"}

@@ -17,6 +17,8 @@ from runtime.metadata import read_embedded
 from conftest import run_cli
 from shapes import CLASSES, SIZE, draw_shape, shape_arrays, train_shape_cnn, write_shape_folder
 
+pytestmark = pytest.mark.slow
+
 PER_CLASS = 150
 """Pictures per class in the data folder: 90 held out (20%), 360 to calibrate."""
 ARTIFACTS = ["shapes_float32.tflite", "shapes_int8.tflite", "shapes_float32.onnx", "shapes_int8.onnx"]

@@ -26,6 +26,8 @@ import pytest
 from conftest import ROOT
 from photos import write_clear_photos
 
+pytestmark = pytest.mark.emulation
+
 SCRIPT = ROOT / "scripts" / "pi_emulation.sh"
 
 

@@ -72,8 +72,26 @@ def test_pixel_table_path_equals_the_general_path(pipeline, reference):
     path = pipeline.models / "mnist_mlp_int8.tflite"
     images = reference.images[:200]
     offset = runtime.load(path)
-    assert offset._pixels_are_offset
     np.testing.assert_array_equal(offset.predict(images), offset.predict(images / np.float32(255)))
     table = runtime.load(path, contract=InputContract(pixel_scale=300.0), verify_checksum=False)
-    assert not table._pixels_are_offset
     np.testing.assert_array_equal(table.predict(images), table.predict(images / np.float32(300)))
+    assert not np.array_equal(table.predict(images), offset.predict(images))  # the two contracts differ
+
+
+@pytest.mark.slow
+def test_per_channel_mean_and_std_through_an_int8_rgb_model(tmp_path):
+    """The table path per channel (mean and std per channel, int8 input) equals the general
+    path, on a real int8 model with an RGB input converted with that contract."""
+    from shapes import shape_arrays, train_shape_cnn, write_shape_folder
+
+    from conftest import run_cli
+
+    keras_file = train_shape_cnn(tmp_path / "shapes.keras", epochs=2)
+    data = write_shape_folder(tmp_path / "data", 30)
+    result = run_cli("convert", "tflite", "--quantize", "int8", "--keras", keras_file, "--data", data,
+                     "--mean", "0.5", "0.4", "0.3", "--std", "0.25", "0.5", "1", "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    model = runtime.load(tmp_path / "models" / "shapes_int8.tflite")
+    assert model.contract.mean == (0.5, 0.4, 0.3) and model.input.quantized
+    x, _ = shape_arrays(8, seed=2)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x / np.float32(255)))

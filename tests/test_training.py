@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import run_cli
 
@@ -27,12 +28,14 @@ def _train(tmp_path, name, seed):
         return data["probs"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(tmp_path):
     first, second, other = _train(tmp_path, "a", 7), _train(tmp_path, "b", 7), _train(tmp_path, "c", 8)
     assert np.array_equal(first, second)
     assert not np.allclose(first, other)
 
 
+@pytest.mark.slow
 def test_auto_says_which_data_it_used(tmp_path):
     """Without a cached full MNIST (fresh HOME), auto downloads it or falls back to mnist-5k;
     either way the output says which."""
@@ -45,6 +48,7 @@ def test_auto_says_which_data_it_used(tmp_path):
         assert "Data: mnist-5k: 4000 train / 1000 test images" in result.stdout
 
 
+@pytest.mark.slow
 def test_cnn_is_more_accurate_than_the_mlp_on_the_same_data(pipeline, tmp_path):
     """`--model cnn` end to end: trained on the pipeline's data and seed, converted, every
     artifact verified; more accurate than the seed MLP, about as large in int8."""
@@ -65,6 +69,7 @@ def test_cnn_is_more_accurate_than_the_mlp_on_the_same_data(pipeline, tmp_path):
     assert int8["bytes"] <= 1.25 * pipeline.artifact("mnist_mlp_int8.tflite")["bytes"]
 
 
+@pytest.mark.slow
 def test_class_names_from_a_labels_file_reach_predict(tmp_path):
     """Fashion-MNIST-like: the names given with --labels go into the manifest, the files and
     the predictions ("Sneaker", not "7")."""
