@@ -5,7 +5,6 @@ manifest."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from runtime.metadata import read_embedded
 from runtime.parity import ParityResult, Reference, compare, load_reference
 from train.outputs import tool_versions
 
-from .metadata import add_onnx_metadata, tflite_with_metadata
-from .onnx_export import export_onnx, quantize_onnx
+from .metadata import tflite_with_metadata
+from .onnx_export import export_onnx, finish_onnx, quantize_onnx
+from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
 from .tflite_export import tflite_bytes
 
 
@@ -197,18 +197,20 @@ def _export(target: Target, model, manifest: Manifest, models: Path, tmp: Path, 
 def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options) -> None:
     contract, labels = manifest.keras.contract, manifest.labels
     if target.format == "tflite":
-        data = tflite_bytes(model, target.precision, calibration, options.per_channel, quiet=not options.verbose)
+        source = keras_with_pixel_input(model, contract) if target.precision in PIXEL_PRECISIONS else model
+        data = tflite_bytes(source, target.precision, calibration, options.per_channel, quiet=not options.verbose)
         if options.metadata:
             data = tflite_with_metadata(data, manifest.model, contract, labels)
         tmp.write_bytes(data)
         return
     if target.precision == "int8":
-        with _float_onnx(models, manifest, model) as float_path:
+        with atomic_path(models / ".float-for-int8.onnx") as float_path:  # a scratch file, removed below
+            export_onnx(model, float_path)
             quantize_onnx(float_path, tmp, calibration, options.per_channel)
+            float_path.unlink()
     else:
         export_onnx(model, tmp)
-    if options.metadata:
-        add_onnx_metadata(tmp, manifest.model, contract, labels)
+    finish_onnx(tmp, contract, labels if options.metadata else None, manifest.model)
 
 
 def _embedded_mismatches(path: Path, manifest: Manifest) -> list:
@@ -222,23 +224,6 @@ def _embedded_mismatches(path: Path, manifest: Manifest) -> list:
     if embedded.labels != list(manifest.labels):
         problems.append(f"its embedded labels {embedded.labels} differ from the manifest's")
     return problems
-
-
-@contextlib.contextmanager
-def _float_onnx(models: Path, manifest: Manifest, model):
-    """The float ONNX that ONNX int8 quantizes: the verified one in the manifest when it was
-    exported from this Keras model, else a fresh export, removed afterwards."""
-    name = Target("onnx", "float32").filename(manifest.model)
-    listed = manifest.find(name)
-    path = models / name
-    if (listed and (listed.converted_from or {}).get("sha256") == manifest.keras.sha256 and path.is_file()
-            and sha256_file(path) == listed.sha256):
-        yield path
-        return
-    with atomic_path(models / ".float-for-int8.onnx") as fresh:
-        export_onnx(model, fresh)
-        yield fresh
-        fresh.unlink()
 
 
 def _calibration_record(options: ConvertOptions) -> Calibration:

@@ -8,7 +8,10 @@ only the file knows them (runtime/metadata.py reads them back; conversion checks
   tflite-support pins protobuf<4, which TensorFlow 2.21 cannot use, so it is installed
   without its dependencies (scripts/setup.sh); its metadata writer needs only flatbuffers.
 - ONNX: metadata_props `model`, `labels` (a JSON list) and `input_contract` (JSON), plus a
-  readable doc_string."""
+  readable doc_string.
+
+An artifact whose input is uint8 pixels (the scaling inside the graph, convert/pixel_input.py)
+says so: its NormalizationOptions are mean 0, std 1, the pixels as they are."""
 
 from __future__ import annotations
 
@@ -57,8 +60,12 @@ def tflite_with_metadata(data: bytes, name: str, contract: InputContract, labels
     """`data` (a .tflite flatbuffer) with the contract and labels embedded as TFLite metadata."""
     schema, metadata_info, metadata_writer = _tflite_support()
     channels = contract.channels
-    pixel_mean = [m * contract.pixel_scale for m in (contract.mean or (0.0,))]
-    pixel_std = [s * contract.pixel_scale for s in (contract.std or (1.0,))]
+    input_type = _input_type(data)
+    if input_type == schema_types().UINT8:  # the scaling is inside the model: it takes pixels as they are
+        pixel_mean, pixel_std = [0.0], [1.0]
+    else:
+        pixel_mean = [m * contract.pixel_scale for m in (contract.mean or (0.0,))]
+        pixel_std = [s * contract.pixel_scale for s in (contract.std or (1.0,))]
     if len(pixel_mean) == 1:
         pixel_mean *= channels
     if len(pixel_std) == 1:
@@ -78,7 +85,7 @@ def tflite_with_metadata(data: bytes, name: str, contract: InputContract, labels
         image = metadata_info.InputImageTensorMd(
             name="image", description=contract.describe_preprocessing(), norm_mean=pixel_mean, norm_std=pixel_std,
             color_space_type=schema.ColorSpaceType.GRAYSCALE if channels == 1 else schema.ColorSpaceType.RGB,
-            tensor_type=_input_type(data))
+            tensor_type=input_type)
         probabilities = metadata_info.ClassificationTensorMd(
             name="probability", description="Probabilities of the labels, in the order of labels.txt.",
             label_files=[metadata_info.LabelFileMd(str(labels_path))])
@@ -106,6 +113,13 @@ def _dated(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def schema_types():
+    """TFLite's TensorType enum, from the schema tflite-support ships."""
+    from tensorflow_lite_support.metadata import schema_py_generated
+
+    return schema_py_generated.TensorType
+
+
 def _input_type(data: bytes):
     """The input tensor's type, as the writer wants it (it checks normalisation against it)."""
     from tensorflow_lite_support.metadata.python.metadata_writers import writer_utils
@@ -113,11 +127,8 @@ def _input_type(data: bytes):
     return writer_utils.get_input_tensor_types(bytearray(data))[0]
 
 
-def add_onnx_metadata(path, name: str, contract: InputContract, labels: list) -> None:
-    """Rewrites the .onnx file at `path` with the contract and labels in its metadata_props."""
-    import onnx
-
-    model = onnx.load(str(path))
+def add_onnx_metadata(model, name: str, contract: InputContract, labels: list) -> None:
+    """Puts the contract and labels in the ONNX ModelProto's metadata_props."""
     values = {MODEL_KEY: name, LABELS_KEY: json.dumps(list(labels)), CONTRACT_KEY: _contract_json(contract)}
     kept = [p for p in model.metadata_props if p.key not in values]
     del model.metadata_props[:]
@@ -125,4 +136,3 @@ def add_onnx_metadata(path, name: str, contract: InputContract, labels: list) ->
     for key, value in values.items():
         model.metadata_props.add(key=key, value=value)
     model.doc_string = _description(contract, labels)
-    onnx.save(model, str(path))

@@ -93,3 +93,19 @@ def quantize_onnx(float_path: Path, path: Path, calibration, per_channel: bool =
             per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
         )
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def finish_onnx(path: Path, contract, labels, name: str) -> None:
+    """Rewrites the ONNX file at `path` for delivery: the uint8 pixel input (see
+    convert/pixel_input.py), the contract and labels in its metadata (when `labels` is not
+    None), checked with onnx.checker."""
+    import onnx
+
+    from .metadata import add_onnx_metadata
+    from .pixel_input import onnx_with_pixel_input
+
+    model = onnx_with_pixel_input(onnx.load(str(path)), contract)
+    if labels is not None:
+        add_onnx_metadata(model, name, contract, labels)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))

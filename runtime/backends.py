@@ -206,6 +206,8 @@ class TFLiteBackend(_Versioned):
         self._fixed_batch = self.inputs[0].shape[0] if self.inputs[0].shape[0] > 0 else None
         """The batch size the model was exported for, when it is not left open."""
         self._lock = threading.Lock()
+        if self._fixed_batch is None:
+            self.run = self._run  # one call less on the single-image path (the fixed-batch split is not needed)
 
     @staticmethod
     def _info(details: dict) -> TensorInfo:
@@ -220,14 +222,15 @@ class TFLiteBackend(_Versioned):
         return self._run(x)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
+        interpreter = self._interpreter
         with self._lock:
             if x.shape[0] != self._batch:
-                self._interpreter.resize_tensor_input(self._input_index, list(x.shape))
-                self._interpreter.allocate_tensors()
+                interpreter.resize_tensor_input(self._input_index, list(x.shape))
+                interpreter.allocate_tensors()
                 self._batch = x.shape[0]
-            self._interpreter.set_tensor(self._input_index, x)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index)
+            interpreter.set_tensor(self._input_index, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(self._output_index)
 
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}

@@ -147,6 +147,8 @@ def info(args) -> int:
         quant = f"  scale {t['scale']:.6g}, zero point {t['zero_point']}" if "scale" in t else ""
         print(f"  {role:6}  {t['name']}  {t['dtype']}{t['shape']}{quant}")
     print(f"  contract: {model.contract.describe()} ({data['contract_source']})")
+    if model.takes_pixels:
+        print("  the scaling is inside the model: it takes the uint8 pixels as they are")
     print(f"  images: {data['preprocessing']}")
     print(f"  labels: {' '.join(data['labels'])}")
     embedded = data["embedded"]

@@ -175,6 +175,10 @@ class InputContract:
         x = self.check_shape(np.asarray(images))
         if x.dtype == np.uint8:
             return self.scale_pixels(x)
+        return self._normalise(self.check_floats(x))
+
+    def check_floats(self, x: np.ndarray) -> np.ndarray:
+        """Float images (N, *image_shape) as float32, refused unless finite and in 0..max_float."""
         if x.dtype.kind != "f":
             raise TypeError(f"images: got dtype {x.dtype}, expected {self._expected()}")
         x = x.astype(np.float32)
@@ -185,7 +189,7 @@ class InputContract:
             raise ValueError(
                 f"images: float values span {x.min():g}..{x.max():g}, expected 0..{self.max_float:g}{hint}"
             )
-        return self._normalise(x)
+        return x
 
 
 def _values(values: tuple) -> str:

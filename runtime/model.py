@@ -37,8 +37,12 @@ class Model:
         classes = self.output.shape[-1]
         self.labels = [str(label) for label in labels] if labels else [str(k) for k in range(max(classes, 0))]
         self._check_shapes()
-        # uint8 pixel value (and channel) -> model input, made once with the general path.
-        self._pixel_table = self._model_input(contract.scale_pixels(_pixel_values(contract.channels)))
+        self.takes_pixels = self.input.dtype == np.uint8 and not self.input.quantized
+        """The model's input is uint8 pixels as they are: the contract's scaling is in its graph."""
+        # uint8 pixel value (and channel) -> quantized model input, made once with the general path.
+        self._pixel_table = None
+        if self.input.quantized:
+            self._pixel_table = self._model_input(contract.scale_pixels(_pixel_values(contract.channels)))
         self._pixels_are_offset = self.input.dtype == np.int8 and np.array_equal(
             self._pixel_table, _pixel_values(contract.channels).astype(np.int16) - 128)
         self._output_table = None
@@ -64,6 +68,9 @@ class Model:
         x = np.asarray(images)
         if x.dtype == np.uint8:
             x = self._pixels_to_input(self.contract.check_shape(x))
+        elif self.takes_pixels:  # floats are pixel / pixel_scale: back to the pixels they were
+            floats = self.contract.check_floats(self.contract.check_shape(x))
+            x = np.round(floats * np.float32(self.contract.pixel_scale)).astype(np.uint8)
         else:
             x = self._model_input(self.contract.model_input(x))
         if len(x) <= MAX_BATCH:
@@ -85,9 +92,12 @@ class Model:
     def _pixels_to_input(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels to the model's input, identical to the general path, faster.
 
-        A float input is computed directly. An integer input goes through a 256-entry table
-        per channel made with _model_input; when that table is the int8 offset q = p - 128
-        (scale 1/255, zero point -128, no mean or std), flipping the top bit is the same mapping."""
+        A model that takes pixels gets them as they are. A float input is computed directly.
+        A quantized input goes through a 256-entry table per channel made with _model_input;
+        when that table is the int8 offset q = p - 128 (scale 1/255, zero point -128, no mean
+        or std), flipping the top bit is the same mapping."""
+        if self.takes_pixels:
+            return pixels
         if self._pixels_are_offset:
             return (pixels ^ _TOP_BIT).view(np.int8)
         if not self.input.quantized:
@@ -116,6 +126,7 @@ class Model:
             "output": tensor(self.output),
             "contract": self.contract.to_json(),
             "contract_source": self.contract_source,
+            "takes_pixels": self.takes_pixels,
             "preprocessing": self.contract.describe_preprocessing(),
             "labels": self.labels,
             "embedded": None if embedded is None else embedded.to_json(),

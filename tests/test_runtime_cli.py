@@ -154,9 +154,12 @@ def test_info_cli(pipeline):
     assert result.returncode == 0, result.stderr
     assert re.search(r"input .* int8\[-1, 28, 28\]  scale 0\.00392157, zero point -128", result.stdout)
     assert "runs on litert" in result.stdout and "sha256" in result.stdout and "verified" in result.stdout
+    assert "the scaling is inside the model" not in result.stdout  # int8 input: the runtime quantizes
     data = json.loads(run_cli("runtime", "info", pipeline.models / "mnist_mlp_float32.onnx", "--json").stdout)
-    assert data["input"]["dtype"] == "float32" and data["output"]["shape"] == [-1, 10]
+    assert data["input"]["dtype"] == "uint8" and data["output"]["shape"] == [-1, 10] and data["takes_pixels"]
     assert data["backend"].startswith("onnxruntime") and data["manifest"]["precision"] == "float32"
+    text = run_cli("runtime", "info", pipeline.models / "mnist_mlp_float32.onnx").stdout
+    assert "the scaling is inside the model: it takes the uint8 pixels as they are" in text
 
 
 @pytest.mark.parametrize("command", ["predict", "parity", "info"])
