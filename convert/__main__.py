@@ -1,6 +1,5 @@
 """python -m convert tflite|onnx|all|diagnose|micro: export a Keras model and verify every file.
-Parsing and dispatch only; the work is in convert/conversion.py, convert/micro.py and
-convert/user_model.py."""
+Parsing only; convert/commands.py runs the command."""
 
 import argparse
 import sys
@@ -88,6 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"ONNX export supports {' and '.join(ONNX_PRECISIONS)}, not {' '.join(args.quantize)}")
     if args.target == "micro" and args.quantize and len(args.quantize) > 1:
         parser.error(f"micro builds one precision at a time, got {' '.join(args.quantize)}")
+    args.quantize = list(dict.fromkeys(args.quantize or (["int8"] if args.target == "micro" else DEFAULT_PRECISIONS)))
     own_options = [f"--{name.replace('_', '-')}" for name in ("data", "labels") if getattr(args, name)]
     if not args.keras and own_options:
         parser.error(f"{' and '.join(own_options)} describe your own model: give it with --keras MODEL.keras")
@@ -105,56 +105,14 @@ def _positive(text: str) -> float:
     return value
 
 
-def targets_for(args) -> list:
-    from .conversion import Target
-
-    precisions = list(dict.fromkeys(args.quantize or DEFAULT_PRECISIONS))
-    targets = []
-    if args.target in ("tflite", "all"):
-        targets += [Target("tflite", p) for p in precisions]
-    if args.target in ("onnx", "all"):
-        targets += [Target("onnx", p) for p in precisions if p in ONNX_PRECISIONS]
-    return targets
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     from train.quiet import quiet_tensorflow
 
-    quiet_tensorflow(args.verbose)
-    from runtime.errors import ToolkitError
-    from runtime.tables import parity_table
+    quiet_tensorflow(args.verbose)  # before TensorFlow is imported
+    from .commands import run
 
-    from .conversion import ConvertOptions, convert
-    from .micro import MicroOptions, convert_micro
-    from .user_model import UserModelOptions, prepare_user_model
-
-    try:
-        if args.keras:
-            prepare_user_model(UserModelOptions(
-                keras=args.keras, data=args.data, models=args.models, labels=args.labels, input_scale=args.input_scale,
-                mean=tuple(args.mean), std=tuple(args.std), preprocessing=args.preprocess, resize=args.resize))
-            print()
-        if args.target == "micro":
-            report = convert_micro(MicroOptions(models=args.models, precision=(args.quantize or ["int8"])[0],
-                                                calibration_samples=args.calibration_samples,
-                                                per_channel=not args.per_tensor))
-        else:
-            report = convert(ConvertOptions(
-                targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
-                per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose",
-                metadata=not args.no_metadata, verbose=args.verbose))
-    except ToolkitError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if report.results:
-        print()
-        print(parity_table(report.results, report.reference))
-    if not report.passed:
-        failed = ", ".join(r.artifact for r in report.results if not r.passed)
-        print(f"\nVerification failed for {failed}; earlier files at those paths were left as they were.", file=sys.stderr)
-        return 1
-    return 0
+    return run(args)
 
 
 if __name__ == "__main__":

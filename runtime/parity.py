@@ -1,5 +1,6 @@
-"""Parity of an artifact with the float Keras model, on the reference bundle that training
-saved (test images, labels and the Keras probabilities), so it can run on a device."""
+"""Parity of an artifact with the float Keras model, on the reference bundle that `train` or
+`convert --keras` saved (held-out images, their labels when known, the Keras
+probabilities), so it can run on a device."""
 
 from __future__ import annotations
 
