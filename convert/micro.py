@@ -306,7 +306,7 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
 def _convert_micro(options: MicroOptions, log) -> MicroReport:
     from runtime.backends import _import
     from runtime.model import Model
-    from runtime.tflm import TFLMBackend, compare_with_litert
+    from runtime.tflm import TFLMBackend, check_against_litert
 
     started = time.perf_counter()
     tflite_micro = _import("tflite-micro")  # before the work: says what to install
@@ -347,13 +347,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             result.backend = f"{backend.name} {backend.version}"
             if options.precision == "int8":
                 result.calibration = _calibration_record(convert_options).describe()
-            same = compare_with_litert(loaded, reference.images, options.precision)
-            if same is None:
-                result.notes.append("not compared with LiteRT: ai-edge-litert is not installed")
-            elif same.equal:
-                result.notes.append(f"TFLite Micro's {same.sentence()}")
-            else:
-                result.failures.append(f"TFLite Micro's {same.sentence()}")
+            same = check_against_litert(loaded, reference.images, result)
             report.results.append(result)
             if not result.passed:
                 raise _Rejected()

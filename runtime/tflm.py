@@ -280,13 +280,20 @@ def check_micro_artifact(models_dir: Path, entry, model, images: np.ndarray, res
                                f"the manifest {micro.arena_bytes}")
     if model.backend.name != "tflite-micro":
         return
+    check_against_litert(model, images, result, f" (arena {model.backend.arena_bytes} bytes)")
+
+
+def check_against_litert(model, images: np.ndarray, result, detail: str = "") -> Optional[LiteRTComparison]:
+    """Compares TFLM's outputs with LiteRT's (compare_with_litert) and records it in `result`
+    (a ParityResult): a note when they are equal or LiteRT is missing, a failure when not."""
     same = compare_with_litert(model, images, result.precision)
     if same is None:
         result.notes.append("not compared with LiteRT: ai-edge-litert is not installed")
     elif same.equal:
-        result.notes.append(f"TFLite Micro's {same.sentence()} (arena {model.backend.arena_bytes} bytes)")
+        result.notes.append(f"TFLite Micro's {same.sentence()}{detail}")
     else:
         result.failures.append(f"TFLite Micro's {same.sentence()}")
+    return same
 
 
 if __name__ == "__main__":
