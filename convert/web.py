@@ -33,6 +33,10 @@ ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 """onnxruntime-web's WebAssembly CPU build: the JavaScript API with its loader bundled in, and
 the one .wasm it loads (SIMD; threads are not used). The package's other builds add WebGPU,
 WebNN or JSPI and are 2-14 MB larger; the WebGL build cannot run int8 (QDQ) models."""
+ORT_WEB_MAX_IR_VERSION = 13
+"""The newest ONNX IR version onnxruntime-web 1.30.0 reads ("Unsupported model IR version: 14,
+max supported IR version: 13", measured); Python's onnxruntime 1.32 reads 14. Raise it with
+the pin in web/package.json."""
 OUTPUT_NAME = "web"
 CONFIG_NAME = "model.json"
 BUILDING_PREFIX = ".web-building-"
@@ -104,10 +108,27 @@ def check_artifact(artifact: Artifact, models: Path) -> Path:
                              f"{artifact.contract.to_json()}")
     if embedded is not None and embedded.labels is not None and list(embedded.labels) != list(artifact.labels):
         raise ModelFileError(f"{path}: its embedded labels {embedded.labels} differ from the manifest's {artifact.labels}")
+    ir_version = onnx_ir_version(path)
+    if ir_version is not None and ir_version > ORT_WEB_MAX_IR_VERSION:
+        raise WebBuildError(f"{path}: ONNX IR version {ir_version}, and onnxruntime-web reads {ORT_WEB_MAX_IR_VERSION} at most "
+                            "(export it with an onnx package that writes IR <= 13, or pin a newer onnxruntime-web in web/package.json)")
     for role, tensor in (("input", artifact.input_tensor), ("output", artifact.output_tensor)):
         if tensor is not None and tensor.dtype != "float32":
             raise WebBuildError(f"{path}: its {role} tensor is {tensor.dtype}; the page feeds and reads float32 tensors")
     return path
+
+
+def onnx_ir_version(path: Path) -> Optional[int]:
+    """ModelProto.ir_version (field 1), read from the protobuf without the onnx package."""
+    from runtime.onnx_external import message_fields
+
+    try:
+        for number, wire, value in message_fields(path.read_bytes()):
+            if number == 1 and wire == 0:
+                return int(value)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: not a readable ONNX file ({err})") from err
+    return None
 
 
 def ort_source() -> tuple:

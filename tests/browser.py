@@ -53,12 +53,13 @@ def serving(folder: Path):
 
 
 def open_page(browser, url: str, **context_options):
-    """A new page at `url` (its console kept in page.console) once window.edgeModel exists."""
+    """A new page at `url` (its console kept in page.console) once it has loaded the model or
+    shown why it could not."""
     page = browser.new_page(**context_options)
     page.console = []
     page.on("console", lambda message: page.console.append(f"{message.type}: {message.text}"))
     page.goto(url)
-    page.wait_for_function("window.edgeModel !== undefined || document.body.dataset.state === 'failed'")
+    page.wait_for_function("document.body.dataset.state !== 'loading'")
     return page
 
 

@@ -19,6 +19,7 @@ import runtime
 from runtime.contract import InputContract
 from runtime.files import sha256_file
 from runtime.images import ImageError, prepare_image
+from runtime.manifest import Artifact, FileRecord, Manifest, TensorRecord, write_manifest
 
 from browser import from_base64, launch, open_page, serving, to_base64
 from conftest import ROOT, run_cli
@@ -250,7 +251,7 @@ def test_a_photo_picked_on_the_page_gets_the_runtimes_answer(playwright_browser,
         Image.fromarray(digit_photo(reference.images[i], rng)).save(path, quality=90)
         expected = model.labels[model.predict(prepare_image(path, model.contract))[0].argmax()]
         page.set_input_files("#picker", str(path))
-        page.wait_for_function(f"document.getElementById('confidence').textContent.includes('{path.name}')")
+        page.wait_for_function(f"document.getElementById('confidence').textContent.includes('sure ({path.name})')")
         assert page.inner_text("#prediction") == expected, (path.name, page.inner_text("#confidence"))
     page.close()
 
@@ -326,6 +327,15 @@ def test_a_browser_without_webassembly_gets_a_message(playwright, int8_url):
     assert page.evaluate("typeof WebAssembly") == "undefined"
     assert page.inner_text("#message").startswith("This browser cannot run WebAssembly, which the model runs on")
     browser.close()
+
+
+def test_a_page_opened_as_a_file_says_to_serve_it(playwright_browser, pages):
+    page = playwright_browser.new_page()
+    page.goto((pages["int8"]["web"] / "index.html").as_uri())
+    page.wait_for_function("document.body.dataset.state === 'failed'")
+    assert page.inner_text("#message").startswith("Open this page through a web server, not as a file")
+    assert "python -m runtime serve" in page.inner_text("#message")
+    page.close()
 
 
 def _agreement_images(reference, folder) -> list:
@@ -408,3 +418,71 @@ def test_page_scales_pixels_as_the_contract_says(playwright_browser, int8_url):
     page.close()
     assert np.array_equal(np.asarray(scaled, np.float32).reshape(pixels.shape), contract.scale_pixels(pixels))
 
+
+
+def _tiny_rgb_models(folder, contract: InputContract, labels: list, ir_version: int = 8) -> tuple:
+    """A models folder holding one float32 ONNX classifier of 32x32 RGB images (a linear layer
+    and a softmax, random weights) with its manifest, as `convert` would list it; and a batch
+    of images for it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    height, width, channels = contract.image_shape
+    weights = rng.normal(0, 0.05, (height * width * channels, len(labels))).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["image"], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        "tiny_rgb",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", height, width, channels])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(labels)])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=ir_version)
+    helper.set_model_props(model, {"model": "tiny_rgb", "labels": json.dumps(labels), "input_contract": json.dumps(contract.to_json())})
+    folder.mkdir()
+    path = folder / "tiny_rgb_float32.onnx"
+    onnx.save(model, path)
+    images = rng.integers(0, 256, (64, height, width, channels), dtype=np.uint8)
+    np.savez(folder / "reference.npz", images=images, probs=np.zeros((64, len(labels)), np.float32))
+    record = FileRecord("reference.npz", sha256_file(folder / "reference.npz"), 64)
+    artifact = Artifact(path=path.name, format="onnx", precision="float32", sha256=sha256_file(path), bytes=path.stat().st_size,
+                        contract=contract, labels=labels, input_tensor=TensorRecord("image", "float32", [-1, height, width, channels]),
+                        output_tensor=TensorRecord("probs", "float32", [-1, len(labels)]))
+    write_manifest(folder, Manifest("tiny_rgb", labels, {"name": "random"}, record, record, [artifact]))
+    return path, images
+
+
+def test_an_rgb_model_with_mean_and_std_runs_on_the_page_as_in_python(playwright_browser, tmp_path):
+    """Not only 28x28 digits: a 32x32 RGB contract with per-channel mean and std, padded."""
+    contract = InputContract(image_shape=(32, 32, 3), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), preprocessing="resize", resize="pad")
+    labels = ["circle", "square", "triangle"]
+    path, images = _tiny_rgb_models(tmp_path / "models", contract, labels)
+    result = run_cli("convert", "web", "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stderr
+    model = runtime.load(path)
+    python = model.predict(images)
+    picture = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (30, 70, 3), dtype=np.uint8)).save(picture)
+    expected = labels[model.predict(prepare_image(picture, model.contract))[0].argmax()]
+    with serving(tmp_path / "models" / "web") as url:
+        page = open_page(playwright_browser, url)
+        assert page.evaluate("window.edgeModel.ready.then((m) => [m.labels, m.inputShape])") == [labels, [32, 32, 3]]
+        assert page.inner_text("#title") == "Draw or take a photo: tiny_rgb"
+        result = page.evaluate(PREDICT_ALL, to_base64(images.tobytes()))
+        browser = np.frombuffer(from_base64(result["probabilities"]), np.float32).reshape(python.shape)
+        page.set_input_files("#picker", str(picture))
+        page.wait_for_function("document.getElementById('confidence').textContent.includes('sure (wide.png)')")
+        shown = page.inner_text("#prediction")
+        page.close()
+    assert shown == expected
+    print(f"\nRGB 32x32 model, mean and std, {len(images)} images: page vs onnxruntime (Python) max |Δp| {np.abs(browser - python).max():.2e}")
+    assert np.abs(browser - python).max() <= FLOAT32_MAX_DP
+
+
+def test_convert_web_refuses_an_onnx_file_too_new_for_onnxruntime_web(tmp_path):
+    _tiny_rgb_models(tmp_path / "models", InputContract(image_shape=(32, 32, 3), preprocessing="resize"), ["a", "b"], ir_version=14)
+    result = run_cli("convert", "web", "--models", tmp_path / "models")
+    assert result.returncode == 2 and re.fullmatch(
+        r"error: .*tiny_rgb_float32.onnx: ONNX IR version 14, and onnxruntime-web reads 13 at most \(export it with .*\)\n", result.stderr)
+    assert not (tmp_path / "models" / "web").exists()

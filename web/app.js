@@ -23,6 +23,7 @@ const STROKE = pad.width / 12; // MNIST's strokes are about an eighth of the dig
 let model = null;
 let bars = [];
 let photoShown = false;
+let inked = false; // something is drawn: classified as soon as the model is ready
 
 const ready = loadModel(showProgress).then(start, fail);
 ready.catch(() => {}); // the page shows the error; scripts awaiting `ready` still see it
@@ -45,10 +46,10 @@ function start(loaded) {
   const artifact = config.artifact;
   const digits = contract.preprocessing === "mnist-digit";
   document.getElementById("title").textContent = digits ? "Draw a digit" : `Draw or take a photo: ${config.model}`;
-  const accuracy = artifact.accuracy != null ? `, accuracy ${(100 * artifact.accuracy).toFixed(1)}% on held-out images` : "";
+  const accuracy = artifact.accuracy != null ? `, ${(100 * artifact.accuracy).toFixed(1)}% accurate on held-out images` : "";
   modelLine.textContent =
-    `${artifact.file} (${artifact.precision}, ${(artifact.bytes / 1024).toFixed(1)} KiB${accuracy}) on ` +
-    `onnxruntime-web ${loaded.ort.env.versions.web}, in this browser: nothing is uploaded.`;
+    `${artifact.file} (${artifact.precision}, ${(artifact.bytes / 1024).toFixed(1)} KiB${accuracy}), ` +
+    `onnxruntime-web ${loaded.ort.env.versions.web}`;
   modelLine.title = describePreprocessing(contract);
   barsView.replaceChildren();
   bars = labels.map((label) => {
@@ -67,6 +68,7 @@ function start(loaded) {
       `onnxruntime-web ${loaded.ort.env.versions.web}, WebAssembly, 1 thread; ${describePreprocessing(contract)}`,
   );
   document.body.dataset.state = "ready";
+  if (inked) classifyPadSoon();
   return window.edgeModel;
 }
 
@@ -159,6 +161,7 @@ function clearPad() {
   padContext.fillStyle = PAPER;
   padContext.fillRect(0, 0, pad.width, pad.height);
   photoShown = false;
+  inked = false;
 }
 
 function padPoint(event) {
@@ -176,6 +179,7 @@ function stroke(from, to) {
   padContext.moveTo(from.x, from.y);
   padContext.lineTo(to.x, to.y);
   padContext.stroke();
+  inked = true;
 }
 
 function classifyPadSoon() {
@@ -188,7 +192,7 @@ function classifyPadSoon() {
 }
 
 pad.addEventListener("pointerdown", (event) => {
-  if (!model) return;
+  if (document.body.dataset.state === "failed") return;
   if (photoShown) clearPad();
   drawing = true;
   pad.setPointerCapture(event.pointerId);
@@ -237,6 +241,7 @@ for (const id of ["camera", "picker"]) {
     input.value = "";
     if (!file || !model) return;
     showPhoto(file);
+    confidenceView.textContent = `Reading ${file.name} …`;
     classify(() => prepareFile(file, model.contract, file.name), ` (${file.name})`).catch(showError);
   });
 }

@@ -90,17 +90,23 @@ export function resizeF(image, width, height, newWidth, newHeight, filterName) {
  */
 export function median3F(image, width, height) {
   const out = new Float32Array(width * height);
-  const window = new Float32Array(9);
-  const clampX = (x) => Math.min(Math.max(x, 0), width - 1);
-  const clampY = (y) => Math.min(Math.max(y, 0), height - 1);
+  const window = new Float64Array(9);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let n = 0;
       for (let dy = -1; dy <= 1; dy++) {
-        const row = clampY(y + dy) * width;
-        for (let dx = -1; dx <= 1; dx++) window[n++] = image[row + clampX(x + dx)];
+        const row = Math.min(Math.max(y + dy, 0), height - 1) * width;
+        for (let dx = -1; dx <= 1; dx++) {
+          // the 3x3 window, edge pixels repeated, insertion-sorted as it is read
+          const v = image[row + Math.min(Math.max(x + dx, 0), width - 1)];
+          let i = n++;
+          while (i > 0 && window[i - 1] > v) {
+            window[i] = window[i - 1];
+            i--;
+          }
+          window[i] = v;
+        }
       }
-      window.sort();
       out[y * width + x] = window[4];
     }
   }
