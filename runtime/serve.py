@@ -94,21 +94,31 @@ def make_server(options: ServeOptions) -> ThreadingHTTPServer:
 
 
 def page_addresses(host: str, port: int) -> list:
-    """(address, who can open it) for the URLs to print: this computer's, and the network
-    addresses a phone on the same network types, as far as this machine names them."""
+    """(URL, who opens it) to print: this computer's, and the network addresses a phone on the
+    same network types, as far as this machine names them (no packet is sent to find them)."""
     if host not in ("0.0.0.0", "", "::"):
         return [(f"http://{_url_host(host)}:{port}/", "this address")]
+    addresses = [(f"http://127.0.0.1:{port}/", "this computer")]
+    addresses += [(f"http://{address}:{port}/", "a phone on the same network") for address in network_addresses()]
+    return addresses
+
+
+def network_addresses() -> list:
+    """This computer's IPv4 addresses other than loopback: from its host name, else (Linux)
+    from `hostname -I`."""
     found = []
     try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            address = info[4][0]
-            if not address.startswith("127.") and address not in found:
-                found.append(address)
+        found = [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
         pass
-    addresses = [(f"http://127.0.0.1:{port}/", "this computer")]
-    addresses += [(f"http://{address}:{port}/", "a phone on the same network") for address in found]
-    return addresses
+    if not [a for a in found if not a.startswith("127.")] and sys.platform.startswith("linux"):
+        import subprocess
+
+        try:
+            found = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            found = []
+    return list(dict.fromkeys(a for a in found if "." in a and not a.startswith("127.")))
 
 
 def _url_host(host: str) -> str:

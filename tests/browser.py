@@ -53,11 +53,13 @@ def serving(folder: Path):
 
 
 def open_page(browser, url: str, **context_options):
-    """A new page at `url` (its console kept in page.console) once it has loaded the model or
-    shown why it could not."""
+    """A new page at `url` once it has loaded the model or shown why it could not; its console
+    lines are kept in page.console, its requests as (method, URL) in page.requests."""
     page = browser.new_page(**context_options)
     page.console = []
+    page.requests = []
     page.on("console", lambda message: page.console.append(f"{message.type}: {message.text}"))
+    page.on("request", lambda request: page.requests.append((request.method, request.url)))
     page.goto(url)
     page.wait_for_function("document.body.dataset.state !== 'loading'")
     return page

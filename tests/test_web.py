@@ -20,6 +20,7 @@ from runtime.contract import InputContract
 from runtime.files import sha256_file
 from runtime.images import ImageError, prepare_image
 from runtime.manifest import Artifact, FileRecord, Manifest, TensorRecord, write_manifest
+from runtime.serve import page_addresses
 
 from browser import from_base64, launch, open_page, serving, to_base64
 from conftest import ROOT, run_cli
@@ -165,6 +166,9 @@ def test_serve_sends_the_types_the_page_needs_and_refuses_other_folders(pages, i
         with urllib.request.urlopen(int8_url + name) as response:
             assert response.headers["Content-Type"].startswith(expected), name
             assert response.headers["Server"] == "edge-mnist (python -m runtime serve)"
+    assert page_addresses("0.0.0.0", 8000)[0] == ("http://127.0.0.1:8000/", "this computer")
+    assert all(re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+:8000/", url) and not url.startswith("http://127.")
+               for url, _ in page_addresses("0.0.0.0", 8000)[1:])
     result = run_cli("runtime", "serve", tmp_path, "--port", "0", timeout=30)
     assert result.returncode == 2 and re.fullmatch(r"error: .*: not a page built by `python -m convert web` \(no index.html or model.json\).*\n", result.stderr)
     port = int(re.search(r":(\d+)/", int8_url).group(1))
@@ -222,8 +226,6 @@ def _draw_one(page) -> None:
 
 def test_a_drawn_stroke_shows_the_prediction_python_makes_of_the_same_drawing(playwright_browser, pages, int8_url, tmp_path):
     page = open_page(playwright_browser, int8_url)
-    requests = []
-    page.on("request", lambda request: requests.append((request.method, request.url)))
     _draw_one(page)
     shown = page.inner_text("#prediction")
     bars = page.locator("#bars .bar").all_inner_texts()
@@ -235,9 +237,13 @@ def test_a_drawn_stroke_shows_the_prediction_python_makes_of_the_same_drawing(pl
           f"{model.labels[python.argmax()]} ({python.max():.1%})")
     assert shown == model.labels[python.argmax()] == "1"
     assert len(bars) == 10 and re.fullmatch(r"1\n\d+\.\d%", bars[1]) and f"{100 * python[1]:.1f}%" in bars[1]
+    fills = page.evaluate("""Array.from(document.querySelectorAll('#bars .bar'), (bar) =>
+      bar.querySelector('.fill').getBoundingClientRect().width / bar.querySelector('.track').getBoundingClientRect().width)""")
+    assert np.allclose(fills, python, atol=0.01), fills  # each bar as long as its probability
     page.click("#clear")
     assert page.inner_text("#prediction") == "–"
-    assert all(method == "GET" and url.startswith(int8_url) for method, url in requests), requests  # nothing uploaded
+    requests = page.requests  # loading the page and the model, drawing, predicting: nothing else is fetched or sent
+    assert len(requests) >= 10 and all(method == "GET" and url.startswith(int8_url) for method, url in requests), requests
     page.close()
 
 
@@ -256,11 +262,12 @@ def test_a_photo_picked_on_the_page_gets_the_runtimes_answer(playwright_browser,
     page.close()
 
 
-def test_screenshots_at_desktop_and_phone_size(playwright_browser, int8_url, tmp_path_factory):
+def test_screenshots_at_desktop_and_phone_size(playwright_browser, int8_url, reference, tmp_path_factory):
     folder = os.environ.get("WEB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots")
+    photo = tmp_path_factory.mktemp("photo") / "digit.jpg"
+    Image.fromarray(digit_photo(reference.images[3], np.random.default_rng(2))).save(photo, quality=90)
     for name, options in (("desktop", DESKTOP), ("phone", PHONE)):
         page = open_page(playwright_browser, int8_url, **options)
-        page.evaluate("window.edgeModel.ready")
         _draw_one(page)
         width = options["viewport"]["width"]
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
@@ -269,9 +276,14 @@ def test_screenshots_at_desktop_and_phone_size(playwright_browser, int8_url, tmp
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, (name, selector, box)
         pad = page.locator("#pad").bounding_box()
         assert pad["width"] >= min(300, width - 40) and pad["y"] + pad["height"] <= options["viewport"]["height"]
-        path = f"{folder}/web-{name}.png"
-        page.screenshot(path=path, full_page=True)
-        print(f"\nscreenshot {name} {width}x{options['viewport']['height']}: {path}")
+        shots = [f"{folder}/web-{name}.png"]
+        page.screenshot(path=shots[0], full_page=True)
+        if name == "phone":
+            page.set_input_files("#camera", str(photo))
+            page.wait_for_function("document.getElementById('confidence').textContent.includes('sure (digit.jpg)')")
+            shots.append(f"{folder}/web-{name}-photo.png")
+            page.screenshot(path=shots[1], full_page=True)
+        print(f"\nscreenshots {name} {width}x{options['viewport']['height']}: {' '.join(shots)}")
         page.close()
 
 
