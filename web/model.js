@@ -49,24 +49,27 @@ async function fetchFile(url, what, onProgress) {
   if (!response.ok) {
     throw new LoadError("missing", `${what} (${url}) is missing: the server answered HTTP ${response.status}. ${REBUILD}`);
   }
-  const total = Number(response.headers.get("content-length")) || 0;
+  const total = Number(response.headers.get("content-length")) || 0; // compressed size, if the server compresses
   if (!onProgress || !response.body || !total) {
     return { bytes: new Uint8Array(await response.arrayBuffer()), response };
   }
   const reader = response.body.getReader();
-  const bytes = new Uint8Array(total);
+  const chunks = [];
   let received = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (received + value.length > total) {
-      throw new LoadError("damaged", `${what} (${url}) is longer than the ${total} bytes the server announced`);
-    }
-    bytes.set(value, received);
+    chunks.push(value);
     received += value.length;
-    onProgress(received, total);
+    onProgress(Math.min(received, total), total);
   }
-  return { bytes: bytes.subarray(0, received), response };
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { bytes, response };
 }
 
 async function sha256(bytes) {
@@ -107,7 +110,7 @@ export async function loadModel(onProgress = () => {}) {
   if (wasm.length !== runtime.wasm_bytes) {
     throw new LoadError("damaged", `${runtime.wasm} is damaged: ${wasm.length} bytes, expected ${runtime.wasm_bytes}. ${REBUILD}`);
   }
-  ort.env.wasm.wasmBinary = wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.length);
+  ort.env.wasm.wasmBinary = wasm;
   ort.env.wasm.numThreads = 1; // a tiny model gains nothing from threads, and threads need cross-origin isolation
   ort.env.wasm.proxy = false;
 
