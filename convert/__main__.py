@@ -1,5 +1,5 @@
-"""python -m convert tflite|onnx|all|diagnose|micro: export a Keras model and verify every file.
-Parsing only; convert/commands.py runs the command."""
+"""python -m convert tflite|onnx|all|diagnose|micro|web: export a Keras model and verify every
+file, or build the web page of an exported one. Parsing only; convert/commands.py runs it."""
 
 import argparse
 import sys
@@ -19,6 +19,8 @@ examples:
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
   python -m convert diagnose                              # int8 error per layer, and what to change
   python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena
+  python -m convert web                                   # models/web/: a page running the int8 ONNX file in a browser
+  python -m convert web --artifact mnist_mlp_float32.onnx --models /tmp/models
   python -m convert all --keras shapes.keras --data shapes/            # your own model: class folders
   python -m convert all --keras net.keras --data data.npz --labels names.txt --input-scale 1
 
@@ -43,10 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
     )
-    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose", "micro"],
+    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose", "micro", "web"],
                         help="which formats to export; `diagnose`: where int8 loses accuracy, layer by layer; "
                         "`micro`: a batch-1 model for TFLite Micro with its C++ files in DIR/micro/ and a measured "
-                        "tensor arena (one precision, default int8; float32 also runs, float16 and dynamic are refused)")
+                        "tensor arena (one precision, default int8; float32 also runs, float16 and dynamic are refused); "
+                        "`web`: DIR/web/, a page that runs an exported ONNX artifact in the browser with onnxruntime-web "
+                        "(serve it with `python -m runtime serve DIR/web`)")
     parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
                         help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
                         f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
@@ -63,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "tflite-support; the manifest records them either way)")
     parser.add_argument("--models", default=None, metavar="DIR",
                         help="models folder (default: models, or models/<model name> with --keras)")
+    parser.add_argument("--artifact", default=None, metavar="NAME",
+                        help="web: the ONNX artifact the page runs, as the manifest lists it (default: the int8 ONNX "
+                        "artifact, else the float32 one)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, the converters' and the interpreters' own log lines and warnings")
     own = parser.add_argument_group("your own model")
@@ -87,12 +94,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"ONNX export supports {' and '.join(ONNX_PRECISIONS)}, not {' '.join(args.quantize)}")
     if args.target == "micro" and args.quantize and len(args.quantize) > 1:
         parser.error(f"micro builds one precision at a time, got {' '.join(args.quantize)}")
-    args.quantize = list(dict.fromkeys(args.quantize or (["int8"] if args.target == "micro" else DEFAULT_PRECISIONS)))
     own_options = [f"--{name.replace('_', '-')}" for name in ("data", "labels") if getattr(args, name)]
     if not args.keras and own_options:
         parser.error(f"{' and '.join(own_options)} describe your own model: give it with --keras MODEL.keras")
+    if args.artifact and args.target != "web":
+        parser.error("--artifact chooses the model of `python -m convert web`")
+    if args.target == "web" and (args.keras or args.quantize):
+        parser.error("web builds a page for an artifact already converted: convert first, then run `python -m convert web`")
     if args.keras and not args.data:
         parser.error("--keras needs --data: images to calibrate int8 and to check every file against the model")
+    args.quantize = list(dict.fromkeys(args.quantize or (["int8"] if args.target == "micro" else DEFAULT_PRECISIONS)))
     if args.models is None:
         args.models = str(Path("models") / Path(args.keras).stem) if args.keras else "models"
     return args

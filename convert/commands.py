@@ -24,7 +24,22 @@ def targets_for(args) -> list:
     return targets
 
 
+def web(args) -> int:
+    """`python -m convert web`: no TensorFlow, only the manifest, the ONNX file and the page."""
+    from .web import WebOptions, build_web, format_build
+
+    try:
+        build = build_web(WebOptions(models=args.models, artifact=args.artifact))
+    except ToolkitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_build(build))
+    return 0
+
+
 def run(args) -> int:
+    if args.target == "web":
+        return web(args)
     from .conversion import ConvertOptions, convert
     from .micro import MicroOptions, convert_micro
     from .user_model import UserModelOptions, prepare_user_model

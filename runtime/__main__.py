@@ -1,4 +1,4 @@
-"""python -m runtime predict|parity|bench|info: the device-side commands (no TensorFlow).
+"""python -m runtime predict|parity|bench|info|serve: the device-side commands (no TensorFlow).
 Parsing only; the bodies are in runtime/commands.py."""
 
 import argparse
@@ -59,6 +59,20 @@ examples:
 """
 
 
+SERVE_EXAMPLES = """
+examples:
+  python -m runtime serve models/web                  # then open the address it prints on a phone
+  python -m runtime serve models/web --port 8080 --host 127.0.0.1
+
+Serves the folder `python -m convert web` wrote (DIR/web) with Python's own HTTP server. By
+default it listens on every network of this computer, so that a phone on the same Wi-Fi can
+open http://<this computer's address>:PORT/; the page then runs the model in the phone's
+browser, and nothing is uploaded. --host 127.0.0.1 keeps it to this computer. Any other
+static server serves the folder as well, if it sends .js and .mjs files as JavaScript
+(browsers refuse to run modules otherwise).
+"""
+
+
 def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, width=100)
 
@@ -84,11 +98,19 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: any free port), got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime",
         description="Run exported image classifiers without TensorFlow: predict classes of image files,\n"
-        "check every artifact's parity with the Keras model, benchmark them, inspect a model file.",
+        "check every artifact's parity with the Keras model, benchmark them, inspect a model file,\n"
+        "serve the web page of `python -m convert web`.",
         formatter_class=_formatter,
         epilog="Run `python -m runtime COMMAND --help` for each command's options and examples.",
     )
@@ -150,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
                                "file; its input contract and labels, and what the file itself carries.")
     info.add_argument("model", metavar="MODEL", help=".tflite or .onnx file")
     common(info)
+
+    serve = commands.add_parser("serve", help="serve the web page of `python -m convert web`", epilog=SERVE_EXAMPLES,
+                                formatter_class=_formatter,
+                                description="Serve the folder `python -m convert web` wrote, for a browser on this computer\n"
+                                "or a phone on the same network.")
+    serve.add_argument("folder", metavar="DIR", help="the page's folder (DIR/web of a models folder)")
+    serve.add_argument("--port", type=_port, default=8000, metavar="P", help="port (default: 8000; 0: any free port)")
+    serve.add_argument("--host", default="0.0.0.0", metavar="ADDRESS",
+                       help="address to listen on (default: 0.0.0.0, every network: a phone can reach it; "
+                            "127.0.0.1: this computer only)")
+    serve.add_argument("--verbose", action="store_true", help="log every request on stderr")
     return parser
 
 

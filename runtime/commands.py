@@ -169,3 +169,14 @@ def info(args) -> int:
             line += f", {accuracy}agreement {metrics['agreement']:.2%} at conversion"
         print(line)
     return 0
+
+
+def serve(args) -> int:
+    from .serve import ServeError, ServeOptions
+    from .serve import serve as serve_folder
+
+    try:
+        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose))
+    except ServeError as err:
+        return _fail(err)
+    return 0

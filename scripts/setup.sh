@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Creates .venv with the training side: TensorFlow, the converters, both runtimes, pytest.
+# Creates .venv with the training side: TensorFlow, the converters, both runtimes, pytest;
+# onnxruntime-web (npm, pinned in web/package-lock.json) for `python -m convert web`; and
+# Debian's Chromium, in which the tests run the web page (Playwright drives it, and never
+# downloads a browser of its own).
 # Safe to run again: an existing .venv is reused and only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +35,21 @@ apt_install() {
 if command -v dpkg-query >/dev/null; then
     # tflite-support's metadata writer (TFLite metadata inside every .tflite) links libusb-1.0.
     apt_install libusb-1.0-0
+    # The web page's tests run in Debian's Chromium (/usr/bin/chromium); npm installs
+    # onnxruntime-web (Debian's npm brings Node.js when the machine has neither). Training and
+    # conversion do not need them: if they cannot be installed, say so and go on (the web
+    # page's tests then fail, saying what is missing).
+    ( apt_install chromium ) || echo "warning: Debian's chromium is not installed: the web page's tests (pytest -m browser) will fail" >&2
+    command -v npm >/dev/null || ( apt_install npm ) || true
+fi
+
+# onnxruntime-web, exactly as web/package-lock.json pins it, into web/node_modules (its
+# install scripts are not needed: only its dist/ files are copied into the page).
+if [ ! -f web/node_modules/onnxruntime-web/package.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    echo "Installing onnxruntime-web for the web page (npm ci, ~30 MB download) ..."
+    if ! command -v npm >/dev/null || ! npm ci --prefix web --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null; then
+        echo "warning: onnxruntime-web is not installed (npm ci --prefix web failed): \`python -m convert web\` and the web page's tests need it" >&2
+    fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -68,7 +68,7 @@ def device_env(request, tmp_path_factory):
 def test_env_has_no_tensorflow_and_the_expected_numpy(device_env, tmp_path):
     flavour, python = device_env
     probe = ("import importlib.util as u, numpy, runtime; "
-             "print([m for m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx') if u.find_spec(m)]); "
+             "print([m for m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx', 'playwright') if u.find_spec(m)]); "
              "print(numpy.__version__); print(runtime.__file__)")
     result = _run([python, "-c", probe], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
