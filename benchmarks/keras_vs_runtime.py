@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from train.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 
 from runtime.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib, timings  # noqa: E402
+from runtime.manifest import read_manifest  # noqa: E402
 from runtime.parity import load_reference  # noqa: E402
 
 KERAS_PREDICT_RUNS = 50
@@ -33,10 +35,11 @@ def bench_keras(models: Path) -> tuple:
     import keras
 
     import_s = time.perf_counter() - start
+    keras_entry = read_manifest(models).keras
     start = time.perf_counter()
-    model = keras.models.load_model(models / "mnist_mlp.keras", compile=False, safe_mode=True)
+    model = keras.models.load_model(models / keras_entry.path, compile=False, safe_mode=True)
     load_s = time.perf_counter() - start
-    x = load_reference(models).images.astype(np.float32) / np.float32(255)
+    x = keras_entry.contract.model_input(load_reference(models).images)
     while len(x) < max(BATCH_SIZES):
         x = np.concatenate([x, x])
     start = time.perf_counter()
@@ -50,8 +53,8 @@ def bench_keras(models: Path) -> tuple:
     call = timings(load_s, first_call_s, lambda: model(x[:1], training=False),
                    {b: (lambda b=b: model(x[:b], training=False)) for b in BATCH_SIZES}, KERAS_CALL_RUNS)
     row = BenchRow(
-        artifact="mnist_mlp.keras", precision="float32", backend=f"keras {keras.__version__}",
-        bytes=(models / "mnist_mlp.keras").stat().st_size,
+        artifact=keras_entry.path, precision="float32", backend=f"keras {keras.__version__}",
+        bytes=(models / keras_entry.path).stat().st_size,
         timings={"model.predict": predict, "model(x)": call}, peak_rss_mib=peak_rss_mib(),
     )
     return row, import_s

@@ -1,7 +1,11 @@
-"""python -m convert tflite|onnx|all: export the trained model and verify every file."""
+"""python -m convert tflite|onnx|all|diagnose|micro|web: export a Keras model and verify every
+file, or build the web page of an exported one. Parsing only; convert/commands.py runs it."""
 
 import argparse
 import sys
+from pathlib import Path
+
+from runtime.contract import RESIZE_MODES
 
 from .onnx_export import ONNX_PRECISIONS
 from .tflite_export import TFLITE_PRECISIONS
@@ -14,22 +18,39 @@ examples:
   python -m convert tflite --quantize int8 float16 dynamic
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
   python -m convert diagnose                              # int8 error per layer, and what to change
+  python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena
+  python -m convert web                                   # models/web/: a page running the int8 ONNX file in a browser
+  python -m convert web --artifact mnist_mlp_float32.onnx --models /tmp/models
+  python -m convert all --keras shapes.keras --data shapes/            # your own model: class folders
+  python -m convert all --keras net.keras --data data.npz --labels names.txt --input-scale 1
 
 Each file is loaded back through the runtime and compared with the Keras model on the
 reference bundle before it replaces anything; the exit status is 1 if any check fails.
+
+Your own model (--keras): any Keras 3 image classifier saved as .keras, one input (H, W) or
+(H, W, C) with C 1 or 3, one output of N classes. --data is an .npz with x (uint8 images)
+and optionally y (labels) and class_names, or a folder with one subfolder of images per
+class (as for keras.utils.image_dataset_from_directory). A share of it is held out as the
+reference bundle, the rest calibrates int8; without labels, parity is agreement only. The
+models folder defaults to models/<model name>.
 """
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m convert",
-        description="Export models/mnist_mlp.keras to TFLite and ONNX, verify each file against "
-        "the Keras outputs, list it in models/manifest.json and print a summary table.",
+        description="Export a Keras model to TFLite and ONNX, verify each file against the Keras outputs,\n"
+        "list it in DIR/manifest.json and print a summary table. Without --keras: the model that\n"
+        "`python -m train` wrote into DIR.",
         epilog=EXAMPLES,
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
     )
-    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose"],
-                        help="which formats to export, or `diagnose`: where int8 loses accuracy, layer by layer")
+    parser.add_argument("target", choices=["tflite", "onnx", "all", "diagnose", "micro", "web"],
+                        help="which formats to export; `diagnose`: where int8 loses accuracy, layer by layer; "
+                        "`micro`: a batch-1 model for TFLite Micro with its C++ files in DIR/micro/ and a measured "
+                        "tensor arena (one precision, default int8; float32 also runs, float16 and dynamic are refused); "
+                        "`web`: DIR/web/, a page that runs an exported ONNX artifact in the browser with onnxruntime-web "
+                        "(serve it with `python -m runtime serve DIR/web`)")
     parser.add_argument("--quantize", nargs="+", choices=TFLITE_PRECISIONS, metavar="PRECISION",
                         help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
                         f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
@@ -41,47 +62,68 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--diagnose", action="store_true",
                         help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
                         "fails its check); `diagnose` alone prints it without converting")
-    parser.add_argument("--models", default="models", metavar="DIR",
-                        help="folder written by `python -m train` (default: models)")
+    parser.add_argument("--no-metadata", action="store_true",
+                        help="do not embed the input contract and labels in the files (TFLite metadata needs "
+                        "tflite-support; the manifest records them either way)")
+    parser.add_argument("--models", default=None, metavar="DIR",
+                        help="models folder (default: models, or models/<model name> with --keras)")
+    parser.add_argument("--artifact", default=None, metavar="NAME",
+                        help="web: the ONNX artifact the page runs, as the manifest lists it (default: the int8 ONNX "
+                        "artifact, else the float32 one)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, the converters' and the interpreters' own log lines and warnings")
+    own = parser.add_argument_group("your own model")
+    own.add_argument("--keras", metavar="MODEL", help="a Keras image classifier saved as .keras")
+    own.add_argument("--data", metavar="DATA", help="an .npz with x [y, class_names], or a folder of class subfolders")
+    own.add_argument("--labels", metavar="FILE", help="class names, one per line (default: the folder names, "
+                     "the .npz's class_names, else 0..N-1)")
+    own.add_argument("--input-scale", type=_positive, default=255.0, metavar="S",
+                     help="the model's input is pixel / S: 255 for 0..1 (default), 1 for a model with its own Rescaling")
+    own.add_argument("--mean", type=float, nargs="+", default=[], metavar="M",
+                     help="subtracted after scaling, one value or one per channel (default: none)")
+    own.add_argument("--std", type=_positive, nargs="+", default=[], metavar="S",
+                     help="divides after the mean, one value or one per channel (default: none)")
+    own.add_argument("--preprocess", choices=["resize", "mnist-digit"], default="resize",
+                     help="how `runtime predict` prepares image files: resize (default), or MNIST's digit "
+                     "normalisation for a 28x28 digit model")
+    own.add_argument("--resize", choices=RESIZE_MODES, default="crop",
+                     help="how an image of another shape is fitted: crop (aspect kept, centre crop; default), "
+                     "pad (aspect kept, black borders) or stretch")
     args = parser.parse_args(argv)
     if args.target == "onnx" and args.quantize and not set(args.quantize) & set(ONNX_PRECISIONS):
         parser.error(f"ONNX export supports {' and '.join(ONNX_PRECISIONS)}, not {' '.join(args.quantize)}")
+    if args.target == "micro" and args.quantize and len(args.quantize) > 1:
+        parser.error(f"micro builds one precision at a time, got {' '.join(args.quantize)}")
+    own_options = [f"--{name.replace('_', '-')}" for name in ("data", "labels") if getattr(args, name)]
+    if not args.keras and own_options:
+        parser.error(f"{' and '.join(own_options)} describe your own model: give it with --keras MODEL.keras")
+    if args.artifact and args.target != "web":
+        parser.error("--artifact chooses the model of `python -m convert web`")
+    if args.target == "web" and (args.keras or args.quantize):
+        parser.error("web builds a page for an artifact already converted: convert first, then run `python -m convert web`")
+    if args.keras and not args.data:
+        parser.error("--keras needs --data: images to calibrate int8 and to check every file against the model")
+    args.quantize = list(dict.fromkeys(args.quantize or (["int8"] if args.target == "micro" else DEFAULT_PRECISIONS)))
+    if args.models is None:
+        args.models = str(Path("models") / Path(args.keras).stem) if args.keras else "models"
     return args
 
 
-def targets_for(args) -> list:
-    from .conversion import Target
-
-    precisions = list(dict.fromkeys(args.quantize or DEFAULT_PRECISIONS))
-    targets = []
-    if args.target in ("tflite", "all"):
-        targets += [Target("tflite", p) for p in precisions]
-    if args.target in ("onnx", "all"):
-        targets += [Target("onnx", p) for p in precisions if p in ONNX_PRECISIONS]
-    return targets
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from runtime.parity import format_table
+    from train.quiet import quiet_tensorflow
 
-    from .conversion import ConversionError, ConvertOptions, convert
+    quiet_tensorflow(args.verbose)  # before TensorFlow is imported
+    from .commands import run
 
-    options = ConvertOptions(targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
-                             per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose")
-    try:
-        report = convert(options)
-    except ConversionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if report.results:
-        print()
-        print(format_table(report.results, report.reference))
-    if not report.passed:
-        failed = ", ".join(r.artifact for r in report.results if not r.passed)
-        print(f"\nVerification failed for {failed}; earlier files at those paths were left as they were.", file=sys.stderr)
-        return 1
-    return 0
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -1,37 +1,32 @@
-"""Convert, verify, then list: each artifact is written to a temporary file, loaded back
-through the runtime, compared with the Keras outputs on the reference bundle, and only
-then renamed into place and listed in the manifest."""
+"""Convert, verify, then list: each artifact is written to a temporary file with the input
+contract and labels embedded, loaded back through the runtime, compared with the Keras
+outputs on the reference bundle, and only then renamed into place and listed in the
+manifest."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
 import runtime
-from runtime.contract import InputContract
-from runtime.errors import ManifestError, one_line
-from runtime.manifest import (
-    atomic_path, find_artifact, folder_lock, put_artifact, read_manifest, sha256_file, write_manifest,
-)
-from runtime.parity import ParityResult, Reference, compare, describe_calibration, load_reference
+from runtime.errors import ManifestError, ToolkitError, one_line
+from runtime.files import atomic_path, folder_lock, sha256_file
+from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
+from runtime.metadata import read_embedded
+from runtime.parity import ParityResult, Reference, compare, load_reference
+from train.outputs import tool_versions
 
-from .onnx_export import export_onnx, quantize_onnx
+from .metadata import tflite_with_metadata
+from .onnx_export import export_onnx, finish_onnx, quantize_onnx
+from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
 from .tflite_export import tflite_bytes
 
-MODEL_STEM = "mnist_mlp"
 
-
-class ConversionError(ValueError):
+class ConversionError(ToolkitError, ValueError):
     """Conversion cannot start (missing or changed training outputs, bad options)."""
 
 
@@ -43,9 +38,8 @@ class Target:
     """tflite or onnx."""
     precision: str
 
-    @property
-    def filename(self) -> str:
-        return f"{MODEL_STEM}_{self.precision}.{self.format}"
+    def filename(self, stem: str) -> str:
+        return f"{stem}_{self.precision}.{self.format}"
 
 
 @dataclass
@@ -61,6 +55,10 @@ class ConvertOptions:
     diagnose: bool = False
     """Print the layer-by-layer int8 diagnosis even when int8 TFLite passes (it is printed
     whenever int8 TFLite fails its check)."""
+    metadata: bool = True
+    """Embed the input contract and labels in every file (TFLite metadata, ONNX metadata_props)."""
+    verbose: bool = False
+    """Let the converters and interpreters print their own status lines."""
 
 
 @dataclass
@@ -75,28 +73,12 @@ class ConvertReport:
         return all(r.passed for r in self.results)
 
 
-_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
-"""Packages published under more than one distribution name."""
-
-
-def _versions(*packages) -> dict:
-    versions = {"python": platform.python_version()}
-    for name in packages:
-        for distribution in _DISTRIBUTIONS.get(name, (name,)):
-            try:
-                versions[name] = metadata.version(distribution)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return versions
-
-
-def _checked_input(models: Path, manifest: dict, entry: dict) -> Path:
+def _checked_input(models: Path, record) -> Path:
     """The path of a training output, refused if it changed since the manifest was written."""
-    path = models / entry["path"]
+    path = models / record.path
     if not path.is_file():
         raise ConversionError(f"{path} not found: run `python -m train` first")
-    if sha256_file(path) != entry.get("sha256"):
+    if sha256_file(path) != record.sha256:
         raise ConversionError(f"{path} changed since training (sha256 differs from the manifest); re-run `python -m train`")
     return path
 
@@ -107,12 +89,11 @@ def _load_inputs(options: ConvertOptions):
         manifest = read_manifest(models)
     except ManifestError as err:
         raise ConversionError(str(err)) from err
-    keras_entry = next((a for a in manifest["artifacts"] if a.get("format") == "keras"), None)
-    if keras_entry is None or "reference" not in manifest or "calibration" not in manifest:
+    if manifest.keras is None:
         raise ConversionError(f"{models / 'manifest.json'} lists no Keras model: run `python -m train` first")
-    keras_path = _checked_input(models, manifest, keras_entry)
-    _checked_input(models, manifest, manifest["reference"])
-    calibration_path = _checked_input(models, manifest, manifest["calibration"])
+    keras_path = _checked_input(models, manifest.keras)
+    _checked_input(models, manifest.reference)
+    calibration_path = _checked_input(models, manifest.calibration)
     reference = load_reference(models)
     with np.load(calibration_path, allow_pickle=False) as data:
         pool = data["images"]
@@ -124,7 +105,7 @@ def _load_inputs(options: ConvertOptions):
             f"--calibration-samples: got {options.calibration_samples}, expected 1..{len(pool)} "
             f"(the training images kept in {calibration_path})"
         )
-    return models, manifest, keras_entry, keras_path, reference, pool
+    return models, manifest, keras_path, reference, pool
 
 
 def convert(options: ConvertOptions, log=print) -> ConvertReport:
@@ -133,13 +114,13 @@ def convert(options: ConvertOptions, log=print) -> ConvertReport:
     Holds the models folder's lock throughout; the manifest is rewritten after each artifact
     is in place, so a run killed at any point leaves files and manifest consistent."""
     try:
-        with folder_lock(options.models):
+        with folder_lock(options.models, create=False):
             return _convert(options, log)
     except ManifestError as err:
         raise ConversionError(str(err)) from err
 
 
-def _load_keras(path: Path):
+def load_keras_model(path: Path):
     """Keras's safe mode: a model file never executes code (no Lambda layers)."""
     import keras
 
@@ -150,104 +131,120 @@ def _load_keras(path: Path):
 
 
 def _convert(options: ConvertOptions, log) -> ConvertReport:
-    models, manifest, keras_entry, keras_path, reference, pool = _load_inputs(options)
-    model = _load_keras(keras_path)
-    contract = InputContract.from_json(keras_entry["input"])
-    calibration = contract.to_unit_range(pool[: options.calibration_samples])
-    tools = _versions("tensorflow", "keras", "onnx", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy")
+    models, manifest, keras_path, reference, pool = _load_inputs(options)
+    model = load_keras_model(keras_path)
+    contract = manifest.keras.contract
+    calibration = contract.model_input(pool[: options.calibration_samples])
+    tools = tool_versions("tensorflow", "keras", "onnx", "tf2onnx", "tflite-support", "ai-edge-litert", "onnxruntime", "numpy")
     report = ConvertReport(reference)
 
     for target in options.targets:
         started = time.perf_counter()
-        path = models / target.filename
+        name = target.filename(manifest.model)
+        path = models / name
         log(f"Converting {path} ({target.format}, {target.precision}) ...", flush=True)
-        try:
-            with atomic_path(path) as tmp:
-                if target.format == "tflite":
-                    tmp.write_bytes(tflite_bytes(model, target.precision, calibration, options.per_channel))
-                elif target.precision == "int8":
-                    with _float_onnx(models, manifest, model) as float_path:
-                        quantize_onnx(float_path, tmp, calibration, options.per_channel)
-                else:
-                    export_onnx(model, tmp)
-                loaded = runtime.load(tmp, contract=contract)
+        with atomic_path(path) as tmp:
+            try:
+                _export(target, model, manifest, models, tmp, calibration, options)
+                loaded = runtime.load(tmp, contract=contract, quiet=not options.verbose)
                 probs = loaded.predict(reference.images)
-                result = compare(target.filename, target.precision, tmp.stat().st_size, probs, reference)
-                if target.precision == "int8":
-                    result.calibration = describe_calibration({"calibration": _calibration_record(options)})
-                report.results.append(result)
-                if not result.passed:
-                    raise _Rejected()
-                entry = _entry(target, tmp, loaded, contract, manifest, keras_entry, result, tools, options)
-        except _Rejected:
-            log(f"  REJECTED {target.filename}: {'; '.join(result.failures)}; the file was not written")
-            continue
-        put_artifact(manifest, entry)
+            except ToolkitError as err:
+                report.results.append(ParityResult(name, target.precision, 0, failures=[str(err)]))
+                log(f"  REJECTED {name}: {err}; the file was not written")
+                tmp.unlink()
+                continue
+            result = compare(name, target.precision, tmp.stat().st_size, probs, reference)
+            calibration_record = _calibration_record(options) if target.precision == "int8" else None
+            if calibration_record:
+                result.calibration = calibration_record.describe()
+            if options.metadata:
+                result.failures += _embedded_mismatches(tmp, manifest)
+            report.results.append(result)
+            if not result.passed:
+                log(f"  REJECTED {name}: {'; '.join(result.failures)}; the file was not written")
+                tmp.unlink()  # atomic_path leaves the old file at `path` as it was
+                continue
+            artifact = _artifact(name, target, tmp, loaded, manifest, result, tools, calibration_record)
+        manifest.put(artifact)
         write_manifest(models, manifest)
         log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
             f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
     int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)
     if options.diagnose or int8_failed:
-        from .diagnose import diagnose_tflite, format_diagnosis
+        from .diagnose import DiagnosisError, diagnose_tflite, format_diagnosis
 
-        log("\n" + format_diagnosis(diagnose_tflite(model, calibration, reference, options.per_channel)))
+        try:
+            diagnosis = diagnose_tflite(model, calibration, reference, contract, options.per_channel,
+                                        Target("tflite", "int8").filename(manifest.model))
+            log("\n" + format_diagnosis(diagnosis))
+        except DiagnosisError as err:
+            log(f"\nNo quantization diagnosis: {err}")
     return report
 
 
-@contextlib.contextmanager
-def _float_onnx(models: Path, manifest: dict, model):
-    """The float ONNX that ONNX int8 quantizes: the verified one in the manifest when it was
-    exported from this Keras model, else a fresh export, removed afterwards."""
-    keras_sha = next(a for a in manifest["artifacts"] if a.get("format") == "keras")["sha256"]
-    listed = find_artifact(manifest, Target("onnx", "float32").filename)
-    path = models / Target("onnx", "float32").filename
-    if listed and listed.get("source", {}).get("sha256") == keras_sha and path.is_file() and sha256_file(path) == listed["sha256"]:
-        yield path
+def _export(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options) -> None:
+    """Writes the artifact to `tmp`, with the contract and labels embedded unless told not to.
+    A converter's own failure (an op it cannot export) becomes a ConversionError."""
+    try:
+        _write_artifact(target, model, manifest, models, tmp, calibration, options)
+    except ToolkitError:
+        raise
+    except Exception as err:  # TensorFlow's, tf2onnx's and onnxruntime's converters raise many kinds
+        raise ConversionError(f"the {target.format} {target.precision} converter failed: {type(err).__name__}: "
+                              f"{one_line(err)[:600]}") from err
+
+
+def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options) -> None:
+    contract, labels = manifest.keras.contract, manifest.labels
+    if target.format == "tflite":
+        source = keras_with_pixel_input(model, contract) if target.precision in PIXEL_PRECISIONS else model
+        data = tflite_bytes(source, target.precision, calibration, options.per_channel, quiet=not options.verbose)
+        if options.metadata:
+            data = tflite_with_metadata(data, manifest.model, contract, labels)
+        tmp.write_bytes(data)
         return
-    with atomic_path(models / ".float-for-int8.onnx") as fresh:
-        export_onnx(model, fresh)
-        yield fresh
-        fresh.unlink()
-
-
-class _Rejected(Exception):
-    """Aborts the atomic write of an artifact that failed verification."""
-
-
-def _calibration_record(options: ConvertOptions) -> dict:
-    """How int8 artifacts were calibrated, as the manifest records it."""
-    return {"samples": options.calibration_samples, "split": "train", "per_channel": options.per_channel, "method": "minmax"}
-
-
-def _entry(target, tmp, loaded, contract, manifest, keras_entry, result: ParityResult, tools, options) -> dict:
-    def tensor(info):
-        return {
-            "name": info.name, "dtype": info.dtype.name, "shape": list(info.shape),
-            "scale": info.scale, "zero_point": info.zero_point,
-        }
-
-    entry = {
-        "path": target.filename,
-        "format": target.format,
-        "precision": target.precision,
-        "sha256": sha256_file(tmp),
-        "bytes": tmp.stat().st_size,
-        "input": dict(contract.to_json(), tensor=tensor(loaded.input)),
-        "output": {"tensor": tensor(loaded.output)},
-        "labels": manifest["labels"],
-        "dataset": keras_entry["dataset"],
-        "source": {"path": keras_entry["path"], "sha256": keras_entry["sha256"]},
-        "metrics": {
-            "reference_images": manifest["reference"].get("images"),
-            "accuracy": result.accuracy,
-            "delta_accuracy": result.delta_accuracy,
-            "agreement": result.agreement,
-            "max_abs_dp": result.max_abs_dp,
-            "mean_abs_dp": result.mean_abs_dp,
-            "verified_with": f"{loaded.backend.name} {loaded.backend.version}",
-        },
-        "tools": tools,
-    }
     if target.precision == "int8":
-        entry["calibration"] = _calibration_record(options)
-    return entry
+        with atomic_path(models / ".float-for-int8.onnx") as float_path:  # a scratch file, removed below
+            export_onnx(model, float_path)
+            quantize_onnx(float_path, tmp, calibration, options.per_channel)
+            float_path.unlink()
+    else:
+        export_onnx(model, tmp)
+    finish_onnx(tmp, contract, labels if options.metadata else None, manifest.model)
+
+
+def _embedded_mismatches(path: Path, manifest: Manifest) -> list:
+    """What the file carries must be what the manifest says: a problem per difference."""
+    embedded = read_embedded(path)
+    if embedded is None:
+        return ["the file carries no input contract or labels"]
+    problems = []
+    if embedded.contract != manifest.keras.contract:
+        problems.append(f"its embedded contract {embedded.contract} differs from the manifest's")
+    if embedded.labels != list(manifest.labels):
+        problems.append(f"its embedded labels {embedded.labels} differ from the manifest's")
+    return problems
+
+
+def _calibration_record(options: ConvertOptions) -> Calibration:
+    """How int8 artifacts were calibrated, as the manifest records it."""
+    return Calibration(samples=options.calibration_samples, split="train", per_channel=options.per_channel, method="minmax")
+
+
+def _artifact(name, target, tmp, loaded, manifest: Manifest, result, tools, calibration) -> Artifact:
+    def tensor(info):
+        return TensorRecord(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
+
+    keras = manifest.keras
+    return Artifact(
+        path=name, format=target.format, precision=target.precision, sha256=sha256_file(tmp),
+        bytes=tmp.stat().st_size, contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
+        input_tensor=tensor(loaded.input), output_tensor=tensor(loaded.output),
+        converted_from={"path": keras.path, "sha256": keras.sha256},
+        metrics=Metrics(
+            accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
+            max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
+            verified_with=f"{loaded.backend.name} {loaded.backend.version}",
+        ),
+        calibration=calibration, tools=tools,
+    )

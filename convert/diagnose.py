@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from runtime.parity import Reference, compare
+from runtime.tables import text_table
 
 from .tflite_export import tflite_converter
 
@@ -30,7 +31,7 @@ WORST_LAYER_WARNING = 0.05
 
 @dataclass
 class LayerError:
-    """One dense layer's int8 output against the float model's, on the calibration images."""
+    """One layer's int8 output against the float model's, on the calibration images."""
 
     layer: str
     """Keras layer name."""
@@ -61,9 +62,13 @@ class Diagnosis:
 
 
 def _quiet():
-    """The converter prints its SavedModel signature; LiteRT warns about preserved tensors."""
+    """The converter prints its SavedModel signature and status lines; LiteRT warns about
+    preserved tensors."""
+    from runtime.native_output import filtered_stderr
+
     stack = contextlib.ExitStack()
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(filtered_stderr())
     stack.enter_context(warnings.catch_warnings())
     warnings.simplefilter("ignore")
     return stack
@@ -81,22 +86,60 @@ def unit_error(quantized: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(np.sqrt(np.mean((q - ref) ** 2, axis=0))[alive] / signal[alive]))
 
 
+QUANTIZED_LAYERS = {"Dense": "FULLY_CONNECTED", "Conv2D": "CONV_2D", "DepthwiseConv2D": "DEPTHWISE_CONV_2D"}
+"""Keras layers the diagnosis measures, and the TFLite op each becomes."""
+PASSED_THROUGH = ("InputLayer", "Flatten", "Reshape", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+                  "GlobalMaxPooling2D", "Dropout", "Rescaling", "ZeroPadding2D", "Softmax", "ReLU")
+"""Layers it runs in float on the way but does not measure (no weights of their own)."""
+FUSED_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "relu6": lambda z: np.clip(z, 0, 6)}
+"""Activations TFLite fuses into the op (its output is after them); others are ops of their own."""
+
+
+class DiagnosisError(ValueError):
+    """The model holds layers the diagnosis cannot pair with the int8 model's ops."""
+
+
+def _check_layers(model) -> list:
+    """The layers to measure, or DiagnosisError naming the first layer type it cannot analyse."""
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind not in QUANTIZED_LAYERS and kind not in PASSED_THROUGH:
+            raise DiagnosisError(f"it analyses {', '.join(QUANTIZED_LAYERS)} layers (with pooling, reshaping and "
+                                 f"dropout between them), and {model.name} has a {kind} layer ({layer.name})")
+    measured = [layer for layer in model.layers if layer.__class__.__name__ in QUANTIZED_LAYERS]
+    if not measured:
+        raise DiagnosisError(f"{model.name} has no {', '.join(QUANTIZED_LAYERS)} layer to analyse")
+    return measured
+
+
 def _float_activations(model, images: np.ndarray) -> list:
-    """Each Dense layer's output in float, before a softmax (TFLite runs softmax as its own op)."""
-    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
-    x = images.reshape(len(images), -1).astype(np.float64)
+    """Each measured layer's output in float, as the int8 op computes it: after a fused
+    activation (relu), before any other (softmax, tanh ... are ops of their own in TFLite)."""
+    x = images.astype(np.float32)
     outputs = []
-    for layer in dense:
-        kernel, bias = layer.get_weights()
-        z = x @ kernel + bias
-        activation = layer.get_config()["activation"]
-        x = np.maximum(z, 0) if activation == "relu" else z
-        outputs.append((layer.name, x if activation == "relu" else z))
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind == "InputLayer":
+            continue
+        if kind not in QUANTIZED_LAYERS:
+            x = np.asarray(layer(x, training=False) if kind == "Dropout" else layer(x))
+            continue
+        config = dict(layer.get_config(), activation="linear")
+        linear = layer.__class__.from_config(config)
+        linear.build(x.shape)
+        linear.set_weights(layer.get_weights())
+        z = np.asarray(linear(x), dtype=np.float64)
+        activation = layer.get_config().get("activation")
+        fused = FUSED_ACTIVATIONS.get(activation) if isinstance(activation, str) else None
+        out = fused(z) if fused else z
+        outputs.append((layer.name, out))
+        x = np.asarray(layer(x))
     return outputs
 
 
 def _int8_activations(data: bytes, images: np.ndarray) -> list:
-    """Each FULLY_CONNECTED output of the int8 model, dequantized: (tensor name, values, scale)."""
+    """Each FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D output of the int8 model, in op
+    order, dequantized: (tensor name, values, scale)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from runtime.contract import quantize
@@ -112,7 +155,7 @@ def _int8_activations(data: bytes, images: np.ndarray) -> list:
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
     outputs = []
     for op in interpreter._get_ops_details():
-        if op["op_name"] != "FULLY_CONNECTED":
+        if op["op_name"] not in QUANTIZED_LAYERS.values():
             continue
         tensor = details[int(op["outputs"][0])]
         t_scale, t_zero = tensor["quantization"]
@@ -121,17 +164,19 @@ def _int8_activations(data: bytes, images: np.ndarray) -> list:
     return outputs
 
 
-def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, per_channel: bool = True,
-                    artifact: str = "mnist_mlp_int8.tflite") -> Diagnosis:
+def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, contract, per_channel: bool = True,
+                    artifact: str = "model_int8.tflite") -> Diagnosis:
     """Compares the int8 conversion of `model` with the model itself, layer by layer, on the
     calibration images, and measures the suggested fix on the reference images."""
+    _check_layers(model)
     converter = tflite_converter(model, "int8", calibration, per_channel)
     with _quiet():
         data = converter.convert()
     floats = _float_activations(model, calibration)
     quantized = _int8_activations(data, calibration)
     if len(floats) != len(quantized):
-        raise ValueError(f"{len(floats)} Dense layers but {len(quantized)} FULLY_CONNECTED ops: cannot pair them")
+        raise DiagnosisError(f"{model.name} has {len(floats)} Dense/Conv layers but its int8 model has {len(quantized)} "
+                             "such ops (the converter merged or split some): cannot pair them")
     granularity = "per-channel" if per_channel else "per-tensor"
     diagnosis = Diagnosis(artifact, f"{len(calibration)} images, {granularity}")
     previous = 0.0
@@ -143,7 +188,7 @@ def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, per_ch
                                            float(units.max() / median)))
         previous = error
     diagnosis.layers.sort(key=lambda layer: layer.added, reverse=True)
-    diagnosis.agreement = _agreement(data, reference)
+    diagnosis.agreement = _agreement(data, reference, contract)
 
     in_order = [layer for layer, _ in floats]
     worst = diagnosis.layers[0]
@@ -156,12 +201,12 @@ def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, per_ch
     for layers in candidates:
         names = " and ".join(layer.layer for layer in layers)
         data = _keep_in_float(model, calibration, per_channel, [layer.tensor for layer in layers])
-        options.append((f"keep {names} in float", _agreement(data, reference)))
+        options.append((f"keep {names} in float", _agreement(data, reference, contract)))
     other = "per-tensor" if per_channel else "per-channel"
     with _quiet():
         data = tflite_converter(model, "int8", calibration, not per_channel).convert()
     options.append((f"quantize weights {other} ({'--per-tensor' if per_channel else 'drop --per-tensor'})",
-                    _agreement(data, reference)))
+                    _agreement(data, reference, contract)))
     change, diagnosis.fixed_agreement = max(options, key=lambda option: option[1])
     tried = "; ".join(f"{name} {agreement:.2%}" for name, agreement in options)
     if diagnosis.fixed_agreement > diagnosis.agreement:
@@ -188,24 +233,23 @@ def _keep_in_float(model, calibration: np.ndarray, per_channel: bool, tensors: l
         return debugger.get_nondebug_quantized_model()
 
 
-def _agreement(data: bytes, reference: Reference) -> float:
+def _agreement(data: bytes, reference: Reference, contract) -> float:
     import runtime
 
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "candidate.tflite"
         path.write_bytes(data)
-        probs = runtime.load(path, isolate=False).predict(reference.images)
+        probs = runtime.load(path, contract=contract, isolate=False).predict(reference.images)
     return compare(path.name, "int8", len(data), probs, reference).agreement
 
 
 def format_diagnosis(diagnosis: Diagnosis) -> str:
     lines = [f"Quantization diagnosis of {diagnosis.artifact} (calibration {diagnosis.calibration}): "
-             "each dense layer's int8 output against the float model's, worst first"]
+             "each Dense/Conv layer's int8 output against the float model's, worst first"]
     header = ("rank", "layer", "error", "added", "scale", "largest/median unit")
     rows = [(str(i + 1), layer.layer, f"{layer.error:.2%}", f"{layer.added:+.2%}", f"{layer.scale:.3g}",
              f"{layer.outlier_ratio:.1f}x") for i, layer in enumerate(diagnosis.layers)]
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header] + rows]
+    lines += text_table(header, rows, rule=False)
     worst = diagnosis.layers[0] if diagnosis.layers else None
     if worst is not None and worst.added > WORST_LAYER_WARNING:
         cause = (f"one unit's output is {worst.outlier_ratio:.0f}x the median unit's, so the layer's single "

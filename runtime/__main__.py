@@ -1,27 +1,33 @@
-"""python -m runtime predict|parity|info: the device-side commands (no TensorFlow)."""
+"""python -m runtime predict|parity|bench|info|serve: the device-side commands (no TensorFlow).
+Parsing only; the bodies are in runtime/commands.py."""
 
 import argparse
 import sys
 
 from .backends import BACKENDS
 
-DEFAULT_MODEL = "models/mnist_mlp_int8.tflite"
 DEFAULT_MIN_CONFIDENCE = 0.7
-"""Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model): it
-marks two thirds of the wrong answers and 8% of the right ones; see README, "How sure is an answer"."""
+"""Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model); see
+README, "How sure is an answer"."""
 
 PREDICT_EXAMPLES = """
 examples:
   python -m runtime predict digit.png
   python -m runtime predict photos/ --model models/mnist_mlp_float32.onnx --json
   python -m runtime predict photos/ --top 3 --save-normalized seen/
+  python -m runtime predict cat.jpg --model models/shapes/shapes_cnn_int8.tflite
 
-Photos of handwritten digits work: dark ink on light paper (or light on dark), any size,
-off-centre, unevenly lit, on ruled paper. Each image is normalised as MNIST was: the paper
-and its shadows removed, the digit found among lines and specks, strokes brought to MNIST's
-weight, fitted into 20x20 and centred by mass in 28x28 (--save-normalized shows the result).
-An answer below --min-confidence is marked unsure. Exit status 1 if any file could not be
-read or holds no single digit (two digits side by side are refused).
+Each image is prepared as the model's input contract says (`python -m runtime info MODEL`
+shows it). A digit model: photos of handwritten digits work, dark ink on light paper (or
+light on dark), any size, off-centre, unevenly lit, on ruled paper; each is normalised as
+MNIST was: the paper and its shadows removed, the digit found among lines and specks,
+strokes brought to MNIST's weight, fitted into 20x20 and centred by mass in 28x28. Any other
+model: the image is read in the model's channels and resized to its input, keeping the
+aspect ratio by a centre crop or padding, or stretched, as its contract says.
+--save-normalized shows what the model saw. An answer below --min-confidence is marked
+unsure. Without --model, the int8 TFLite artifact of DIR/manifest.json is used (--models,
+default models). Exit status 1 if any file could not be read or holds no single digit (two
+digits side by side are refused).
 """
 
 PARITY_EXAMPLES = """
@@ -29,6 +35,7 @@ examples:
   python -m runtime parity
   python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
   python -m runtime parity --int8-min-agreement 0.995
+  python -m runtime parity --backend tflite-micro  # convert micro's models on TFLite Micro, outputs vs LiteRT's
   python -m runtime parity --report report      # then open report/index.html
 
 Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
@@ -60,6 +67,20 @@ examples:
 """
 
 
+SERVE_EXAMPLES = """
+examples:
+  python -m runtime serve models/web                  # then open the address it prints on a phone
+  python -m runtime serve models/web --port 8080 --host 127.0.0.1
+
+Serves the folder `python -m convert web` wrote (DIR/web) with Python's own HTTP server. By
+default it listens on every network of this computer, so that a phone on the same Wi-Fi can
+open http://<this computer's address>:PORT/; the page then runs the model in the phone's
+browser, and nothing is uploaded. --host 127.0.0.1 keeps it to this computer. Any other
+static server serves the folder as well, if it sends .js and .mjs files as JavaScript
+(browsers refuse to run modules otherwise).
+"""
+
+
 def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, width=100)
 
@@ -71,6 +92,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0.0:
@@ -78,11 +106,19 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: any free port), got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime",
-        description="Run exported MNIST models without TensorFlow: predict digits in image files, "
-        "check every artifact's parity with the trained Keras model, inspect a model file.",
+        description="Run exported image classifiers without TensorFlow: predict classes of image files,\n"
+        "check every artifact's parity with the Keras model, benchmark them, inspect a model file,\n"
+        "serve the web page of `python -m convert web`.",
         formatter_class=_formatter,
         epilog="Run `python -m runtime COMMAND --help` for each command's options and examples.",
     )
@@ -90,22 +126,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub):
         sub.add_argument("--backend", choices=BACKENDS,
-                         help="interpreter to use (default: ai-edge-litert, else tflite-runtime, for .tflite; onnxruntime for .onnx)")
-        sub.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+                         help="interpreter to use (default: ai-edge-litert, else tflite-runtime, for .tflite; onnxruntime for .onnx; "
+                              "tflite-micro, TFLite Micro's own interpreter on x86_64, for the batch-1 models of `python -m convert micro`, "
+                              "which parity runs on it when it is installed)")
+        sub.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
         sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+        sub.add_argument("--verbose", action="store_true", help="show the interpreters' own status lines on stderr")
 
-    predict = commands.add_parser("predict", help="classify digits in image files", epilog=PREDICT_EXAMPLES,
+    predict = commands.add_parser("predict", help="classify image files", epilog=PREDICT_EXAMPLES,
                                   formatter_class=_formatter,
-                                  description="Classify handwritten digits in PNG/JPEG/BMP files or folders of them.")
+                                  description="Classify PNG/JPEG/BMP files, or folders of them, with an exported model.")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    predict.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH", help=f"model file (default: {DEFAULT_MODEL})")
-    predict.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes (default: 1)")
+    predict.add_argument("--model", default=None, metavar="PATH",
+                         help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
+    predict.add_argument("--models", default="models", metavar="DIR",
+                         help="folder whose manifest names the default model (default: models)")
+    predict.add_argument("--top", type=_positive_int, default=1, metavar="K", help="show the K most likely classes (default: 1)")
     predict.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                          help="mark answers whose probability is below P as unsure (default: "
-                         f"{DEFAULT_MIN_CONFIDENCE}: on photos it marks 2/3 of the wrong answers, 8%% of the right ones)")
+                         f"{DEFAULT_MIN_CONFIDENCE}: on photos of digits it marks 2/3 of the wrong answers, 8%% of the right ones)")
     predict.add_argument("--save-normalized", default=None, metavar="DIR",
-                         help="write the 28x28 image each file became to DIR/<name>.png (default: not written)")
+                         help="write the image each file became, as the model saw it, to DIR/<name>.png (default: not written)")
     common(predict)
 
     parity = commands.add_parser("parity", help="check every artifact against the Keras model", epilog=PARITY_EXAMPLES,
@@ -134,23 +176,40 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=_formatter,
                                 description="Benchmark every artifact of a manifest on every installed backend.")
     bench.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
-    bench.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+    bench.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
     bench.add_argument("--runs", type=int, default=2000, metavar="N", help="single-image latency samples after warm-up (default: 2000)")
     bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
     info = commands.add_parser("info", help="describe a model file", epilog=INFO_EXAMPLES, formatter_class=_formatter,
-                               description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model file.")
+                               description="Inputs, outputs, dtypes, quantization, size and the backend that runs a model\n"
+                               "file; its input contract and labels, and what the file itself carries.")
     info.add_argument("model", metavar="MODEL", help=".tflite or .onnx file")
     common(info)
+
+    serve = commands.add_parser("serve", help="serve the web page of `python -m convert web`", epilog=SERVE_EXAMPLES,
+                                formatter_class=_formatter,
+                                description="Serve the folder `python -m convert web` wrote, for a browser on this computer\n"
+                                "or a phone on the same network.")
+    serve.add_argument("folder", metavar="DIR", help="the page's folder (DIR/web of a models folder)")
+    serve.add_argument("--port", type=_port, default=8000, metavar="P", help="port (default: 8000; 0: any free port)")
+    serve.add_argument("--host", default="0.0.0.0", metavar="ADDRESS",
+                       help="address to listen on (default: 0.0.0.0, every network: a phone can reach it; "
+                            "127.0.0.1: this computer only)")
+    serve.add_argument("--verbose", action="store_true", help="log every request on stderr")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from . import commands
+    from .errors import ToolkitError
 
-    return getattr(commands, args.command)(args)
+    try:
+        return getattr(commands, args.command)(args)
+    except (ToolkitError, ValueError, OSError) as err:  # what the commands did not report themselves
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

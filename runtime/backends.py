@@ -15,17 +15,25 @@ import numpy as np
 from .errors import BackendUnavailableError, ModelFileError, one_line
 from .onnx_external import check_external_data
 
-BACKENDS = ("litert", "tflite-runtime", "onnxruntime")
+BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
 """Names accepted by `--backend` and `load(..., backend=)`."""
 
 _MODULES = {
     "litert": "ai_edge_litert.interpreter",
     "tflite-runtime": "tflite_runtime.interpreter",
     "onnxruntime": "onnxruntime",
+    "tflite-micro": "tflite_micro",
 }
-_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
+_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime",
+             "tflite-micro": "tflite-micro"}
 BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
 """Which backends can run a file, in order of preference."""
+ON_REQUEST = {".tflite": ("tflite-micro",)}
+"""Backends used only when named: TFLite Micro runs batch-1 models (`python -m convert micro`),
+not every .tflite file, and only on x86_64 Linux (runtime/tflm.py)."""
+CHECKS_ITS_OWN_FILES = ("tflite-micro",)
+"""Backends that load every file in a child process first themselves (with its arena), so
+`load` need not probe it."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +85,16 @@ def available_backends(path) -> list:
     return found
 
 
-def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int] = None, isolate: bool = True):
-    """Opens `path` with `backend`, or with the first installed backend for its format.
-    With `isolate`, the file is first loaded and run in a child process (runtime.probe),
-    so that a file which crashes the native interpreter cannot take this process down."""
+def choose_backend(path, backend: Optional[str] = None) -> str:
+    """The backend that will run `path`: `backend` if given (checked against the file's
+    format), else the first installed one for its format; BackendUnavailableError names the
+    package to install when there is none."""
     suffix = "." + model_format(path)
     candidates = BACKENDS_FOR_FORMAT[suffix]
     if backend is not None:
         if backend not in BACKENDS:
             raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
-        if backend not in candidates:
+        if backend not in candidates + ON_REQUEST.get(suffix, ()):
             raise ValueError(
                 f"backend {backend!r} cannot run {suffix} files; use {' or '.join(candidates)}"
             )
@@ -94,21 +102,42 @@ def open_backend(path, backend: Optional[str] = None, num_threads: Optional[int]
     errors = []
     for name in candidates:
         try:
-            module = _import(name)
+            _import(name)
         except BackendUnavailableError as err:
             errors.append(err)
             continue
-        if isolate:
-            from .probe import probe
-
-            probe(path, name)
-        if name == "onnxruntime":
-            return OnnxRuntimeBackend(path, module, num_threads)
-        return TFLiteBackend(path, module, name, num_threads)
-    packages = " or ".join(_PACKAGES[name] for name in candidates)
+        return name
     raise BackendUnavailableError(
-        f"cannot run {path}: no interpreter for {suffix} files is installed; pip install {packages}"
+        f"cannot run {path}: no interpreter for {suffix} files is installed; {_install_hint(candidates)}"
     ) from errors[-1]
+
+
+def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True):
+    """Opens `path` in this process with the named backend (see choose_backend); `quiet`
+    drops the interpreter's status lines (runtime.native_output)."""
+    module = _import(backend)
+    if backend == "onnxruntime":
+        return OnnxRuntimeBackend(path, module, num_threads)
+    if backend == "tflite-micro":
+        from .tflm import TFLMBackend
+
+        return TFLMBackend(path, module)
+    return TFLiteBackend(path, module, backend, num_threads, quiet)
+
+
+def _install_hint(candidates) -> str:
+    """What to install to run one of `candidates`. On 32-bit ARM (the 32-bit Raspberry Pi OS)
+    only tflite-runtime has wheels on PyPI: ai-edge-litert and onnxruntime have none."""
+    import platform
+
+    if platform.machine() not in ("armv7l", "armv6l"):
+        return "pip install " + " or ".join(_PACKAGES[name] for name in candidates)
+    extra = 'pip install "edge-mnist[tflite-runtime]"'
+    if "tflite-runtime" in candidates:
+        return f"{extra} (ai-edge-litert has no 32-bit ARM wheels)"
+    if "litert" in candidates:
+        return f"ai-edge-litert has no 32-bit ARM wheels: use --backend tflite-runtime and {extra}"
+    return "onnxruntime has no 32-bit ARM wheels: run the .tflite artifacts, or use a 64-bit OS"
 
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
@@ -125,7 +154,7 @@ def _check_io(path, inputs: list, outputs: list) -> None:
             raise ModelFileError(f"{path}: {role} tensor has shape {info.shape}, expected a batch dimension and more")
 
 
-def _package_version(name: str) -> str:
+def package_version(name: str) -> str:
     from importlib import metadata
 
     try:
@@ -140,21 +169,30 @@ class _Versioned:
     @property
     def version(self) -> str:
         """The interpreter package's version (looked up on demand: importlib.metadata is slow to import)."""
-        return _package_version(self.name)
+        return package_version(self.name)
 
 
 class TFLiteBackend(_Versioned):
     """LiteRT's or tflite-runtime's `Interpreter` (the same API).
 
     An interpreter holds its tensors in place and is not safe to share between threads,
-    so calls are serialised by a lock; the input is resized to each batch's size.
+    so calls are serialised by a lock; the input is resized to each batch's size, or, for a
+    model made for one fixed batch size (a batch-1 export for TFLite Micro), the batch is
+    run in pieces of that size. `op_resolver` names an `OpResolverType` (e.g. BUILTIN_REF).
     """
 
-    def __init__(self, path, module, name: str, num_threads: Optional[int] = None):
+    def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True,
+                 op_resolver: Optional[str] = None):
+        from .native_output import filtered_stderr
+
         self.name = name
+        options = {}
+        if op_resolver is not None:
+            options["experimental_op_resolver_type"] = getattr(module.OpResolverType, op_resolver)
         try:
-            self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with filtered_stderr(quiet):
+                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads, **options)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
         inputs = self._interpreter.get_input_details()
@@ -165,7 +203,11 @@ class TFLiteBackend(_Versioned):
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self._batch = int(inputs[0]["shape"][0])
+        self._fixed_batch = self.inputs[0].shape[0] if self.inputs[0].shape[0] > 0 else None
+        """The batch size the model was exported for, when it is not left open."""
         self._lock = threading.Lock()
+        if self._fixed_batch is None:
+            self.run = self._run  # one call less on the single-image path (the fixed-batch split is not needed)
 
     @staticmethod
     def _info(details: dict) -> TensorInfo:
@@ -174,14 +216,21 @@ class TFLiteBackend(_Versioned):
         return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), float(scale), int(zero_point))
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        fixed = self._fixed_batch
+        if fixed is not None and len(x) > fixed and len(x) % fixed == 0:
+            return np.concatenate([self._run(x[i : i + fixed]) for i in range(0, len(x), fixed)])
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        interpreter = self._interpreter
         with self._lock:
             if x.shape[0] != self._batch:
-                self._interpreter.resize_tensor_input(self._input_index, list(x.shape))
-                self._interpreter.allocate_tensors()
+                interpreter.resize_tensor_input(self._input_index, list(x.shape))
+                interpreter.allocate_tensors()
                 self._batch = x.shape[0]
-            self._interpreter.set_tensor(self._input_index, x)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index)
+            interpreter.set_tensor(self._input_index, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(self._output_index)
 
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -23,11 +22,17 @@ from typing import Optional
 
 import numpy as np
 
+from .tables import format_size, text_table
+
 BATCH_SIZES = (1, 32, 1000)
 THROUGHPUT_SECONDS = 0.3
 """How long each throughput figure runs for."""
 WARMUP_RUNS = 200
 STARTUP_REPEATS = 5
+TARGETS = {"one_image": 2.0, "batch_1000": 0.9, "startup": 2.0}
+"""The runtime against the bare interpreter: one image at most 2x its time, batch 1000 at
+least 0.9x its throughput; `predict` as a whole process at most 2x the time and memory of
+importing numpy and the interpreter."""
 
 
 @dataclass
@@ -183,9 +188,8 @@ def measure(path: str, backend: str, threads: Optional[int], runs: int, referenc
     calls[1]()
     bare_first_s = time.perf_counter() - start
     bare = timings(bare_load_s, bare_first_s, calls[1], calls, runs)
-    entry = model.entry or {}
     row = BenchRow(
-        artifact=Path(path).name, precision=entry.get("precision", "?"),
+        artifact=Path(path).name, precision=model.entry.precision if model.entry else "?",
         backend=f"{model.backend.name} {model.backend.version}", bytes=Path(path).stat().st_size,
         timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(),
     )
@@ -195,27 +199,6 @@ def measure(path: str, backend: str, threads: Optional[int], runs: int, referenc
 def peak_rss_mib() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine_record(backends=()) -> dict:
-    """CPU model, cores, Python, numpy and backend versions: what the numbers were measured on."""
-    from .backends import BACKENDS, _package_version
-    from .parity import platform_record
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    record = {"cpu": cpu, "cores": os.cpu_count(), **platform_record()}
-    for name in backends or BACKENDS:
-        version = _package_version(name)
-        if version != "unknown":
-            record[name] = version
-    return record
 
 
 def _run_child(args: list, timeout: float = 600) -> dict:
@@ -231,28 +214,30 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, st
     from .backends import available_backends
     from .manifest import read_manifest
     from .parity import REFERENCE_NAME
+    from .platform_info import machine_record
 
     models_dir = Path(models_dir)
     manifest = read_manifest(models_dir)
     report = BenchReport(machine_record())
-    for entry in manifest["artifacts"]:
-        if entry.get("format") == "keras":
+    for entry in manifest.exported:
+        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
             continue
-        path = models_dir / entry["path"]
+        path = models_dir / entry.path
         for backend in available_backends(path):
             if log:
-                log(f"measuring {entry['path']} on {backend} ...")
+                log(f"measuring {entry.path} on {backend} ...")
             data = _run_child([path, backend, threads or 0, runs, models_dir / REFERENCE_NAME])
             report.rows.append(BenchRow.from_json(data))
     if startup:
-        report.startup = measure_startup(models_dir)
+        report.startup = measure_startup(models_dir, manifest)
     return report
 
 
-def _peak_run(command: list) -> tuple:
+def _peak_run(command: list, env: Optional[dict] = None) -> tuple:
     """Wall seconds and peak RSS (MiB) of one whole process."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env=env)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -260,13 +245,17 @@ def _peak_run(command: list) -> tuple:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def measure_startup(models_dir) -> Optional[dict]:
+def measure_startup(models_dir, manifest) -> Optional[dict]:
     """`python -m runtime predict digit.png` as a whole process against
-    `python -c "import numpy, <interpreter>"`, medians of a few runs."""
+    `python -c "import numpy, <interpreter>"`, medians of a few runs, on the manifest's
+    int8 TFLite artifact (None when there is none, or no interpreter runs it)."""
     from .backends import available_backends
     from .parity import load_reference
 
-    model = Path(models_dir) / "mnist_mlp_int8.tflite"
+    int8 = next((a for a in manifest.exported if a.format == "tflite" and a.precision == "int8"), None)
+    if int8 is None:
+        return None
+    model = Path(models_dir) / int8.path
     if not model.is_file() or not available_backends(model):
         return None
     try:
@@ -276,12 +265,20 @@ def measure_startup(models_dir) -> Optional[dict]:
     module = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}[available_backends(model)[0]]
     with tempfile.TemporaryDirectory() as tmp:
         digit = Path(tmp) / "digit.png"
-        Image.fromarray(load_reference(models_dir).images[0]).save(digit)
+        image = load_reference(models_dir).images[0]
+        Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image).save(digit)
         commands = {
             "predict": [sys.executable, "-m", "runtime", "predict", str(digit), "--model", str(model)],
             "baseline": [sys.executable, "-c", f"import numpy, {module}"],
         }
-        runs = {name: [_peak_run(cmd) for _ in range(STARTUP_REPEATS)] for name, cmd in commands.items()}
+        # As on a device, where pip compiled the bytecode at install: a warm-up run writes it
+        # (to a folder of this run's own, even where PYTHONDONTWRITEBYTECODE is set).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        runs = {}
+        for name, cmd in commands.items():
+            _peak_run(cmd, env)
+            runs[name] = [_peak_run(cmd, env) for _ in range(STARTUP_REPEATS)]
     result = {"baseline_command": f'python -c "import numpy, {module}"',
               "predict_command": f"python -m runtime predict digit.png --model {model}"}
     for name, samples in runs.items():
@@ -301,8 +298,6 @@ def format_report(report: BenchReport) -> str:
     header = ("artifact", "backend", "measured", "size", "load ms", "first ms", "p50 µs", "p99 µs",
               "b=1 img/s", "b=32 img/s", "b=1000 img/s", "peak MiB")
     rows = []
-    from .parity import format_size
-
     for r in report.rows:
         for k, (who, t) in enumerate(r.timings.items()):
             first = k == 0
@@ -312,26 +307,32 @@ def format_report(report: BenchReport) -> str:
                 f"{t.p50_us:.1f}", f"{t.p99_us:.1f}", *(_rate(_ips(t, b)) for b in BATCH_SIZES),
                 f"{r.peak_rss_mib:.0f}" if first else "",
             ))
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines += text_table(header, rows)
     lines.append("")
     for r in report.rows:
         if "runtime" in r.timings and "bare" in r.timings:
             ours, bare = r.timings["runtime"], r.timings["bare"]
-            lines.append(
-                f"{r.artifact} on {r.backend.split()[0]}: one image {ours.p50_us / bare.p50_us:.2f}x the bare time; "
-                f"batch 1000 at {_ips(ours, 1000) / _ips(bare, 1000):.2f}x the bare throughput"
-            )
+            one, many = ours.p50_us / bare.p50_us, _ips(ours, 1000) / _ips(bare, 1000)
+            lines.append(f"{r.artifact} on {r.backend.split()[0]}: one image {one:.2f}x the bare time "
+                         f"({_target(one, '<=', TARGETS['one_image'])}); batch 1000 at {many:.2f}x the bare "
+                         f"throughput ({_target(many, '>=', TARGETS['batch_1000'])})")
     s = report.startup
     if s:
+        time_ratio = s["predict_wall_ms"] / s["baseline_wall_ms"]
+        memory_ratio = s["predict_peak_mib"] / s["baseline_peak_mib"]
         lines.append("")
         lines.append(f"Start-up, whole process (median of {STARTUP_REPEATS}): {s['predict_command']}: "
                      f"{s['predict_wall_ms']:.0f} ms, {s['predict_peak_mib']:.0f} MiB peak; "
                      f"{s['baseline_command']}: {s['baseline_wall_ms']:.0f} ms, {s['baseline_peak_mib']:.0f} MiB "
-                     f"({s['predict_wall_ms'] / s['baseline_wall_ms']:.2f}x time, {s['predict_peak_mib'] / s['baseline_peak_mib']:.2f}x memory)")
+                     f"({time_ratio:.2f}x time, {_target(time_ratio, '<=', TARGETS['startup'])}; "
+                     f"{memory_ratio:.2f}x memory, {_target(memory_ratio, '<=', TARGETS['startup'])})")
     return "\n".join(lines)
+
+
+def _target(value: float, relation: str, target: float) -> str:
+    """"target <= 2x: holds" or "target <= 2x: MISSED"."""
+    holds = value <= target if relation == "<=" else value >= target
+    return f"target {relation} {target:g}x: {'holds' if holds else 'MISSED'}"
 
 
 def _ips(t: Timings, batch: int) -> float:

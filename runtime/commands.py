@@ -19,10 +19,11 @@ def _fail(err) -> int:
 
 
 def predict(args) -> int:
-    from .images import ImageError, expand_paths, load_image
+    from .images import ImageError, expand_paths, prepare_image
 
     try:
-        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+        model = load(args.model or default_model(args.models), backend=args.backend, num_threads=args.threads,
+                     verify_checksum=not args.no_verify, quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     if not 1 <= args.top <= len(model.labels):
@@ -31,13 +32,16 @@ def predict(args) -> int:
     if not paths:
         return _fail(f"no image files found in {' '.join(args.images)}")
     try:
-        saved = NormalizedImages(args.save_normalized) if args.save_normalized else None
+        saved = ModelInputs(args.save_normalized) if args.save_normalized else None
     except OSError as err:
         return _fail(f"--save-normalized {args.save_normalized}: cannot create the folder ({one_line(err)})")
+    preparation = model.contract.describe_preprocessing()
+    if not args.json and model.contract.preprocessing != "mnist-digit":
+        print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed = [], 0
     for path in paths:
         try:
-            image = load_image(path)
+            image = prepare_image(path, model.contract)
             probs = model.predict(image)[0]
             written = saved.write(path, image) if saved else None
         except (ImageError, ImportError) as err:
@@ -54,10 +58,10 @@ def predict(args) -> int:
         if not args.json:
             print(f"{path}: {format_prediction(result, args.min_confidence)}")
     if args.json:
-        print(json.dumps({"model": str(model.path), "backend": model.backend.name,
+        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "preprocessing": preparation,
                           "min_confidence": args.min_confidence, "results": results}, indent=2))
     elif saved and saved.written:
-        print(f"Normalised 28x28 images: {len(saved.written)} in {args.save_normalized}")
+        print(f"Images as the model saw them: {len(saved.written)} in {args.save_normalized}")
     return 1 if failed else 0
 
 
@@ -83,8 +87,8 @@ def format_prediction(result: dict, min_confidence: float) -> str:
     return text
 
 
-class NormalizedImages:
-    """Writes each input's 28x28 image as DIR/<stem>.png; a stem already written in this run
+class ModelInputs:
+    """Writes the image each input became (the model's input) as DIR/<stem>.png; a stem already written in this run
     gets -2, -3 ..., so no image replaces another (each file is written whole or not at all)."""
 
     def __init__(self, folder):
@@ -96,8 +100,8 @@ class NormalizedImages:
     def write(self, source, image) -> Path:
         from PIL import Image
 
-        from .images import ImageError
-        from .manifest import atomic_path
+        from .errors import ImageError
+        from .files import atomic_path
 
         stem = Path(source).stem or "image"
         name, n = f"{stem}.png", 1
@@ -107,15 +111,30 @@ class NormalizedImages:
         target = self.folder / name
         try:
             with atomic_path(target) as tmp:
-                Image.fromarray(image).save(tmp, format="PNG")
+                Image.fromarray(image.squeeze(-1) if image.shape[-1:] == (1,) else image).save(tmp, format="PNG")
         except OSError as err:
             raise ImageError(f"{source}: its normalised image could not be written to {target} ({one_line(err)})") from err
         self.written[name] = str(source)
         return target
 
 
+def default_model(models_dir) -> str:
+    """The model `predict` uses without --model: the manifest's int8 TFLite artifact, else
+    its first exported one."""
+    from .manifest import read_manifest
+
+    manifest = read_manifest(models_dir)
+    exported = manifest.exported
+    if not exported:
+        raise ManifestError(f"{Path(models_dir) / 'manifest.json'} lists no exported model: run `python -m convert all` first")
+    preferred = [a for a in exported if a.format == "tflite" and a.precision == "int8"] or exported
+    return str(Path(models_dir) / preferred[0].path)
+
+
 def parity(args) -> int:
-    from .parity import Thresholds, check_models, describe_platform, format_table
+    from .parity import Thresholds, check_models
+    from .platform_info import describe_platform
+    from .tables import parity_table
 
     thresholds = {
         "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
@@ -133,15 +152,16 @@ def parity(args) -> int:
             return _fail(err)
     try:
         report = check_models(args.models, thresholds, backend=args.backend, num_threads=args.threads,
-                              verify_checksum=not args.no_verify, keep_outputs=bool(args.report))
+                              verify_checksum=not args.no_verify, keep_outputs=bool(args.report), quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print("Platform: " + describe_platform(report.platform))
-        print(f"Reference: {len(report.reference.labels)} test images in {args.models}/reference.npz\n")
-        print(format_table(report.results, report.reference, skipped=report.skipped))
+        labelled = "" if report.reference.has_labels else " (no labels: agreement only)"
+        print(f"Reference: {len(report.reference.images)} held-out images in {Path(args.models) / 'reference.npz'}{labelled}\n")
+        print(parity_table(report.results, report.reference, skipped=report.skipped))
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
@@ -176,10 +196,11 @@ def bench(args) -> int:
 
 
 def info(args) -> int:
-    from .parity import format_size
+    from .tables import format_size
 
     try:
-        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify)
+        model = load(args.model, backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify,
+                     quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
     data = model.describe()
@@ -191,17 +212,37 @@ def info(args) -> int:
         t = data[role]
         quant = f"  scale {t['scale']:.6g}, zero point {t['zero_point']}" if "scale" in t else ""
         print(f"  {role:6}  {t['name']}  {t['dtype']}{t['shape']}{quant}")
-    c = data["contract"]
-    print(f"  contract: uint8 pixels {tuple(c['image_shape'])}, model input = pixel / {c['pixel_scale']:g}, {c['polarity']}")
+    print(f"  contract: {model.contract.describe()} ({data['contract_source']})")
+    if model.takes_pixels:
+        print("  the scaling is inside the model: it takes the uint8 pixels as they are")
+    print(f"  images: {data['preprocessing']}")
     print(f"  labels: {' '.join(data['labels'])}")
+    embedded = data["embedded"]
+    if embedded is None:
+        print("  in the file: no contract or labels")
+    else:
+        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} labels", embedded["labels"])) if value]
+        print(f"  in the file: {' and '.join(carried)} ({embedded['where']})")
     entry = data["manifest"]
     if entry is None:
-        print("  manifest: not listed (MNIST's default contract applies)")
+        print("  manifest: not listed")
     else:
-        metrics = entry.get("metrics") or {}
+        metrics = entry["metrics"]
         checked = "not checked (--no-verify)" if args.no_verify else "verified"
-        line = f"  manifest: {entry.get('precision')}, sha256 {str(entry.get('sha256'))[:12]}… {checked}"
-        if "accuracy" in metrics:
-            line += f", accuracy {metrics['accuracy']:.4f}, agreement {metrics.get('agreement', 0):.2%} at conversion"
+        line = f"  manifest: {entry['precision']}, sha256 {entry['sha256'][:12]}… {checked}"
+        if metrics.get("agreement") is not None:
+            accuracy = f"accuracy {metrics['accuracy']:.4f}, " if metrics.get("accuracy") is not None else ""
+            line += f", {accuracy}agreement {metrics['agreement']:.2%} at conversion"
         print(line)
+    return 0
+
+
+def serve(args) -> int:
+    from .serve import ServeError, ServeOptions
+    from .serve import serve as serve_folder
+
+    try:
+        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose))
+    except ServeError as err:
+        return _fail(err)
     return 0

@@ -1,7 +1,15 @@
-"""Image files to MNIST-style 28x28 uint8 arrays.
+"""Image files to the arrays a model's input contract asks for (`prepare_image`).
 
-Reading is here (Pillow is imported only here): EXIF orientation, 16-bit, palette and
-alpha (transparent is paper). What a photo of a digit becomes is `runtime.digits`.
+For a digit model ("mnist-digit"): a photo of a handwritten digit becomes the 28x28
+image MNIST would have made of it, by `runtime.digits` (uneven light, dark edges, ruled
+lines and pen width are handled there).
+
+For any other model ("resize"): the image is read in the model's channels (grayscale or
+RGB; transparency becomes white) and resized to its height and width, keeping the aspect
+ratio by a centre crop or black padding, or stretched, as the contract says.
+
+Pillow is imported only here, and only to decode files: EXIF orientation, 16-bit, palette
+and alpha (transparent is paper).
 """
 
 from __future__ import annotations
@@ -28,6 +36,12 @@ def _pillow():
 
 def read_grayscale(path) -> np.ndarray:
     """The file as float32 grayscale 0..255; transparency becomes white paper."""
+    return read_pixels(path, "L")
+
+
+def read_pixels(path, mode: str = "L") -> np.ndarray:
+    """The file as float32 0..255, grayscale (H, W) for mode "L" or (H, W, 3) for "RGB";
+    transparency becomes white, EXIF orientation is applied."""
     Image, ImageOps = _pillow()
     path = Path(path)
     try:
@@ -39,12 +53,13 @@ def read_grayscale(path) -> np.ndarray:
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 data = np.asarray(im, dtype=np.float32)
                 top = 65535.0 if data.max() > 255 else 255.0
-                return np.clip(data * (255.0 / top), 0, 255).astype(np.float32)
+                gray = np.clip(data * (255.0 / top), 0, 255).astype(np.float32)
+                return gray if mode == "L" else np.repeat(gray[..., np.newaxis], 3, axis=2)
             if im.mode == "P" or "A" in im.getbands() or "transparency" in im.info:
                 rgba = im.convert("RGBA")
                 paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(paper, rgba)
-            return np.asarray(im.convert("L"), dtype=np.float32)
+            return np.asarray(im.convert(mode), dtype=np.float32)
     except ImageError:
         raise
     except FileNotFoundError as err:
@@ -53,6 +68,36 @@ def read_grayscale(path) -> np.ndarray:
         raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
         raise ImageError(f"{path}: not a readable image ({one_line(err)})") from err
+
+
+def fit_image(pixels: np.ndarray, contract) -> np.ndarray:
+    """A float (H, W[, C]) image resized to the contract's shape as uint8, by its resize mode."""
+    from .resample import resize, to_uint8
+
+    height, width = contract.image_shape[:2]
+    h, w = pixels.shape[:2]
+    if contract.resize == "crop":
+        scale = max(height / h, width / w)
+        crop_h, crop_w = min(h, max(1, round(height / scale))), min(w, max(1, round(width / scale)))
+        top, left = (h - crop_h) // 2, (w - crop_w) // 2
+        out = resize(pixels[top : top + crop_h, left : left + crop_w], height, width)
+    elif contract.resize == "pad":
+        scale = min(height / h, width / w)
+        inner_h, inner_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+        out = np.zeros((height, width) + pixels.shape[2:], np.float32)
+        top, left = (height - inner_h) // 2, (width - inner_w) // 2
+        out[top : top + inner_h, left : left + inner_w] = resize(pixels, inner_h, inner_w)
+    else:
+        out = resize(pixels, height, width)
+    out = to_uint8(out)
+    return out.reshape(contract.image_shape)
+
+
+def prepare_image(path, contract) -> np.ndarray:
+    """An image file as one uint8 input of `contract` (shape contract.image_shape)."""
+    if contract.preprocessing == "mnist-digit":
+        return load_image(path).reshape(contract.image_shape)
+    return fit_image(read_pixels(path, "RGB" if contract.channels == 3 else "L"), contract)
 
 
 def load_image(path) -> np.ndarray:

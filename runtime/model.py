@@ -1,5 +1,5 @@
-"""`load(path)` and the `Model` it returns: uint8 MNIST images in, probabilities out,
-whatever the file's format or precision."""
+"""`load(path)` and the `Model` it returns: uint8 images in, probabilities out, whatever the
+file's format, precision or input contract."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Optional
 
 import numpy as np
 
-from .backends import open_backend
+from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import ManifestError, ModelFileError
-from .manifest import MANIFEST_NAME, find_artifact, read_manifest, sha256_file
+from .files import sha256_file
+from .manifest import MANIFEST_NAME, read_manifest
 
 MAX_BATCH = 1024
 """Larger inputs are run in chunks of this many images, bounding the interpreter's memory."""
 
-DEFAULT_LABELS = [str(d) for d in range(10)]
 _TOP_BIT = np.uint8(128)
 
 
@@ -24,43 +24,55 @@ class Model:
     """A loaded artifact. `predict` applies the input contract and any int8 quantization,
     so callers never handle scales or zero-points. Safe to share between threads."""
 
-    def __init__(self, path, backend, contract: InputContract, labels=None, entry=None):
+    def __init__(self, path, backend, contract: InputContract, labels=None, entry=None, contract_source: str = ""):
         self.path = Path(path)
         self.backend = backend
         self.contract = contract
-        self.labels = list(labels or DEFAULT_LABELS)
+        self.contract_source = contract_source
+        """Where the contract came from: the manifest, the file's metadata, MNIST's default or the caller."""
         self.entry = entry
-        """This artifact's manifest entry, when the file is listed in one."""
+        """This artifact's manifest record (runtime.manifest.Artifact), when the file is listed in one."""
         self.input = backend.inputs[0]
         self.output = backend.outputs[0]
+        classes = self.output.shape[-1]
+        self.labels = [str(label) for label in labels] if labels else [str(k) for k in range(max(classes, 0))]
         self._check_shapes()
-        self._pixel_table = self._model_input(contract.scale_pixels(np.arange(256, dtype=np.uint8)))
+        self.takes_pixels = self.input.dtype == np.uint8 and not self.input.quantized
+        """The model's input is uint8 pixels as they are: the contract's scaling is in its graph."""
+        # uint8 pixel value (and channel) -> quantized model input, made once with the general path.
+        self._pixel_table = None
+        if self.input.quantized:
+            self._pixel_table = self._model_input(contract.scale_pixels(_pixel_values(contract.channels)))
         self._pixels_are_offset = self.input.dtype == np.int8 and np.array_equal(
-            self._pixel_table, (np.arange(256) - 128).astype(np.int8))
+            self._pixel_table, _pixel_values(contract.channels).astype(np.int16) - 128)
         self._output_table = None
         if self.output.quantized and self.output.dtype.itemsize == 1:
             codes = np.arange(256, dtype=np.uint8).view(self.output.dtype)  # indexed by the byte's value
             self._output_table = dequantize(codes, self.output.scale, self.output.zero_point)
 
     def _check_shapes(self):
-        want_in = (-1,) + tuple(self.contract.image_shape)
-        got_in = (-1,) + tuple(self.input.shape[1:])
-        if got_in != want_in:
+        want = tuple(self.contract.image_shape)
+        got = tuple(self.input.shape[1:])
+        if got != want:
             raise ModelFileError(
-                f"{self.path}: model input shape {self.input.shape} does not match the input contract's image shape {self.contract.image_shape}"
+                f"{self.path}: model input shape {list(self.input.shape)} does not match the input contract's "
+                f"image shape {want} ({self.contract_source})"
             )
         if len(self.output.shape) != 2 or self.output.shape[1] != len(self.labels):
             raise ModelFileError(
-                f"{self.path}: model output shape {self.output.shape} does not match {len(self.labels)} labels"
+                f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} labels"
             )
 
     def predict(self, images) -> np.ndarray:
-        """Probabilities (N, classes) as float32 for uint8 images (N, 28, 28) or (28, 28)."""
+        """Probabilities (N, classes) as float32 for uint8 images (N, *image_shape) or one image."""
         x = np.asarray(images)
         if x.dtype == np.uint8:
             x = self._pixels_to_input(self.contract.check_shape(x))
+        elif self.takes_pixels:  # floats are pixel / pixel_scale: back to the pixels they were
+            floats = self.contract.check_floats(self.contract.check_shape(x))
+            x = np.round(floats * np.float32(self.contract.pixel_scale)).astype(np.uint8)
         else:
-            x = self._model_input(self.contract.to_unit_range(x))
+            x = self._model_input(self.contract.model_input(x))
         if len(x) <= MAX_BATCH:
             y = self.backend.run(x) if len(x) else np.zeros((0, len(self.labels)), self.output.dtype)
         else:
@@ -72,7 +84,7 @@ class Model:
         return y.astype(np.float32, copy=False)
 
     def _model_input(self, x: np.ndarray) -> np.ndarray:
-        """Float input in 0..1 as the model's input tensor wants it (quantized if integer)."""
+        """The contract's float input as the model's input tensor wants it (quantized if integer)."""
         if self.input.quantized:
             return quantize(x, self.input.scale, self.input.zero_point, self.input.dtype)
         return x.astype(self.input.dtype, copy=False)
@@ -80,17 +92,24 @@ class Model:
     def _pixels_to_input(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels to the model's input, identical to the general path, faster.
 
-        A float input is pixel / scale, computed directly. An integer input goes through a
-        256-entry table made with _model_input; when that table is the int8 offset
-        q = p - 128 (scale 1/255, zero point -128), flipping the top bit is the same mapping."""
+        A model that takes pixels gets them as they are. A float input is computed directly.
+        A quantized input goes through a 256-entry table per channel made with _model_input;
+        when that table is the int8 offset q = p - 128 (scale 1/255, zero point -128, no mean
+        or std), flipping the top bit is the same mapping."""
+        if self.takes_pixels:
+            return pixels
         if self._pixels_are_offset:
             return (pixels ^ _TOP_BIT).view(np.int8)
         if not self.input.quantized:
             return self.contract.scale_pixels(pixels).astype(self.input.dtype, copy=False)
-        return np.take(self._pixel_table, pixels)
+        if self._pixel_table.shape[1] == 1:
+            return np.take(self._pixel_table[:, 0], pixels)
+        return self._pixel_table[pixels, np.arange(self._pixel_table.shape[1])]
 
     def describe(self) -> dict:
-        """What `python -m runtime info` prints: tensors, quantization, size, backend."""
+        """What `python -m runtime info` prints: tensors, quantization, size, backend, contract,
+        and what the file itself carries."""
+        from .metadata import read_embedded
 
         def tensor(info):
             data = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype.name}
@@ -98,6 +117,7 @@ class Model:
                 data.update(scale=info.scale, zero_point=info.zero_point)
             return data
 
+        embedded = read_embedded(self.path)
         return {
             "path": str(self.path),
             "bytes": self.path.stat().st_size,
@@ -105,14 +125,24 @@ class Model:
             "input": tensor(self.input),
             "output": tensor(self.output),
             "contract": self.contract.to_json(),
+            "contract_source": self.contract_source,
+            "takes_pixels": self.takes_pixels,
+            "preprocessing": self.contract.describe_preprocessing(),
             "labels": self.labels,
+            "embedded": None if embedded is None else embedded.to_json(),
             "manifest": None if self.entry is None else {
-                k: self.entry.get(k) for k in ("precision", "sha256", "dataset", "metrics")
+                "precision": self.entry.precision, "sha256": self.entry.sha256, "dataset": self.entry.dataset,
+                "metrics": self.entry.metrics.to_json(),
             },
         }
 
     def __repr__(self):
         return f"Model({str(self.path)!r}, backend={self.backend.name!r}, input={self.input.dtype})"
+
+
+def _pixel_values(channels: int) -> np.ndarray:
+    """Every uint8 value once per channel: (256, channels)."""
+    return np.repeat(np.arange(256, dtype=np.uint8)[:, np.newaxis], channels, axis=1)
 
 
 def load(
@@ -123,45 +153,68 @@ def load(
     contract: Optional[InputContract] = None,
     verify_checksum: bool = True,
     isolate: Optional[bool] = None,
+    quiet: bool = True,
 ) -> Model:
     """Loads a .tflite or .onnx file.
 
-    When a manifest.json beside the file lists it, its sha256 is checked first (unless
-    verify_checksum=False) and its recorded input contract and labels are used; otherwise,
-    or when `contract` is given, MNIST's contract (pixels / 255) applies.
+    The input contract and labels come from, in this order: `contract` if given; the
+    manifest.json beside the file, when it lists the file (its sha256 is checked first,
+    unless verify_checksum=False); the contract and labels embedded in the file itself;
+    else MNIST's contract (28x28 uint8 pixels / 255) with labels 0..N-1.
 
     A file whose checksum was not verified against a manifest is first loaded and run in a
     child process (`isolate`, by default), so a file that crashes the native interpreter
-    raises ModelFileError here instead of killing this process.
+    raises ModelFileError here instead of killing this process. `quiet` drops the
+    interpreter's status lines on stderr (False shows them).
     """
     path = Path(path)
     if path.suffix.lower() == ".keras":
         raise ModelFileError(
             f"{path}: Keras models need TensorFlow; the runtime runs the exported .tflite and .onnx files"
         )
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file")
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
-    entry, labels = _manifest_entry(path)
+    entry, manifest_labels = _manifest_entry(path)
     if entry is not None and verify_checksum:
         actual = sha256_file(path)
-        if actual != entry.get("sha256"):
+        if actual != entry.sha256:
             raise ModelFileError(
-                f"{path}: sha256 {actual[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}…;"
+                f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…;"
                 " the file changed since conversion (pass verify_checksum=False / --no-verify to load it anyway)"
             )
-    if contract is None:
-        contract = InputContract.from_json(entry["input"]) if entry and "input" in entry else InputContract()
+    name = choose_backend(path, backend)
     if isolate is None:
         isolate = not (entry is not None and verify_checksum)
-    return Model(path, open_backend(path, backend, num_threads, isolate=isolate), contract, labels, entry)
+    if isolate and name not in CHECKS_ITS_OWN_FILES:
+        from .probe import probe
+
+        probe(path, name)
+    opened = open_backend(path, name, num_threads, quiet)
+    labels = None
+    if contract is not None:
+        source = "given by the caller"
+    elif entry is not None:
+        contract, labels, source = entry.contract, entry.labels or manifest_labels, f"from {path.parent / MANIFEST_NAME}"
+    else:
+        from .metadata import read_embedded
+
+        embedded = read_embedded(path)
+        if embedded is not None and embedded.contract is not None:
+            contract, labels, source = embedded.contract, embedded.labels, "embedded in the file"
+        else:
+            contract, source = InputContract(), "MNIST's default: the file carries no contract"
+            labels = embedded.labels if embedded is not None else None
+    return Model(path, opened, contract, labels, entry, source)
 
 
 def _manifest_entry(path: Path):
-    """The manifest entry for `path` and the manifest's labels, or (None, None)."""
+    """The manifest record for `path` and the manifest's labels, or (None, None)."""
     if not (path.parent / MANIFEST_NAME).is_file():
         return None, None
     try:
         manifest = read_manifest(path.parent)
     except ManifestError as err:
         raise ModelFileError(f"{path}: {err}") from err
-    return find_artifact(manifest, path.name), manifest.get("labels")
+    return manifest.find(path.name), manifest.labels

@@ -40,7 +40,7 @@ def _varint(data: bytes, pos: int):
             return value, pos
 
 
-def _fields(data: bytes):
+def message_fields(data: bytes):
     """(field number, wire type, value) for each field of one message."""
     pos = 0
     while pos < len(data):
@@ -66,12 +66,12 @@ def external_locations(data: bytes, message: str = "Model", depth: int = 0):
     """Every external-data `location` named anywhere in a serialized ModelProto."""
     if depth > _MAX_DEPTH:
         raise ValueError("messages nested too deeply")
-    for number, wire, value in _fields(data):
+    for number, wire, value in message_fields(data):
         child = _SCHEMA[message].get(number)
         if child is None or wire != 2:
             continue
         if child == "Entry":
-            entry = {n: v for n, w, v in _fields(value) if w == 2}
+            entry = {n: v for n, w, v in message_fields(value) if w == 2}
             if entry.get(1) == b"location":
                 yield entry.get(2, b"").decode("utf-8", "replace")
         else:

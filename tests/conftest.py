@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
     """`python -m <args>` in a subprocess, as a user would type it."""
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    full_env.update(env or {})
+    full_env = dict(os.environ, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", *map(str, args)], cwd=cwd, env=full_env,
         capture_output=True, text=True, timeout=timeout,

@@ -9,6 +9,10 @@ import pytest
 
 from conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow
+
+TENSORFLOW_FREE_MIB = 250
+"""Peak memory a benchmark child stays under when it never imports TensorFlow (measured: ~60-80 MiB)."""
 TIMING_FIELDS = {"load_ms", "first_ms", "p50_us", "p99_us", "images_per_s"}
 EXPECTED_ROWS = {("mnist_mlp_float32.tflite", "litert"), ("mnist_mlp_int8.tflite", "litert"),
                  ("mnist_mlp_float32.onnx", "onnxruntime"), ("mnist_mlp_int8.onnx", "onnxruntime")}
@@ -18,7 +22,11 @@ def _check_timings(timings: dict):
     assert set(timings) == TIMING_FIELDS
     assert set(timings["images_per_s"]) == {"1", "32", "1000"}
     assert all(v > 0 for v in timings["images_per_s"].values())
-    assert 0 < timings["p50_us"] <= timings["p99_us"] and timings["load_ms"] > 0 and timings["first_ms"] > 0
+    assert timings["load_ms"] > 0 and timings["first_ms"] > 0
+    # Two measurements of the same single-image call, taken separately: the throughput loop at
+    # batch 1 and the median latency must describe the same speed, within a factor of 10.
+    per_call = 1e6 / timings["images_per_s"]["1"]
+    assert timings["p50_us"] / 10 <= per_call <= timings["p50_us"] * 10, (per_call, timings["p50_us"])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,10 @@ def test_bench_covers_every_artifact_and_backend(bench_json):
         assert list(row["timings"]) == ["runtime", "bare"]
         for timings in row["timings"].values():
             _check_timings(timings)
-        assert row["bytes"] > 0 and row["peak_rss_mib"] > 10
+        assert row["bytes"] > 0
+        # The child that measured the row ran the device runtime only: far below the ~490 MiB
+        # that importing TensorFlow alone takes (a stray TensorFlow import would show here).
+        assert 0 < row["peak_rss_mib"] < TENSORFLOW_FREE_MIB, row
 
 
 def test_bench_measures_startup(bench_json):

@@ -70,7 +70,7 @@ def test_bad_npz_is_refused(tmp_path, overrides, message):
 
 def test_corrupt_files_are_refused(tmp_path, mnist_5k):
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match=r"junk\.npz: not an \.npz file \(numpy.s zip of arrays"):
         load_path(tmp_path / "junk.npz")
     write_idx(tmp_path / "images", mnist_5k.x_test[:10])
     truncated = (tmp_path / "images").read_bytes()[:-100]
@@ -89,6 +89,7 @@ def test_idx_folder_with_a_missing_file(tmp_path, mnist_5k):
         load_path(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["idx", "npz"])
 def test_train_cli_on_user_data(tmp_path, mnist_5k, kind):
     arrays = (mnist_5k.x_train[:1000], mnist_5k.y_train[:1000], mnist_5k.x_test[:200], mnist_5k.y_test[:200])
@@ -109,7 +110,7 @@ def test_train_cli_on_user_data(tmp_path, mnist_5k, kind):
     [
         (lambda p: p / "nowhere", "no such file or folder"),
         (lambda p: _npz(p, y_train=np.full(20, -1)), "labels span -1..-1, expected 0..9"),
-        (lambda p: (p / "x.npz").write_bytes(b"\x00" * 64) and p / "x.npz", "not a readable .npz file"),
+        (lambda p: (p / "x.npz").write_bytes(b"\x00" * 64) and p / "x.npz", "x.npz: not an .npz file"),
     ],
 )
 def test_train_cli_bad_data_is_a_one_line_error(tmp_path, make_data, message):

@@ -10,6 +10,7 @@ environment built."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,8 @@ import pytest
 
 from conftest import ROOT
 from photos import write_clear_photos
+
+pytestmark = pytest.mark.venvs
 
 FLAVOURS = {
     "tflite-runtime": {"extras": "tflite-runtime,images", "numpy_major": "1", "tflite_backend": "tflite-runtime"},
@@ -31,6 +34,17 @@ def _run(cmd, **kwargs):
 _ENVS = {}
 
 
+def source_copy(tmp_path_factory):
+    """The checkout's committed kind of files, copied: pip builds in the source folder, and its
+    build/ must not land in the checkout."""
+    if "source" not in _ENVS:
+        dest = tmp_path_factory.mktemp("source") / "edge-mnist"
+        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "models", "build", "*.egg-info", "__pycache__", ".pytest_cache", "node_modules"))
+        _ENVS["source"] = dest
+    return _ENVS["source"]
+
+
 def build_env(flavour, tmp_path_factory):
     """The python of a fresh venv with the project installed from this checkout (built once)."""
     if flavour not in _ENVS:
@@ -39,7 +53,7 @@ def build_env(flavour, tmp_path_factory):
         assert created.returncode == 0, created.stderr
         python = venv / "bin" / "python"
         installed = _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                          f"{ROOT}[{FLAVOURS[flavour]['extras']}]"])
+                          f"{source_copy(tmp_path_factory)}[{FLAVOURS[flavour]['extras']}]"])
         assert installed.returncode == 0, installed.stderr[-3000:]
         _ENVS[flavour] = python
     return _ENVS[flavour]
@@ -54,7 +68,7 @@ def device_env(request, tmp_path_factory):
 def test_env_has_no_tensorflow_and_the_expected_numpy(device_env, tmp_path):
     flavour, python = device_env
     probe = ("import importlib.util as u, numpy, runtime; "
-             "print([m for m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx') if u.find_spec(m)]); "
+             "print([m for m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx', 'playwright') if u.find_spec(m)]); "
              "print(numpy.__version__); print(runtime.__file__)")
     result = _run([python, "-c", probe], cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -4,8 +4,9 @@ import json
 import re
 
 import numpy as np
+import pytest
 
-from runtime.manifest import sha256_file
+from runtime.files import sha256_file
 
 from conftest import run_cli
 
@@ -42,6 +43,7 @@ def _model_with_an_outlier(pipeline, dest):
     return models, first.name, second.name
 
 
+@pytest.mark.slow
 def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
     models, first, second = _model_with_an_outlier(pipeline, tmp_path / "models")
     result = run_cli("convert", "tflite", "--quantize", "int8", "--models", models)
@@ -56,6 +58,7 @@ def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
     assert first in match.group(1) or "per-" in match.group(1)
 
 
+@pytest.mark.slow
 def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     result = run_cli("convert", "diagnose", "--calibration-samples", "300", "--models", models)
@@ -64,5 +67,46 @@ def test_diagnose_on_demand_on_a_healthy_model(pipeline, tmp_path):
     rows = re.findall(r"^\d +(\w+) +(\d+\.\d+)% ", result.stdout, re.M)
     assert len(rows) == 3 and all(float(error) < 5 for _, error in rows)  # a few percent at most
     assert "adds the most error" not in result.stdout
-    assert "Suggestion: " in result.stdout
+    # The agreement the suggestion starts from is the int8 model's, as conversion measured it.
+    agreement = pipeline.artifact("mnist_mlp_int8.tflite")["metrics"]["agreement"]
+    measured = re.search(r"Suggestion: (?:keep it as it is: no change tried beats its (\d+\.\d+)%|.+: top-1 agreement "
+                         r"(\d+\.\d+)% -> )", result.stdout)
+    assert measured, result.stdout
+    assert float(measured.group(1) or measured.group(2)) == pytest.approx(agreement * 100, abs=0.6)
     assert json.loads((models / "manifest.json").read_text()) == json.loads((pipeline.models / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+def test_diagnose_ranks_conv_layers_of_a_cnn(tmp_path):
+    """A user's CNN (the shapes model): every Conv2D and Dense layer is paired with its int8 op."""
+    from shapes import train_shape_cnn, write_shape_folder
+
+    keras_file = train_shape_cnn(tmp_path / "shapes.keras", epochs=3)
+    data = write_shape_folder(tmp_path / "data", 40)
+    result = run_cli("convert", "diagnose", "--keras", keras_file, "--data", data, "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    import keras
+
+    saved = keras.models.load_model(keras_file)
+    expected = [layer.name for layer in saved.layers if layer.__class__.__name__ in ("Conv2D", "Dense")]
+    layers = re.findall(r"^\d +(\w+) +\d+\.\d+% ", result.stdout, re.M)
+    assert len(expected) == 4 and sorted(layers) == sorted(expected), result.stdout
+    assert "Quantization diagnosis of shapes_int8.tflite" in result.stdout
+
+
+@pytest.mark.slow
+def test_diagnose_refuses_a_layer_it_cannot_analyse_in_one_line(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Reshape((28, 28, 1)),
+                              keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")], name="bn")
+    model.save(tmp_path / "bn.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8))
+    result = run_cli("convert", "diagnose", "--keras", tmp_path / "bn.keras", "--data", tmp_path / "data.npz",
+                     "--preprocess", "mnist-digit", "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^No quantization diagnosis: it analyses Dense, Conv2D, DepthwiseConv2D layers .* and bn has a "
+                     r"BatchNormalization layer \(batch_normalization\)$", result.stdout, re.M), result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -2,13 +2,13 @@
 artifacts and the manifest intact and consistent, and the next run cleans up after it."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 
+import pytest
 
-from runtime.manifest import folder_lock, sha256_file
+from runtime.files import folder_lock, sha256_file
 from runtime.parity import check_models
 
 from conftest import ROOT, run_cli
@@ -36,12 +36,12 @@ def _assert_consistent(models):
     return manifest
 
 
+@pytest.mark.slow
 def test_conversion_killed_halfway(pipeline, tmp_path):
     models = _fresh_training_outputs(pipeline, tmp_path / "models")
     command = [sys.executable, "-m", "convert", "tflite", "--quantize", "float32", "int8", "float16", "dynamic",
                "--models", str(models)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = []
     for line in process.stdout:
         seen.append(line)
@@ -74,6 +74,7 @@ def test_a_second_writer_is_refused_while_one_runs(pipeline, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_keras_model_with_code_is_refused_by_safe_mode(pipeline, tmp_path):
     """A .keras file with a Lambda layer would run code on load; safe mode refuses it."""
     import keras

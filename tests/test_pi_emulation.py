@@ -1,20 +1,24 @@
-"""The device runtime on the Raspberry Pi's own architecture: a Raspberry Pi OS userland (Debian
-bookworm arm64, Python 3.11) under qemu user-mode emulation of a Pi 4's Cortex-A72, built and
-cached by scripts/pi_emulation.sh, in both device flavours:
+"""The device runtime on the Raspberry Pi's own architectures: a Raspberry Pi OS userland (Debian
+bookworm, Python 3.11) under qemu user-mode emulation, built and cached by scripts/pi_emulation.sh:
 
-- tflite: numpy<2 + tflite-runtime 2.14 + Pillow
-- litert: numpy 2 + ai-edge-litert + onnxruntime + Pillow
+- the 64-bit OS (arm64), on a Pi 4's Cortex-A72, in both device flavours:
+  - tflite: numpy<2 + tflite-runtime 2.14 + Pillow
+  - litert: numpy 2 + ai-edge-litert + onnxruntime + Pillow
+- the 32-bit OS (armhf), on a Pi 2's Cortex-A7, where only tflite-runtime has wheels: Debian's
+  numpy and Pillow + tflite-runtime 2.14.
 
-`python -m runtime parity` and `predict` run on emulated aarch64 on the artifacts the training
-environment built, and the int8 model's answers are compared with those of the same package
-versions on x86_64 (the script's `run-host` twin). Speed is not checked: emulation is 30-200x
-slower than a Pi. If the emulated environment cannot be built, these tests fail."""
+`python -m runtime parity` and `predict` run there on the artifacts the training environment
+built, and the int8 model's answers are compared with those of the same package versions on
+x86_64 (the script's `run-host` twin). Speed is not checked: emulation is 30-200x slower than a
+Pi. If an emulated environment cannot be built, these tests fail."""
 
 import json
+import os
 import platform
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -22,17 +26,43 @@ import pytest
 from conftest import ROOT
 from photos import write_clear_photos
 
+pytestmark = pytest.mark.emulation
+
 SCRIPT = ROOT / "scripts" / "pi_emulation.sh"
-FLAVOURS = {
-    "tflite": {"numpy_major": "1", "tflite_backend": "tflite-runtime"},
-    "litert": {"numpy_major": "2", "tflite_backend": "litert"},
-}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One emulated Pi: an OS architecture and a device flavour of scripts/pi_emulation.sh."""
+
+    arch: str
+    """PI_EMULATION_ARCH: arm64 (64-bit Raspberry Pi OS) or armhf (32-bit)."""
+    flavour: str
+    machine: str
+    """platform.machine() there."""
+    numpy_major: str
+    tflite_backend: str
+    """The backend that runs .tflite files there."""
+    runs_onnx: bool
+    pillow_from_debian: bool
+    """Pillow is Debian's python3-pil (no wheels on PyPI for armv7), not a wheel."""
+
+    def __str__(self):
+        return f"{self.arch}-{self.flavour}"
+
+
+TARGETS = [
+    Target("arm64", "litert", "aarch64", "2", "litert", runs_onnx=True, pillow_from_debian=False),
+    Target("arm64", "tflite", "aarch64", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=False),
+    Target("armhf", "tflite", "armv7l", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=True),
+]
 
 # Run in each architecture: the int8 (and float32) TFLite model's probabilities on the reference
 # images through runtime.load(...).predict, as a program on the device would get them.
 DUMP = """
 import platform, sys
 import numpy as np
+import PIL
 import runtime
 from runtime.parity import load_reference
 
@@ -41,88 +71,122 @@ reference = load_reference(models)
 int8 = runtime.load(f"{models}/mnist_mlp_int8.tflite", backend=backend)
 float32 = runtime.load(f"{models}/mnist_mlp_float32.tflite", backend=backend)
 np.savez(out, machine=platform.machine(), backend=f"{int8.backend.name} {int8.backend.version}",
+         pillow=f"{PIL.__version__} {PIL.__file__}", numpy=np.__version__,
          int8=int8.predict(reference.images), step=int8.output.scale,
          float32=float32.predict(reference.images))
 """
 
+# A device with numpy and Pillow but no TFLite interpreter package: `predict` must say what to
+# install there.
+WITHOUT_TFLITE = """
+import sys
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tflite_runtime", "ai_edge_litert"):
+            raise ImportError(f"test: {name} is not installed here")
+sys.meta_path.insert(0, NotInstalled())
+from runtime.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
 
-def pi(command, flavour, *args, cwd, timeout=600) -> subprocess.CompletedProcess:
-    """scripts/pi_emulation.sh COMMAND FLAVOUR ARGS: `run` on emulated aarch64, `run-host` on x86_64."""
-    return subprocess.run(["bash", SCRIPT, command, flavour, *map(str, args)], cwd=cwd,
+
+def pi(command, target: Target, *args, cwd, timeout=600) -> subprocess.CompletedProcess:
+    """scripts/pi_emulation.sh COMMAND FLAVOUR ARGS for the target's architecture: `run` emulated,
+    `run-host` on this machine with the same package versions."""
+    return subprocess.run(["bash", SCRIPT, command, target.flavour, *map(str, args)], cwd=cwd,
+                          env=dict(os.environ, PI_EMULATION_ARCH=target.arch),
                           capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def emulation():
-    """Builds (or finds in its cache) the emulated Pi; a failure fails every test here."""
-    start = time.monotonic()
-    setup = subprocess.run(["bash", SCRIPT, "setup"], capture_output=True, text=True, timeout=900)
-    assert setup.returncode == 0, "scripts/pi_emulation.sh setup failed:\n" + setup.stdout[-3000:] + setup.stderr[-5000:]
-    ready = setup.stderr.strip().splitlines()[-1].removeprefix("pi-emulation: ")
-    return {"summary": f"{ready} (setup {time.monotonic() - start:.0f} s)", "printed": False}
+def emulations():
+    """Builds (or finds in its cache) each architecture's emulated Pi once, when a test first
+    needs it; a failure fails that architecture's tests."""
+    ready = {}
+
+    def setup(arch: str) -> dict:
+        if arch not in ready:
+            start = time.monotonic()
+            result = subprocess.run(["bash", SCRIPT, "setup"], env=dict(os.environ, PI_EMULATION_ARCH=arch),
+                                    capture_output=True, text=True, timeout=900)
+            ready[arch] = {"returncode": result.returncode, "log": result.stdout[-3000:] + result.stderr[-5000:],
+                           "summary": result.stderr.strip().splitlines()[-1].removeprefix("pi-emulation: ")
+                           + f" (setup {time.monotonic() - start:.0f} s)", "printed": False}
+        assert ready[arch]["returncode"] == 0, f"PI_EMULATION_ARCH={arch} scripts/pi_emulation.sh setup failed:\n" + ready[arch]["log"]
+        return ready[arch]
+
+    return setup
 
 
-@pytest.fixture(params=sorted(FLAVOURS))
-def flavour(request, emulation):
+@pytest.fixture(params=TARGETS, ids=str)
+def target(request, emulations) -> Target:
+    emulations(request.param.arch)
     return request.param
 
 
-def test_parity_passes_on_emulated_aarch64(flavour, emulation, pipeline, tmp_path, capsys):
-    from runtime.parity import describe_platform
+def test_parity_passes_on_the_emulated_pi(target, emulations, pipeline, tmp_path, capsys):
+    from runtime.platform_info import describe_platform
 
-    result = pi("run", flavour, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
+    result = pi("run", target, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(result.stdout)
     where = report["platform"]
-    assert where["machine"] == "aarch64" and where["system"] == "Linux"
+    assert where["machine"] == target.machine and where["system"] == "Linux"
     assert where["python"].startswith("3.11.")
-    assert where["numpy"].split(".")[0] == FLAVOURS[flavour]["numpy_major"]
+    assert where["numpy"].split(".")[0] == target.numpy_major
     rows = {a["artifact"]: a for a in report["artifacts"]}
-    backend = FLAVOURS[flavour]["tflite_backend"]
-    assert backend in where
+    assert target.tflite_backend in where
     for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"):
-        assert rows[name]["passed"] and rows[name]["backend"].startswith(backend + " ")
-    if flavour == "litert":
-        assert rows["mnist_mlp_float32.onnx"]["passed"] and rows["mnist_mlp_int8.onnx"]["passed"]
+        assert rows[name]["passed"] and rows[name]["backend"].startswith(target.tflite_backend + " ")
+    onnx = ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
+    if target.runs_onnx:
+        assert all(rows[name]["passed"] for name in onnx)
         assert "onnxruntime" in where
         assert report["skipped"] == []
     else:
-        assert [s["artifact"] for s in report["skipped"]] == ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
+        assert [s["artifact"] for s in report["skipped"]] == onnx
+        # Where onnxruntime has no wheels, parity says so instead of suggesting to install it.
+        expected = ("onnxruntime has no 32-bit ARM wheels" if target.arch == "armhf" else "pip install onnxruntime")
+        assert all(expected in s["reason"] for s in report["skipped"]), report["skipped"]
+    setup = emulations(target.arch)
     with capsys.disabled():
-        if not emulation["printed"]:
-            print(f"\n[pi emulation] {emulation['summary']}", end="")
-            emulation["printed"] = True
-        print(f"\n[pi emulation] {flavour}: ran on {describe_platform(where)}: parity PASS, "
-              + ", ".join(f"{name} agreement {row['agreement']:.2%}" for name, row in rows.items()))
+        if not setup["printed"]:
+            print(f"\n[pi emulation] {setup['summary']}", end="")
+            setup["printed"] = True
+        print(f"\n[pi emulation] {target}: ran on {describe_platform(where)}: parity PASS, "
+              + ", ".join(f"{name} agreement {row['agreement']:.2%}" for name, row in rows.items())
+              + "".join(f"; skipped {s['artifact']}: {s['reason'].split('; ')[-1]}" for s in report["skipped"][:1]))
 
 
-def test_predict_photos_on_emulated_aarch64(flavour, pipeline, reference, tmp_path):
+def test_predict_photos_on_the_emulated_pi(target, pipeline, reference, tmp_path):
     expected = write_clear_photos(reference, tmp_path)
-    result = pi("run", flavour, "-m", "runtime", "predict", *expected, "--model",
+    result = pi("run", target, "-m", "runtime", "predict", *expected, "--model",
                 pipeline.models / "mnist_mlp_int8.tflite", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     data = json.loads(result.stdout)
-    assert data["backend"] == FLAVOURS[flavour]["tflite_backend"]
+    assert data["backend"] == target.tflite_backend
     assert {r["file"]: r["label"] for r in data["results"]} == expected
 
 
-def test_int8_answers_match_x86_64(flavour, pipeline, tmp_path, capsys):
+def test_int8_answers_match_x86_64(target, pipeline, tmp_path, capsys):
     """The same package versions on both architectures (x86_64 is the script's run-host twin).
     Not always bit-identical: int8 kernels may round differently on ARM and x86 (measured: up to 6 of 10,000
     probabilities, each by one quantisation step). So: the same predicted digit for every
     reference image, and probabilities at most one step apart, rarely."""
     script = tmp_path / "dump.py"
     script.write_text(DUMP)
-    backend = FLAVOURS[flavour]["tflite_backend"]
     runs = {}
-    for command, where in (("run", "aarch64"), ("run-host", platform.machine())):
+    for command, where in (("run", target.machine), ("run-host", platform.machine())):
         out = tmp_path / f"{where}.npz"
-        result = pi(command, flavour, script, pipeline.models, backend, out, cwd=tmp_path)
+        result = pi(command, target, script, pipeline.models, target.tflite_backend, out, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         runs[where] = dict(np.load(out))
         assert str(runs[where]["machine"]) == where
-    arm, x86 = runs["aarch64"], runs[platform.machine()]
+    arm, x86 = runs[target.machine], runs[platform.machine()]
     assert str(arm["backend"]) == str(x86["backend"]), "the two architectures ran different package versions"
+    assert str(arm["numpy"]) == str(x86["numpy"])
+    pillow_version, pillow_file = str(arm["pillow"]).split(" ", 1)
+    assert ("/usr/lib/python3/dist-packages/PIL/" in pillow_file) == target.pillow_from_debian, pillow_file
 
     step = float(x86["step"])
     assert arm["int8"].shape == x86["int8"].shape == (len(x86["int8"]), 10)
@@ -134,16 +198,37 @@ def test_int8_answers_match_x86_64(flavour, pipeline, tmp_path, capsys):
     float_dp = float(np.abs(arm["float32"] - x86["float32"]).max())
     summary = (f"{differ.sum()} of {differ.size} probabilities differ by one step (1/{1 / step:.0f})"
                if differ.any() else "bit-identical")
+    pillow = f"Pillow {pillow_version} from {'Debian (python3-pil)' if target.pillow_from_debian else 'its wheel'}"
     with capsys.disabled():
-        print(f"\n[pi emulation] {flavour}: {arm['backend']} int8 on aarch64 vs {platform.machine()}: {summary}, "
-              f"same digit for {same_digit} of {len(differ)} images; float32 max |Δp| {float_dp:.1e}")
+        print(f"\n[pi emulation] {target}: {arm['backend']} int8 on {target.machine} vs {platform.machine()}: {summary}, "
+              f"same digit for {same_digit} of {len(differ)} images; float32 max |Δp| {float_dp:.1e}; "
+              f"numpy {arm['numpy']}, {pillow}")
 
 
-def test_unlisted_file_is_probed_in_an_emulated_child(flavour, pipeline, tmp_path):
+def test_unlisted_file_is_probed_in_an_emulated_child(target, pipeline, tmp_path):
     """A file no manifest vouches for is first loaded in a child process (runtime.probe); under
     emulation that child must be emulated too (the script's launcher is sys.executable)."""
     model = shutil.copy(pipeline.models / "mnist_mlp_int8.tflite", tmp_path / "unlisted.tflite")
-    result = pi("run", flavour, "-m", "runtime", "info", model, "--json", cwd=tmp_path)
+    result = pi("run", target, "-m", "runtime", "info", model, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     info = json.loads(result.stdout)
-    assert info["manifest"] is None and info["backend"].startswith(FLAVOURS[flavour]["tflite_backend"] + " ")
+    assert info["manifest"] is None and info["backend"].startswith(target.tflite_backend + " ")
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t.flavour == "tflite"], ids=str, indirect=True)
+def test_missing_interpreter_names_what_installs_there(target, pipeline, reference, tmp_path):
+    """A Pi with numpy and Pillow but no TFLite interpreter: on the 32-bit OS the error names the
+    tflite-runtime extra (ai-edge-litert has no armv7 wheels), on the 64-bit OS both packages."""
+    script = tmp_path / "without_tflite.py"
+    script.write_text(WITHOUT_TFLITE)
+    photos = write_clear_photos(reference, tmp_path)
+    result = pi("run", target, script, "predict", next(iter(photos)), "--model",
+                pipeline.models / "mnist_mlp_int8.tflite", cwd=tmp_path)
+    assert result.returncode != 0 and result.stdout == "", result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot run "), result.stderr
+    if target.arch == "armhf":
+        assert lines[0].endswith('no interpreter for .tflite files is installed; pip install "edge-mnist[tflite-runtime]" '
+                                 "(ai-edge-litert has no 32-bit ARM wheels)"), lines[0]
+    else:
+        assert lines[0].endswith("no interpreter for .tflite files is installed; pip install ai-edge-litert or tflite-runtime"), lines[0]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.manifest import sha256_file
+from runtime.files import sha256_file
 
 from conftest import run_cli
 
@@ -74,8 +74,11 @@ def test_onnx_int8_is_static_qdq(pipeline):
     assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 9
     weights = [t for t in model.graph.initializer if len(t.dims) == 2]
     assert len(weights) == 3 and all(t.data_type == onnx.TensorProto.INT8 for t in weights)
-    activation_zero_points = [t for t in model.graph.initializer if t.name.endswith("_zero_point") and not t.dims]
-    assert activation_zero_points and all(t.data_type == onnx.TensorProto.INT8 for t in activation_zero_points)
+    constants = {t.name: t for t in model.graph.initializer}
+    quantize = [node for node in model.graph.node if node.op_type == "QuantizeLinear"]
+    zero_points = [constants[node.input[2]] for node in quantize if len(node.input) > 2]
+    assert len(zero_points) == len(quantize)  # every activation is quantized to int8 ...
+    assert all(t.data_type == onnx.TensorProto.INT8 for t in zero_points)  # ... signed, with an int8 zero point
 
 
 def test_int8_artifact_is_full_integer(pipeline):
@@ -118,6 +121,7 @@ def test_manifest_lists_every_artifact(pipeline):
         assert metrics["agreement"] >= INT8_MIN_AGREEMENT and metrics["reference_images"] == 1000
 
 
+@pytest.mark.slow
 def test_calibration_choices_are_recorded_and_shown(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     result = run_cli("convert", "all", "--quantize", "int8", "--calibration-samples", "500", "--per-tensor", "--models", models)
@@ -133,6 +137,7 @@ def test_calibration_choices_are_recorded_and_shown(pipeline, tmp_path):
     assert re.search(r"^mnist_mlp_int8\.onnx +int8 +500 images, per-tensor ", parity.stdout, re.M)
 
 
+@pytest.mark.slow
 def test_extra_precisions_are_added_to_the_manifest(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     before = json.loads((models / "manifest.json").read_text())["artifacts"]
@@ -147,6 +152,7 @@ def test_extra_precisions_are_added_to_the_manifest(pipeline, tmp_path):
     assert added["mnist_mlp_float16.tflite"]["bytes"] < 0.6 * pipeline.artifact("mnist_mlp_float32.tflite")["bytes"]
 
 
+@pytest.mark.slow
 def test_failed_verification_exits_1_and_keeps_the_old_file(pipeline, tmp_path):
     """A reference that the artifact cannot match (classes rotated by one) must be reported
     with the artifact's name and the measured difference, and nothing replaced."""
@@ -169,6 +175,7 @@ def test_failed_verification_exits_1_and_keeps_the_old_file(pipeline, tmp_path):
     assert not list(models.glob(".*tmp*")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_changed_keras_model_is_refused(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     with open(models / "mnist_mlp.keras", "ab") as f:
@@ -183,7 +190,7 @@ def test_convert_before_training_is_a_one_line_error(tmp_path):
     result = run_cli("convert", "all", "--models", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'manifest.json'} not found: run `python -m train` (then `python -m convert all`) first"
+        f"error: {tmp_path / 'manifest.json'} not found: run `python -m train --models {tmp_path}` (then `python -m convert all --models {tmp_path}`) first, or `python -m convert all --keras MODEL.keras --data DATA --models {tmp_path}` for your own model"
     ]
 
 
@@ -199,3 +206,18 @@ def test_help_has_examples(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
     assert "examples:" in result.stdout and f"python -m {command}" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_same_model_gives_the_same_bytes(pipeline, tmp_path):
+    """Converting again, one format at a time (so the process traces the model in another
+    order than `convert all` did), rewrites every file with the same bytes: the manifest
+    does not change and nothing needs redeploying."""
+    models = pipeline.copy(tmp_path / "models")
+    before = (models / "manifest.json").read_text()
+    for target in ("onnx", "tflite"):
+        result = run_cli("convert", target, "--models", models)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for name in ARTIFACTS:
+        assert sha256_file(models / name) == pipeline.artifact(name)["sha256"], name
+    assert (models / "manifest.json").read_text() == before

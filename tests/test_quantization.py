@@ -9,13 +9,16 @@ from runtime.contract import InputContract, dequantize, quantize
 
 MNIST_INPUT_SCALE = np.float32(1 / 255)
 MNIST_INPUT_ZERO_POINT = -128
+FLOAT_MAX_ABS_DP = 1e-5
+INT8_MAX_ABS_DP = 0.06
+"""Largest |Δp| the int8 artifacts showed on this data (measured: 0.05)."""
 
 
 def test_uint8_pixels_map_exactly_to_int8():
     """With the scale/zero-point a 0..1 input calibrates to, pixel p becomes p - 128."""
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    contract = InputContract(image_shape=(16, 16))
-    q = quantize(contract.to_unit_range(pixels), MNIST_INPUT_SCALE, MNIST_INPUT_ZERO_POINT, np.int8)
+    contract = InputContract(image_shape=(16, 16), preprocessing="resize")
+    q = quantize(contract.model_input(pixels), MNIST_INPUT_SCALE, MNIST_INPUT_ZERO_POINT, np.int8)
     assert np.array_equal(q.ravel(), np.arange(256) - 128)
 
 
@@ -72,8 +75,38 @@ def test_pixel_table_path_equals_the_general_path(pipeline, reference):
     path = pipeline.models / "mnist_mlp_int8.tflite"
     images = reference.images[:200]
     offset = runtime.load(path)
-    assert offset._pixels_are_offset
     np.testing.assert_array_equal(offset.predict(images), offset.predict(images / np.float32(255)))
     table = runtime.load(path, contract=InputContract(pixel_scale=300.0), verify_checksum=False)
-    assert not table._pixels_are_offset
     np.testing.assert_array_equal(table.predict(images), table.predict(images / np.float32(300)))
+    assert not np.array_equal(table.predict(images), offset.predict(images))  # the two contracts differ
+
+
+@pytest.mark.slow
+def test_per_channel_mean_and_std_through_an_int8_rgb_model(tmp_path):
+    """The table path per channel (mean and std per channel, int8 input) equals the general
+    path, on a real int8 model with an RGB input converted with that contract."""
+    from shapes import shape_arrays, train_shape_cnn, write_shape_folder
+
+    from conftest import run_cli
+
+    keras_file = train_shape_cnn(tmp_path / "shapes.keras", epochs=2)
+    data = write_shape_folder(tmp_path / "data", 30)
+    result = run_cli("convert", "tflite", "--quantize", "int8", "--keras", keras_file, "--data", data,
+                     "--mean", "0.5", "0.4", "0.3", "--std", "0.25", "0.5", "1", "--models", tmp_path / "models")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    model = runtime.load(tmp_path / "models" / "shapes_int8.tflite")
+    assert model.contract.mean == (0.5, 0.4, 0.3) and model.input.quantized
+    x, _ = shape_arrays(8, seed=2)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x / np.float32(255)))
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp_float32.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"])
+def test_float_and_onnx_artifacts_take_pixels_as_they_are(pipeline, reference, name):
+    """Their input is uint8 pixels, the contract's pixel / 255 inside the graph: the bare
+    interpreter fed the raw pixels gives exactly what the runtime returns, which matches Keras."""
+    model = runtime.load(pipeline.models / name)
+    assert model.takes_pixels and model.input.dtype == np.uint8
+    images = reference.images[:100]
+    np.testing.assert_array_equal(model.predict(images), np.asarray(model.backend.run(images), np.float32))
+    limit = FLOAT_MAX_ABS_DP if "float32" in name else INT8_MAX_ABS_DP
+    assert np.abs(model.predict(images) - reference.probs[:100]).max() <= limit

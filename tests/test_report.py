@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.parity import check_models, compare, format_size
+from runtime.parity import check_models, compare
+from runtime.tables import format_size
 from runtime.report import GALLERY_CAP, ReportOptions, analyse, write_report
 
 from conftest import ROOT, run_cli
@@ -150,6 +151,7 @@ def test_analysis_counts_every_image_once(reference):
     assert a.accuracy == pytest.approx(reference.accuracy) and len(a.disagreements) == 0
 
 
+@pytest.mark.slow
 def test_gallery_is_capped_largest_dp_first_and_old_figures_go(pipeline, tmp_path):
     """An artifact made to disagree on 40 images shows SMALL_CAP of them, the largest |Δp|
     first; rewriting the same folder leaves no figure the new page does not show."""

@@ -135,5 +135,5 @@ def test_backend_choice(pipeline):
     assert runtime.load(path).backend.name == "litert"
     with pytest.raises(ValueError, match="backend 'onnxruntime' cannot run .tflite files; use litert or tflite-runtime"):
         runtime.load(path, backend="onnxruntime")
-    with pytest.raises(ValueError, match="backend: got 'tensorflow', expected one of litert, tflite-runtime, onnxruntime"):
+    with pytest.raises(ValueError, match="backend: got 'tensorflow', expected one of litert, tflite-runtime, onnxruntime, tflite-micro"):
         runtime.load(path, backend="tensorflow")

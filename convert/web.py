@@ -1,0 +1,251 @@
+"""`python -m convert web`: a self-contained web page that runs one ONNX artifact in the
+browser with onnxruntime-web, written to DIR/web/ for any static server.
+
+The folder holds the page (web/*.html, *.css, *.js of this checkout), the ONNX file, a
+model.json with the artifact's input contract, labels and checksum from the manifest, and
+onnxruntime-web's smallest build that runs it: the WebAssembly CPU build (its JavaScript
+bundle and one .wasm file), copied from web/node_modules, where `npm ci` installed the
+version pinned in web/package.json. Nothing is fetched at run time. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from runtime.errors import ModelFileError, ToolkitError
+from runtime.files import folder_lock, sha256_file
+from runtime.manifest import Artifact, read_manifest
+from runtime.metadata import read_embedded
+
+WEB_SOURCE = Path(__file__).resolve().parents[1] / "web"
+"""The page's sources, package.json and (after `npm ci`) node_modules."""
+PAGE_FILES = ("index.html", "style.css", "app.js", "model.js", "contract.js", "images.js", "digits.js",
+              "pillow.js", "resample.js", "numeric.js")
+"""What the page is made of, copied as they are."""
+ORT_PACKAGE = "onnxruntime-web"
+ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+"""onnxruntime-web's WebAssembly CPU build: the JavaScript API with its loader bundled in, and
+the one .wasm it loads (SIMD; threads are not used). The package's other builds add WebGPU,
+WebNN or JSPI and are 2-14 MB larger; the WebGL build cannot run int8 (QDQ) models."""
+ORT_WEB_MAX_IR_VERSION = 13
+"""The newest ONNX IR version onnxruntime-web 1.30.0 reads ("Unsupported model IR version: 14,
+max supported IR version: 13", measured); Python's onnxruntime 1.32 reads 14. Raise it with
+the pin in web/package.json."""
+PAGE_INPUT_TYPES = ("uint8", "float32")
+"""uint8: the model takes the pixels as they are (the contract's scaling is in its graph, as
+`convert` makes ONNX files); float32: the page applies the contract's scaling (contract.js)."""
+OUTPUT_NAME = "web"
+CONFIG_NAME = "model.json"
+BUILDING_PREFIX = ".web-building-"
+"""The folder is assembled under this name beside DIR/web and renamed into place when complete."""
+
+
+class WebBuildError(ToolkitError, ValueError):
+    """The page cannot be built: no ONNX artifact, or onnxruntime-web is not installed."""
+
+
+@dataclass
+class WebOptions:
+    """What `python -m convert web` builds."""
+
+    models: str = "models"
+    """The models folder: its manifest.json lists the artifact; the page goes to DIR/web/."""
+    artifact: Optional[str] = None
+    """The ONNX artifact's file name as the manifest lists it (default: the int8 ONNX artifact)."""
+
+
+@dataclass
+class WebBuild:
+    """What was written."""
+
+    folder: Path
+    artifact: Artifact
+    ort_version: str
+    files: dict = field(default_factory=dict)
+    """File name -> size in bytes, for every file in the folder."""
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.files.values())
+
+
+def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
+    """The named ONNX artifact, or the manifest's int8 ONNX artifact, else its float32 one."""
+    onnx = [a for a in manifest.artifacts if a.format == "onnx"]
+    listed = ", ".join(a.path for a in onnx) or "none"
+    if name is not None:
+        artifact = manifest.find(name) or manifest.find(Path(name).name)
+        if artifact is None:
+            raise WebBuildError(f"--artifact {name}: not listed in {models / 'manifest.json'} (its ONNX artifacts: {listed})")
+        if artifact.format != "onnx":
+            raise WebBuildError(f"--artifact {name}: a {artifact.format} file; the page runs ONNX files (the manifest's: {listed})")
+        return artifact
+    for precision in ("int8", "float32"):
+        for artifact in onnx:
+            if artifact.precision == precision:
+                return artifact
+    if onnx:
+        return onnx[0]
+    raise WebBuildError(f"{models / 'manifest.json'} lists no ONNX artifact: run `python -m convert onnx --models {models}` first")
+
+
+def check_artifact(artifact: Artifact, models: Path) -> Path:
+    """The artifact's file, checked against the manifest: present, same sha256, the same
+    contract and labels inside the file, float32 input and output tensors."""
+    path = models / artifact.path
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file, though {models / 'manifest.json'} lists it: run `python -m convert onnx` again")
+    digest = sha256_file(path)
+    if digest != artifact.sha256:
+        raise ModelFileError(f"{path}: sha256 {digest[:12]}… differs from the manifest's {artifact.sha256[:12]}…: "
+                             "the file changed since it was converted; run `python -m convert onnx` again")
+    embedded = read_embedded(path)
+    if embedded is not None and embedded.contract is not None and embedded.contract != artifact.contract:
+        raise ModelFileError(f"{path}: its embedded input contract {embedded.contract.to_json()} differs from the manifest's "
+                             f"{artifact.contract.to_json()}")
+    if embedded is not None and embedded.labels is not None and list(embedded.labels) != list(artifact.labels):
+        raise ModelFileError(f"{path}: its embedded labels {embedded.labels} differ from the manifest's {artifact.labels}")
+    ir_version = onnx_ir_version(path)
+    if ir_version is not None and ir_version > ORT_WEB_MAX_IR_VERSION:
+        raise WebBuildError(f"{path}: ONNX IR version {ir_version}, and onnxruntime-web reads {ORT_WEB_MAX_IR_VERSION} at most "
+                            "(export it with an onnx package that writes IR <= 13, or pin a newer onnxruntime-web in web/package.json)")
+    accepted = {"input": PAGE_INPUT_TYPES, "output": ("float32",)}
+    for role, tensor in (("input", artifact.input_tensor), ("output", artifact.output_tensor)):
+        if tensor is not None and (tensor.dtype not in accepted[role] or tensor.scale):
+            raise WebBuildError(f"{path}: its {role} tensor is {tensor.dtype}"
+                                f"{' (quantized)' if tensor.scale else ''}; the page feeds "
+                                f"{' or '.join(PAGE_INPUT_TYPES)} and reads float32 tensors")
+    return path
+
+
+def onnx_ir_version(path: Path) -> Optional[int]:
+    """ModelProto.ir_version (field 1), read from the protobuf without the onnx package."""
+    from runtime.onnx_external import message_fields
+
+    try:
+        for number, wire, value in message_fields(path.read_bytes()):
+            if number == 1 and wire == 0:
+                return int(value)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: not a readable ONNX file ({err})") from err
+    return None
+
+
+def ort_source() -> tuple:
+    """(folder of onnxruntime-web's dist files, version), checked against web/package.json's pin."""
+    pinned = json.loads((WEB_SOURCE / "package.json").read_text())["dependencies"][ORT_PACKAGE]
+    package = WEB_SOURCE / "node_modules" / ORT_PACKAGE
+    install = f"run `bash scripts/setup.sh` (it runs `npm ci --prefix {WEB_SOURCE}`)"
+    try:
+        installed = json.loads((package / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError) as err:
+        raise WebBuildError(f"{ORT_PACKAGE} {pinned} is not installed in {package.parent}: {install}") from err
+    if installed != pinned:
+        raise WebBuildError(f"{package} is version {installed}, web/package.json pins {pinned}: {install}")
+    dist = package / "dist"
+    missing = [name for name in ORT_FILES if not (dist / name).is_file()]
+    if missing:
+        raise WebBuildError(f"{dist} lacks {', '.join(missing)}: reinstall it, {install}")
+    return dist, installed
+
+
+def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int) -> dict:
+    """model.json: what the page needs to know, from the manifest."""
+    tensor = artifact.input_tensor
+    output = artifact.output_tensor
+    return {
+        "model": manifest.model,
+        "artifact": {
+            "file": Path(artifact.path).name,
+            "format": artifact.format,
+            "precision": artifact.precision,
+            "bytes": artifact.bytes,
+            "sha256": artifact.sha256,
+            "accuracy": artifact.metrics.accuracy,
+            "agreement": artifact.metrics.agreement,
+        },
+        "contract": artifact.contract.to_json(),
+        "labels": list(artifact.labels),
+        "input": None if tensor is None else {"name": tensor.name, "shape": list(tensor.shape), "dtype": tensor.dtype},
+        "output": None if output is None else {"name": output.name, "shape": list(output.shape)},
+        "onnxruntime_web": {"version": ort_version, "script": ORT_FILES[0], "wasm": ORT_FILES[1], "wasm_bytes": wasm_bytes},
+        "built_by": "python -m convert web",
+    }
+
+
+def build_web(options: WebOptions) -> WebBuild:
+    """Writes DIR/web/ as a whole: assembled beside it and renamed into place when complete,
+    so a failed or killed build leaves any earlier folder as it was."""
+    models = Path(options.models)
+    manifest = read_manifest(models)
+    artifact = choose_artifact(manifest, options.artifact, models)
+    model_path = check_artifact(artifact, models)
+    dist, ort_version = ort_source()
+    missing = [name for name in PAGE_FILES if not (WEB_SOURCE / name).is_file()]
+    if missing:
+        raise WebBuildError(f"{WEB_SOURCE} lacks the page's {', '.join(missing)}")
+    target = models / OUTPUT_NAME
+    with folder_lock(models):
+        for stale in models.glob(BUILDING_PREFIX + "*"):  # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
+        building = Path(tempfile.mkdtemp(prefix=BUILDING_PREFIX, dir=models))
+        try:
+            os.chmod(building, 0o755)
+            for name in PAGE_FILES:
+                shutil.copyfile(WEB_SOURCE / name, building / name)
+            for name in ORT_FILES:
+                shutil.copyfile(dist / name, building / name)
+            shutil.copyfile(model_path, building / model_path.name)
+            wasm_bytes = (building / ORT_FILES[1]).stat().st_size
+            config = model_config(manifest, artifact, ort_version, wasm_bytes)
+            (building / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+            files = {p.name: p.stat().st_size for p in sorted(building.iterdir())}
+            _replace_folder(building, target)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    return WebBuild(target, artifact, ort_version, files)
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Renames `new` onto `target`; an earlier `target` is moved aside first and removed after."""
+    old = None
+    if target.exists():
+        if not target.is_dir():
+            raise WebBuildError(f"{target} exists and is not a folder: move it away first")
+        old = Path(tempfile.mkdtemp(prefix=BUILDING_PREFIX + "old-", dir=target.parent))
+        os.replace(target, old / OUTPUT_NAME)
+    try:
+        os.replace(new, target)
+    except OSError:
+        if old is not None:
+            os.replace(old / OUTPUT_NAME, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def format_build(build: WebBuild) -> str:
+    """What `python -m convert web` prints: the folder, its size by part, how to serve it."""
+    from runtime.tables import format_size
+
+    page = {n: b for n, b in build.files.items() if n in PAGE_FILES or n == CONFIG_NAME}
+    model_name = Path(build.artifact.path).name
+    rows = [
+        (model_name, build.files[model_name], f"the model ({build.artifact.precision} ONNX)"),
+        (ORT_FILES[1], build.files[ORT_FILES[1]], f"{ORT_PACKAGE} {build.ort_version}: WebAssembly CPU build (SIMD)"),
+        (ORT_FILES[0], build.files[ORT_FILES[0]], f"{ORT_PACKAGE} {build.ort_version}: its JavaScript API"),
+        (f"page: {len(page)} files", sum(page.values()), "index.html, style.css, model.json and the scripts"),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} files"]
+    lines += [f"  {name:<{width}}  {format_size(size):>10}  {what}" for name, size, what in rows]
+    lines.append(f"Serve it: python -m runtime serve {build.folder}  (then open the address it prints, on this computer or a phone on the same network)")
+    return "\n".join(lines)
+

@@ -1,0 +1,92 @@
+"""Writing files so that nothing is lost: every file is written under a temporary name and
+renamed into place when complete, writers of a models folder hold its lock, and files are
+identified by their sha256."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ManifestError
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Yields a temporary path beside `path` (same suffix) and renames it onto `path` only
+    when the block finishes; on any error, or if the process dies, `path` is untouched."""
+    import tempfile  # only writers need it; the device's load path stays lean
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets normal permissions
+    try:
+        yield tmp
+        if not tmp.exists():  # the block consumed it (a scratch file, not a result)
+            return
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+TEMP_GLOB = ".*.tmp.*"
+"""What atomic_path's temporary files look like; a killed writer can leave one behind."""
+LOCK_NAME = ".models.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder, create: bool = True) -> Iterator[None]:
+    """Holds an exclusive lock on a models folder, so that two writers (train, convert) never
+    interleave; on entry, temporary files left by a killed writer are removed. Without
+    `create`, a missing folder is a ManifestError (convert needs what train wrote)."""
+    import fcntl
+
+    folder = Path(folder)
+    if not create and not folder.is_dir():
+        raise ManifestError(f"{folder} not found: {missing_models_hint(folder)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ManifestError(f"{folder} is being written by another train or convert run; wait for it to finish") from err
+        for stale in folder.glob(TEMP_GLOB):
+            stale.unlink()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def missing_models_hint(models_dir) -> str:
+    """What to run to make a models folder, naming it when it is not the default."""
+    option = "" if Path(models_dir) == Path("models") else f" --models {models_dir}"
+    return (f"run `python -m train{option}` (then `python -m convert all{option}`) first, or "
+            f"`python -m convert all --keras MODEL.keras --data DATA{option}` for your own model")

@@ -1,0 +1,63 @@
+"""What the report's parts share: its options, file names, and the matplotlib check."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Optional
+
+HTML_NAME = "index.html"
+CARD_NAME = "model_card.md"
+FIGURE_PREFIX = "fig_"
+"""Every PNG the report writes starts with this; those left in DIR by an earlier report are removed."""
+GALLERY_CAP = 24
+"""Most disagreement images shown per artifact, the largest |Δp| first."""
+GALLERY_SIZE = 112
+"""Each test image in the gallery is enlarged, pixel for pixel, to about this many pixels."""
+LATENCY_RUNS = 300
+"""Single-image `Model.predict` calls timed per artifact for the card, after bench's warm-up."""
+INSTALL_HINT = 'pip install matplotlib (or pip install "edge-mnist[report]")'
+
+
+class ReportDependencyError(ImportError):
+    """matplotlib, which only the report needs, is not installed."""
+
+
+def require_matplotlib():
+    """The matplotlib module, or ReportDependencyError saying what to install."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise ReportDependencyError(f"the parity report draws its figures with matplotlib, which is not installed: {INSTALL_HINT}") from err
+    return matplotlib
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How `write_report` measures and how much it shows."""
+
+    thresholds: dict = field(default_factory=dict)
+    """Precision -> parity.Thresholds the run used (drawn on the histograms); parity's defaults otherwise."""
+    gallery_cap: int = GALLERY_CAP
+    """Most disagreement images shown per artifact."""
+    latency_runs: int = LATENCY_RUNS
+    """Timed single-image calls per artifact for the card's p50 latency."""
+    num_threads: Optional[int] = None
+    """Interpreter threads for the latency measurement (None: the interpreter's default)."""
+    verify_checksum: bool = True
+    """Check each artifact's sha256 against the manifest when loading it for the latency."""
+
+    def thresholds_for(self, precision: str):
+        from ..parity import DEFAULT_THRESHOLDS, Thresholds
+
+        return self.thresholds.get(precision) or DEFAULT_THRESHOLDS.get(precision) or Thresholds()
+
+
+def slug(name: str) -> str:
+    """A name as an HTML id or a file name part."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,58 @@
+"""Plain-text tables and the number formats every command prints (parity, convert, bench,
+diagnose): one place, so the same figure reads the same everywhere."""
+
+from __future__ import annotations
+
+
+def format_size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
+
+
+def format_percent(value, digits=2) -> str:
+    """A share as a percentage; "-" when it was not measured (None or NaN)."""
+    return "-" if value is None or value != value else f"{value:.{digits}%}"
+
+
+def format_sci(value) -> str:
+    """A difference in scientific notation; "-" when it was not measured."""
+    return "-" if value is None else f"{value:.2e}"
+
+
+def format_pp(value) -> str:
+    """A difference of shares in percentage points, signed; "-" when not measured."""
+    return "-" if value is None else f"{value * 100:+.2f} pp"
+
+
+def text_table(header, rows, rule: bool = True) -> list:
+    """Left-aligned columns as wide as their widest cell; a rule of dashes under the header."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row):
+        return "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+    lines = [line(header)]
+    if rule:
+        lines.append("  ".join("-" * w for w in widths))
+    return lines + [line(row) for row in rows]
+
+
+def parity_table(results, reference, reference_name: str = "keras (reference)", skipped=()) -> str:
+    """The parity summary: one row per artifact, the Keras model first, then every failure
+    and skip with its reason."""
+    header = ("artifact", "precision", "calibration", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
+    labelled = reference.has_labels
+    rows = [(reference_name, "float32", "", "", f"{reference.accuracy:.4f}" if labelled else "-", "", "", "", "", "")]
+    for r in results:
+        rows.append((
+            r.artifact, r.precision, r.calibration, format_size(r.bytes),
+            "-" if r.accuracy is None else f"{r.accuracy:.4f}", format_pp(r.delta_accuracy),
+            format_percent(r.agreement), format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
+        ))
+    for artifact, precision, _ in skipped:
+        rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
+    lines = text_table(header, rows)
+    for r in results:
+        lines += [f"note {r.artifact}: {note}" for note in r.notes]
+        lines += [f"FAIL {r.artifact}: {failure}" for failure in r.failures]
+    lines += [f"skipped {artifact}: {reason}" for artifact, _, reason in skipped]
+    return "\n".join(lines)

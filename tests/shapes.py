@@ -1,0 +1,80 @@
+"""A user's own model, made inside the tests: RGB pictures of coloured shapes (circle,
+square, triangle) on coloured backgrounds, written as a class-subfolder image folder (the
+layout of keras.utils.image_dataset_from_directory), and a small Keras CNN trained on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = ("circle", "square", "triangle")
+SIZE = 32
+"""The model's input: 32x32 RGB."""
+DRAWN = 64
+"""Pictures are drawn this size, then resized to SIZE like any larger image file."""
+
+
+def draw_shape(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.Image:
+    """One RGB picture of `kind`, random colours, position and scale."""
+    background = tuple(int(v) for v in rng.integers(0, 256, 3))
+    colour = tuple(int((b + rng.integers(90, 166)) % 256) for b in background)  # always far from the background
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    radius = rng.uniform(0.3, 0.45) * size
+    cx, cy = rng.uniform(radius, size - radius, 2)
+    if kind == "circle":
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
+    elif kind == "square":
+        draw.rectangle([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
+    else:
+        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
+    return image
+
+
+def shape_arrays(per_class: int, seed: int = 0) -> tuple:
+    """(uint8 images (N, 32, 32, 3), int labels (N,)), classes in CLASSES order: drawn at
+    DRAWN pixels and reduced by the runtime's own resampling, as larger files are."""
+    from runtime.resample import resize, to_uint8
+
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for k, kind in enumerate(CLASSES):
+        for _ in range(per_class):
+            images.append(to_uint8(resize(np.asarray(draw_shape(kind, rng, DRAWN)), SIZE, SIZE)))
+            labels.append(k)
+    return np.stack(images), np.asarray(labels)
+
+
+def write_shape_folder(folder: Path, per_class: int, seed: int = 1, size: int = DRAWN) -> Path:
+    """folder/<class>/<n>.png, pictures `size` pixels square (the model resizes them)."""
+    rng = np.random.default_rng(seed)
+    for kind in CLASSES:
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        for n in range(per_class):
+            draw_shape(kind, rng, size).save(folder / kind / f"{n:03d}.png")
+    return folder
+
+
+def train_shape_cnn(path: Path, rescaling: bool = False, epochs: int = 20, seed: int = 0) -> Path:
+    """A small CNN for 32x32 RGB shapes, saved as `path` (.keras). With `rescaling`, the
+    model takes raw pixels 0..255 and divides by 255 itself (convert with --input-scale 1)."""
+    import keras
+
+    x, y = shape_arrays(300, seed)
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((SIZE, SIZE, 3), name="image")]
+    if rescaling:
+        layers.append(keras.layers.Rescaling(1 / 255))
+    layers += [
+        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(len(CLASSES), activation="softmax"),
+    ]
+    model = keras.Sequential(layers, name=path.stem)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x if rescaling else x / np.float32(255), y, epochs=epochs, batch_size=32, verbose=0)
+    model.save(path)
+    return path
