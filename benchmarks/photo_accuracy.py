@@ -32,6 +32,7 @@ from PIL import Image  # noqa: E402
 
 import runtime  # noqa: E402
 from photos import CASES, case_style, random_style, render_photo  # noqa: E402
+from runtime.errors import ToolkitError  # noqa: E402
 from runtime.parity import load_reference  # noqa: E402
 
 ROWS = CASES + ("mixed",)
@@ -161,7 +162,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     models = Path(args.models)
-    reference = load_reference(models)
+    try:
+        reference = load_reference(models)
+    except ToolkitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.speed:
         import platform
         import tempfile

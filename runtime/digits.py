@@ -161,8 +161,10 @@ def box_mean3(image: np.ndarray) -> np.ndarray:
     total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
     count_y = np.full(image.shape[0], 3.0, np.float32)
     count_x = np.full(image.shape[1], 3.0, np.float32)
-    count_y[[0, -1]] -= 1
-    count_x[[0, -1]] -= 1
+    count_y[0] -= 1  # twice for a one-pixel image: only the pixel itself exists
+    count_y[-1] -= 1
+    count_x[0] -= 1
+    count_x[-1] -= 1
     return total / (count_y[:, np.newaxis] * count_x[np.newaxis, :])
 
 

@@ -7,7 +7,7 @@ import pytest
 import runtime
 from runtime import digits
 from runtime.digits import (
-    closing, dilate, label_components, normalize_digit, percentile, reduce_blocks, resample, resample_max,
+    box_mean3, closing, dilate, label_components, normalize_digit, percentile, reduce_blocks, resample, resample_max,
     resample_weights, running_extreme, stroke_width,
 )
 from runtime.errors import ImageError
@@ -62,6 +62,14 @@ def test_resampling_weights_average_areas_and_interpolate_linearly():
     enlarged = resample(ramp, 2, 8)[0]
     inner = (np.arange(8) + 0.5) / 2 - 0.5  # half-pixel centres, clamped at the ends
     assert np.allclose(enlarged, np.clip(inner, 0, 3), atol=EXACT)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (4, 6)])
+def test_box_mean3_is_the_mean_of_the_pixels_that_exist(shape):
+    image = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
+    expected = np.array([[image[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2].mean() for x in range(shape[1])]
+                         for y in range(shape[0])])
+    assert np.allclose(box_mean3(image), expected, rtol=1e-5)
 
 
 def test_reduce_blocks_is_the_mean_of_whole_blocks():
