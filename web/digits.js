@@ -9,13 +9,16 @@
 // order: Float32Array for numpy's float32 arrays (each float32 operation rounded by f32, in
 // numpy's order, sums in numpy's pairwise order), Uint8Array of 0/1 for boolean masks;
 // Python floats are JavaScript numbers. Where a Python float meets a float32 array in a
-// comparison, numpy rounds it to float32 first (NEP 50): so does `above`.
+// comparison, numpy rounds it to float32 first (a float32 array keeps its type against a
+// Python scalar): so does `above`.
 //
 // When runtime/digits.py changes, port it here again: tests/test_web.py feeds the same
 // images to this code and to the Python and holds them to agree.
 
 import { f32, pairwiseSum, pyFixed, pyPercent, pyRound, roundHalfEven } from "./numeric.js";
 
+// The constants of runtime/digits.py, with the same names and values (its docstrings say
+// what each one means).
 export const MNIST_SIZE = 28;
 export const DIGIT_BOX = 20; // MNIST fits each digit into 20x20 and pads it to 28x28.
 export const WORKING_SIDE = 512; // Photos are reduced by an integer block mean until the longer side is at most this.
