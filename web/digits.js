@@ -190,9 +190,9 @@ function boxMean3({ data, width: w, height: h }) {
   }
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
-    const countY = y === 0 || y === h - 1 ? 2 : 3; // count_y[[0, -1]] -= 1 (once, even when h == 1)
+    const countY = 3 - (y === 0) - (y === h - 1); // count_y[0] -= 1; count_y[-1] -= 1
     for (let x = 0; x < w; x++) {
-      const countX = x === 0 || x === w - 1 ? 2 : 3;
+      const countX = 3 - (x === 0) - (x === w - 1);
       const r = y * (w + 2) + x;
       const total = f32(f32(rows[r] + rows[r + 1]) + rows[r + 2]);
       out[y * w + x] = f32(total / (countY * countX));
