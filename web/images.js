@@ -4,7 +4,7 @@
 // channels, resized to its height and width by a centre crop, black padding or a stretch.
 // Decoding is the browser's; everything after it is the runtime's arithmetic.
 
-import { toMnist } from "./digits.js";
+import { normalizeDigit } from "./digits.js";
 import { pyRound } from "./numeric.js";
 import { luma, overWhite } from "./pillow.js";
 import { resize, toUint8 } from "./resample.js";
@@ -108,7 +108,7 @@ export function fitImage(pixels, h, w, contract) {
  */
 export function preparePixels(pixels, h, w, contract, name = "image") {
   if (contract.preprocessing === "mnist-digit") {
-    return toMnist(pixels, w, h, name);
+    return normalizeDigit(pixels, w, h, name);
   }
   return fitImage(pixels, h, w, contract);
 }
