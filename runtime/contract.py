@@ -128,8 +128,8 @@ class InputContract:
     def describe_preprocessing(self) -> str:
         """How `predict` turns an image file into this contract's array."""
         if self.preprocessing == "mnist-digit":
-            return ("MNIST digit normalisation: light ink on dark, cropped to the ink, fitted into 20x20, "
-                    "centred by mass in 28x28")
+            return ("MNIST digit normalisation: paper and shadows removed, the digit found among lines and "
+                    "specks, strokes brought to MNIST's weight, fitted into 20x20, centred by mass in 28x28")
         h, w = self.image_shape[:2]
         colour = {1: "grayscale", 3: "RGB"}[self.channels]
         how = {"crop": "aspect ratio kept, centre-cropped", "pad": "aspect ratio kept, padded with black",

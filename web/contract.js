@@ -49,7 +49,7 @@ export function scalePixels(pixels, contract) {
 /** InputContract.describe_preprocessing: how an image becomes this contract's array. */
 export function describePreprocessing(contract) {
   if (contract.preprocessing === "mnist-digit") {
-    return "MNIST digit normalisation: light ink on dark, cropped to the ink, fitted into 20x20, centred by mass in 28x28";
+    return "MNIST digit normalisation: paper and shadows removed, the digit found among lines and specks, strokes brought to MNIST's weight, fitted into 20x20, centred by mass in 28x28";
   }
   const [h, w] = contract.imageShape;
   const colour = contract.channels === 3 ? "RGB" : "grayscale";
