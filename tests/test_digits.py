@@ -1,4 +1,4 @@
-"""runtime.digits: each numeric building block against a brute-force reference, and the
+"""runtime.raster and runtime.digits: each numeric building block against a brute-force reference, and the
 normalisation against MNIST itself (stroke weight, ink, accuracy)."""
 
 import numpy as np
@@ -6,11 +6,12 @@ import pytest
 
 import runtime
 from runtime import digits
-from runtime.digits import (
-    box_mean3, closing, dilate, label_components, normalize_digit, percentile, reduce_blocks, resample, resample_max,
+from runtime.digits import normalize_digit
+from runtime.errors import ImageError
+from runtime.raster import (
+    box_mean3, closing, dilate, label_components, percentile, reduce_blocks, resample, resample_max,
     resample_weights, running_extreme, stroke_width,
 )
-from runtime.errors import ImageError
 
 EXACT = 1e-6
 """float32 sums of a handful of terms agree with float64 references to this."""

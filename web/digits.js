@@ -5,14 +5,15 @@
 // components without frames, lines and specks, stroke weight brought to MNIST's, fitted
 // into 20x20 and placed in 28x28 by its centre of mass.
 //
-// Each function names the Python it ports. Images are { data, width, height } in row-major
+// Each function names the Python it ports (the image operations are those of
+// runtime/raster.py). Images are { data, width, height } in row-major
 // order: Float32Array for numpy's float32 arrays (each float32 operation rounded by f32, in
 // numpy's order, sums in numpy's pairwise order), Uint8Array of 0/1 for boolean masks;
 // Python floats are JavaScript numbers. Where a Python float meets a float32 array in a
 // comparison, numpy rounds it to float32 first (a float32 array keeps its type against a
 // Python scalar): so does `above`.
 //
-// When runtime/digits.py changes, port it here again: tests/test_web.py feeds the same
+// When runtime/digits.py or runtime/raster.py changes, port it here again: tests/test_web.py feeds the same
 // images to this code and to the Python and holds them to agree.
 
 import { f32, pairwiseSum, pyFixed, pyPercent, pyRound, roundHalfEven } from "./numeric.js";
@@ -268,20 +269,22 @@ function cropFloat({ data, width }, top, left, h, w) {
 
 /** closing: a max then a min filter, `window` x `window`, on the image extended by its edge pixels. */
 function closing(image, window) {
-  const r = window >> 1;
-  const padded = padEdge(image, r);
-  const brighter = runningExtreme(runningExtreme(padded, window, 0, true), window, 1, true);
-  const closed = runningExtreme(runningExtreme(brighter, window, 0, false), window, 1, false);
-  return cropFloat(closed, r, r, image.height, image.width);
+  return filterPair(image, window, true);
 }
 
 /** opening: a min then a max filter, edges extended as in `closing`. */
 function opening(image, window) {
+  return filterPair(image, window, false);
+}
+
+/** _filter_pair: a max (or min) filter, then the other, on the edge-extended image, cropped back. */
+function filterPair(image, window, maxFirst) {
   const r = window >> 1;
-  const padded = padEdge(image, r);
-  const darker = runningExtreme(runningExtreme(padded, window, 0, false), window, 1, false);
-  const opened = runningExtreme(runningExtreme(darker, window, 0, true), window, 1, true);
-  return cropFloat(opened, r, r, image.height, image.width);
+  let out = padEdge(image, r);
+  for (const takeMax of [maxFirst, !maxFirst]) {
+    out = runningExtreme(runningExtreme(out, window, 0, takeMax), window, 1, takeMax);
+  }
+  return cropFloat(out, r, r, image.height, image.width);
 }
 
 /**
