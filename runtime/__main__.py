@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=_positive_int, default=1, metavar="K", help="show the K most likely classes (default: 1)")
     predict.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                          help="mark answers whose probability is below P as unsure (default: "
-                         f"{DEFAULT_MIN_CONFIDENCE}: on photos of digits it marks 2/3 of the wrong answers, 8%% of the right ones)")
+                         f"{DEFAULT_MIN_CONFIDENCE}: on photos of digits it marks 2/3 of the wrong answers, 9%% of the right ones)")
     predict.add_argument("--save-normalized", default=None, metavar="DIR",
                          help="write the image each file became, as the model saw it, to DIR/<name>.png (default: not written)")
     common(predict)
