@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from runtime.contract import RESIZE_MODES
+from runtime.verdict import DEFAULT_FLOAT_MAX_DP, DEFAULT_MAX_DROP
 
 from .onnx_export import ONNX_PRECISIONS
 from .tflite_export import TFLITE_PRECISIONS
@@ -17,6 +18,7 @@ examples:
   python -m convert all                                   # float32 + int8, TFLite and ONNX
   python -m convert tflite --quantize int8 float16 dynamic
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
+  python -m convert all --max-drop 0.5                    # int8 may lose at most 0.5 pp (default 1)
   python -m convert diagnose                              # int8 error per layer, and what to change
   python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena
   python -m convert web                                   # models/web/: a page running the int8 ONNX file in a browser
@@ -26,6 +28,9 @@ examples:
 
 Each file is loaded back through the runtime and compared with the Keras model on the
 reference bundle before it replaces anything; the exit status is 1 if any check fails.
+A lossy file is judged on its accuracy change on those images, paired image by image, with
+the 95% bound that their number leaves: it fails only when they show a loss beyond
+--max-drop. The verdict, its numbers and the limits go into the manifest.
 
 Your own model (--keras): any Keras 3 image classifier saved as .keras, one input (H, W) or
 (H, W, C) with C 1 or 3, one output of N classes. --data is an .npz with x (uint8 images)
@@ -65,6 +70,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-metadata", action="store_true",
                         help="do not embed the input contract and labels in the files (TFLite metadata needs "
                         "tflite-support; the manifest records them either way)")
+    judged = parser.add_argument_group("what every file must meet (recorded in the manifest; `runtime parity` repeats it)")
+    judged.add_argument("--max-drop", type=_non_negative, default=None, metavar="PP",
+                        help=f"lossy files (int8, float16, dynamic, micro): the largest accuracy loss against Keras, in "
+                        "percentage points, that the reference images may show before the file is refused; a change "
+                        "they cannot tell from zero, or a gain, never fails (default: {DEFAULT_MAX_DROP * 100:g}); web: "
+                        "the page's artifact must meet it (default there: as it was converted)")
+    judged.add_argument("--float-max-dp", type=_non_negative, default=None, metavar="X",
+                        help="float32 files: the largest |Δp| of any class on any image; top-1 may differ only on "
+                        f"near-ties (default: {DEFAULT_FLOAT_MAX_DP:g})")
     parser.add_argument("--models", default=None, metavar="DIR",
                         help="models folder (default: models, or models/<model name> with --keras)")
     parser.add_argument("--artifact", default=None, metavar="NAME",
@@ -77,8 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     own.add_argument("--data", metavar="DATA", help="an .npz with x [y, class_names], or a folder of class subfolders")
     own.add_argument("--labels", metavar="FILE", help="class names, one per line (default: the folder names, "
                      "the .npz's class_names, else 0..N-1)")
-    own.add_argument("--input-scale", type=_positive, default=255.0, metavar="S",
-                     help="the model's input is pixel / S: 255 for 0..1 (default), 1 for a model with its own Rescaling")
+    own.add_argument("--input-scale", type=_positive, default=None, metavar="S",
+                     help="the model's input is pixel / S: 255 for 0..1, 1 for raw pixels (default: 1 when the model "
+                     "begins with its own Rescaling, or a Normalization adapted on raw pixels, else 255)")
     own.add_argument("--mean", type=float, nargs="+", default=[], metavar="M",
                      help="subtracted after scaling, one value or one per channel (default: none)")
     own.add_argument("--std", type=_positive, nargs="+", default=[], metavar="S",
@@ -107,6 +122,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.models is None:
         args.models = str(Path("models") / Path(args.keras).stem) if args.keras else "models"
     return args
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
 
 
 def _positive(text: str) -> float:

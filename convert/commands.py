@@ -24,17 +24,46 @@ def targets_for(args) -> list:
     return targets
 
 
+def limits_for(args):
+    """The limits --max-drop and --float-max-dp ask for (the defaults where not given)."""
+    from runtime.verdict import Limits
+
+    default = Limits()
+    return Limits(max_drop=default.max_drop if args.max_drop is None else args.max_drop / 100,
+                  float_max_dp=default.float_max_dp if args.float_max_dp is None else args.float_max_dp)
+
+
 def web(args) -> int:
     """`python -m convert web`: no TensorFlow, only the manifest, the ONNX file and the page."""
     from .web import WebOptions, build_web, format_build
 
     try:
+        check_page_artifact(args)
         build = build_web(WebOptions(models=args.models, artifact=args.artifact))
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_build(build))
     return 0
+
+
+def check_page_artifact(args) -> None:
+    """The web page's artifact must have passed its conversion check with the budget given
+    now (--max-drop, --float-max-dp): its recorded counts are judged again."""
+    from pathlib import Path
+
+    from runtime.manifest import read_manifest
+    from runtime.verdict import rejudge
+
+    from .web import WebBuildError, choose_artifact
+
+    if args.max_drop is None and args.float_max_dp is None:
+        return  # as it was converted
+    manifest = read_manifest(args.models)
+    artifact = choose_artifact(manifest, args.artifact, Path(args.models))
+    verdict = rejudge(artifact.metrics.verdict, limits_for(args)) if artifact.metrics else None
+    if verdict is not None and not verdict.passed:
+        raise WebBuildError(f"{artifact.path} does not meet the limits given: {'; '.join(verdict.failures)}")
 
 
 def run(args) -> int:
@@ -53,12 +82,12 @@ def run(args) -> int:
         if args.target == "micro":
             report = convert_micro(MicroOptions(models=args.models, precision=args.quantize[0],
                                                 calibration_samples=args.calibration_samples,
-                                                per_channel=not args.per_tensor))
+                                                per_channel=not args.per_tensor, limits=limits_for(args)))
         else:
             report = convert(ConvertOptions(
                 targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
                 per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose",
-                metadata=not args.no_metadata, verbose=args.verbose))
+                metadata=not args.no_metadata, verbose=args.verbose, limits=limits_for(args)))
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

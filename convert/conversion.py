@@ -18,6 +18,7 @@ from runtime.files import atomic_path, folder_lock, sha256_file
 from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
 from runtime.metadata import read_embedded
 from runtime.parity import ParityResult, Reference, compare, load_reference
+from runtime.verdict import Limits, reference_problems
 from train.outputs import tool_versions
 
 from .metadata import tflite_with_metadata
@@ -59,6 +60,8 @@ class ConvertOptions:
     """Embed the input contract and labels in every file (TFLite metadata, ONNX metadata_props)."""
     verbose: bool = False
     """Let the converters and interpreters print their own status lines."""
+    limits: Limits = field(default_factory=Limits)
+    """What each file must meet: the accuracy budget of lossy files, the tolerance of float ones."""
 
 
 @dataclass
@@ -95,6 +98,10 @@ def _load_inputs(options: ConvertOptions):
     _checked_input(models, manifest.reference)
     calibration_path = _checked_input(models, manifest.calibration)
     reference = load_reference(models)
+    problem, _ = reference_problems(reference.probs, None)
+    if problem:
+        raise ConversionError(f"{models / 'reference.npz'}: {problem}; nothing is converted from a model that "
+                              "does not give finite outputs")
     with np.load(calibration_path, allow_pickle=False) as data:
         pool = data["images"]
     if options.calibration_samples is None:
@@ -152,8 +159,9 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 report.results.append(ParityResult(name, target.precision, 0, failures=[str(err)]))
                 log(f"  REJECTED {name}: {err}; the file was not written")
                 tmp.unlink()
+                record_rejection(models, manifest, name, target.precision, str(err))
                 continue
-            result = compare(name, target.precision, tmp.stat().st_size, probs, reference)
+            result = compare(name, target.precision, tmp.stat().st_size, probs, reference, options.limits)
             calibration_record = _calibration_record(options) if target.precision == "int8" else None
             if calibration_record:
                 result.calibration = calibration_record.describe()
@@ -163,12 +171,15 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
             if not result.passed:
                 log(f"  REJECTED {name}: {'; '.join(result.failures)}; the file was not written")
                 tmp.unlink()  # atomic_path leaves the old file at `path` as it was
+                record_rejection(models, manifest, name, target.precision, "; ".join(result.failures))
                 continue
-            artifact = _artifact(name, target, tmp, loaded, manifest, result, tools, calibration_record)
+            artifact = artifact_record(name, target, tmp, loaded, manifest, result, tools, calibration_record)
         manifest.put(artifact)
+        manifest.limits = options.limits.to_json()
         write_manifest(models, manifest)
-        log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
-            f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
+        log(f"  verified with {loaded.backend.name}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+        for note in result.notes:
+            log(f"  note: {note}")
     int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)
     if options.diagnose or int8_failed:
         from .diagnose import DiagnosisError, diagnose_tflite, format_diagnosis
@@ -231,7 +242,13 @@ def _calibration_record(options: ConvertOptions) -> Calibration:
     return Calibration(samples=options.calibration_samples, split="train", per_channel=options.per_channel, method="minmax")
 
 
-def _artifact(name, target, tmp, loaded, manifest: Manifest, result, tools, calibration) -> Artifact:
+def record_rejection(models: Path, manifest: Manifest, name: str, precision: str, reason: str) -> None:
+    """Lists a file the check refused in the manifest's `rejected`, so `predict` on it can say why."""
+    manifest.reject(name, precision, reason)
+    write_manifest(models, manifest)
+
+
+def artifact_record(name, target, tmp, loaded, manifest: Manifest, result, tools, calibration) -> Artifact:
     def tensor(info):
         return TensorRecord(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
 
@@ -244,7 +261,7 @@ def _artifact(name, target, tmp, loaded, manifest: Manifest, result, tools, cali
         metrics=Metrics(
             accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
             max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
-            verified_with=f"{loaded.backend.name} {loaded.backend.version}",
+            verified_with=f"{loaded.backend.name} {loaded.backend.version}", verdict=result.verdict,
         ),
         calibration=calibration, tools=tools,
     )

@@ -25,9 +25,11 @@ from runtime.errors import BackendUnavailableError, ManifestError
 from runtime.files import atomic_path, folder_lock, sha256_file
 from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
 from runtime.parity import ParityResult, compare
+from runtime.verdict import Limits
 from train.outputs import tool_versions
 
-from .conversion import ConversionError, ConvertOptions, Target, _calibration_record, _load_inputs, load_keras_model
+from .conversion import (ConversionError, ConvertOptions, Target, _calibration_record, _load_inputs, load_keras_model,
+                         record_rejection)
 from .tflite_export import tflite_bytes
 
 MICRO_FOLDER = "micro"
@@ -64,6 +66,8 @@ class MicroOptions:
     calibration_samples: Optional[int] = None
     """How many training images calibrate int8 activations; None: all that train kept."""
     per_channel: bool = True
+    limits: Limits = field(default_factory=Limits)
+    """What the batch-1 model must meet on TFLM, against the float Keras model (as every artifact)."""
 
 
 @dataclass(frozen=True)
@@ -343,7 +347,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             backend = TFLMBackend(tmp, tflite_micro, arena.bytes, checked=True)  # measure_arena ran this size
             loaded = Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
             probs = loaded.predict(reference.images)
-            result = compare(model_name, options.precision, len(data), probs, reference)
+            result = compare(model_name, options.precision, len(data), probs, reference, options.limits)
             result.backend = f"{backend.name} {backend.version}"
             if options.precision == "int8":
                 result.calibration = _calibration_record(convert_options).describe()
@@ -362,12 +366,14 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
     except _Rejected:
         log(f"  REJECTED {model_name}: {'; '.join(result.failures)}; no file was written")
+        record_rejection(models, manifest, model_name, options.precision, "; ".join(result.failures))
         return report
     manifest.put(entry)
     write_manifest(models, manifest)
     report.entry = entry
-    log(f"  verified with {result.backend}: agreement {result.agreement:.2%}, max |Δp| {result.max_abs_dp:.2e}; "
-        f"{result.notes[0] if result.notes else ''} ({time.perf_counter() - started:.1f} s)", flush=True)
+    log(f"  verified with {result.backend}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    for note in result.notes:
+        log(f"  note: {note}")
     log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in files.values())}")
     return report
 
@@ -382,7 +388,7 @@ def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: P
     metrics = Metrics(
         accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
         max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
-        verified_with=result.backend,
+        verified_with=result.backend, verdict=result.verdict,
     )
     entry = Artifact(
         path=model_name, format="tflite-micro", precision=precision, sha256=sha256_file(tmp), bytes=len(data),

@@ -15,17 +15,22 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
+from runtime.verdict import reference_problems
 from train.data import DataError, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
-REFERENCE_FRACTION = 0.2
-"""Share of the data held out as the reference bundle."""
+REFERENCE_FRACTION = 0.5
+"""Share of the data held out as the reference bundle: half, because every verdict rests on
+these images (a loss of 5 pp is visible in 250 images, not reliably in 100), while int8
+calibration needs a few hundred images at most."""
 MAX_REFERENCE = 1000
 """At most this many reference images: enough to measure agreement to a tenth of a percent."""
 SPLIT_SEED = 0
 """The reference/calibration split is fixed: the same data gives the same split."""
 PROBABILITY_TOLERANCE = 1e-3
 """Outputs whose rows sum to 1 within this are taken as probabilities; others as logits."""
+RAW_PIXEL_MEAN = 1.5
+"""A leading Normalization layer whose mean exceeds this was adapted on raw pixels 0..255."""
 
 
 class UserModelError(ToolkitError, ValueError):
@@ -45,8 +50,9 @@ class UserModelOptions:
     """The models folder to set up."""
     labels: Optional[str] = None
     """A file with one class name per line; else the folder names, else the .npz's, else 0..N-1."""
-    input_scale: float = 255.0
-    """The model's input is pixel / input_scale (1: the model has its own Rescaling layer)."""
+    input_scale: Optional[float] = None
+    """The model's input is pixel / input_scale (1: the model has its own Rescaling layer);
+    None: from the model, 1 if it begins with its own Rescaling or raw-pixel Normalization, else 255."""
     mean: tuple = ()
     std: tuple = ()
     preprocessing: str = "resize"
@@ -91,12 +97,14 @@ def _dims(shape) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
 
 
-def load_data(path, contract: InputContract, log=print) -> tuple:
+def load_data(path, contract: InputContract, log=print, order: Optional[list] = None) -> tuple:
     """(uint8 images (N, *image_shape), int labels (N,) or None, class names or None) from an
-    .npz (x, optionally y and class_names) or a folder of class subfolders."""
+    .npz (x, optionally y and class_names) or a folder of class subfolders. `order`: class
+    names in the model's output order (--labels); a folder's subfolders of those names are
+    numbered in that order."""
     path = Path(path)
     if path.is_dir():
-        return _load_folder(path, contract, log)
+        return _load_folder(path, contract, log, order)
     if not path.is_file():
         raise DataError(f"{path}: no such file or folder (expected an .npz with x [and y], or a folder with one "
                         "subfolder of images per class)")
@@ -131,14 +139,17 @@ def load_data(path, contract: InputContract, log=print) -> tuple:
     return x, y, names
 
 
-def _load_folder(folder: Path, contract: InputContract, log) -> tuple:
-    """Keras's image_dataset_from_directory layout: folder/<class>/<image>; the sorted
-    subfolder names are the class names."""
+def _load_folder(folder: Path, contract: InputContract, log, order: Optional[list] = None) -> tuple:
+    """Keras's image_dataset_from_directory layout: folder/<class>/<image>; the subfolder
+    names are the class names, numbered in sorted order (as Keras does), or in `order` when
+    it names exactly those subfolders."""
     from runtime.images import IMAGE_SUFFIXES, ImageError, prepare_image
 
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{folder}: no class subfolders; expected {folder}/<class name>/<images>")
+    if order and sorted(order) == sorted(p.name for p in classes):
+        classes = [folder / name for name in order]
     images, labels = [], []
     for k, sub in enumerate(classes):
         files = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -176,17 +187,116 @@ def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> t
     return reference, rng.permutation(rest)[:CALIBRATION_POOL]
 
 
-def _probabilities(model, x: np.ndarray) -> tuple:
-    """(model, its probabilities on x, whether a Softmax was appended): a model whose outputs
-    are not probabilities (logits) gets a Softmax layer, so every artifact outputs them."""
+def output_kind(scores: np.ndarray) -> str:
+    """"probabilities" (rows of non-negative values summing to 1), "sigmoid" (every value in
+    0..1, rows not summing to 1: independent per-class scores, as multi-label models give) or
+    "scores" (values outside 0..1: logits, or not a classifier's output at all)."""
+    if np.all(scores >= -PROBABILITY_TOLERANCE) and np.allclose(scores.sum(1), 1.0, atol=PROBABILITY_TOLERANCE):
+        return "probabilities"
+    if np.all((scores >= -PROBABILITY_TOLERANCE) & (scores <= 1 + PROBABILITY_TOLERANCE)):
+        return "sigmoid"
+    return "scores"
+
+
+def _probabilities(model, x: np.ndarray, path: Path, log) -> tuple:
+    """(model, its probabilities on x, whether a Softmax was appended). Logits get a Softmax
+    layer, so every artifact outputs probabilities (the top-1 class is unchanged); independent
+    sigmoid scores are refused, since no class probability can honestly be shown for them."""
     import keras
 
     scores = model.predict(x, batch_size=256, verbose=0)
-    if np.all(scores >= -PROBABILITY_TOLERANCE) and np.allclose(scores.sum(1), 1.0, atol=PROBABILITY_TOLERANCE):
+    problem, _ = reference_problems(scores, None)
+    if problem:
+        raise UserModelError(f"{path}: {problem.replace('the Keras model', 'it')}; nothing was written "
+                             "(check the model's weights and its input contract)")
+    kind = output_kind(scores)
+    if kind == "probabilities":
         return model, scores, False
+    if kind == "sigmoid":
+        raise UserModelError(
+            f"{path}: its outputs are independent scores in 0..1 whose rows do not sum to 1 (e.g. {_row(scores)}): "
+            "a sigmoid (multi-label) output, not one probability per class. This toolkit checks single-label "
+            "classifiers; end the model with a softmax layer if each image has one class")
+    log(f"Note: {path.name} outputs logits, not probabilities (values from {scores.min():.3g} to {scores.max():.3g}; "
+        "rows do not sum to 1): a Softmax layer is appended, so every artifact outputs class probabilities and the "
+        "top-1 class is unchanged. If these outputs are not class scores (a regression), this toolkit does not apply.")
     wrapped = keras.Sequential([keras.Input(model.inputs[0].shape[1:], name="image"), model, keras.layers.Softmax()],
                                name=model.name)
     return wrapped, wrapped.predict(x, batch_size=256, verbose=0), True
+
+
+def _row(scores: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.2f}" for v in scores[0][:6]) + (", ..." if scores.shape[1] > 6 else "") + "]"
+
+
+def first_layer(model):
+    """The first layer that computes something, looking inside nested models (a backbone used
+    as a layer) and past input layers."""
+    for layer in model.layers:
+        if layer.__class__.__name__ == "InputLayer":
+            continue
+        if hasattr(layer, "layers") and layer.layers:
+            return first_layer(layer)
+        return layer
+    return None
+
+
+def own_scaling(model) -> Optional[str]:
+    """How the model scales raw pixels itself, described ("Rescaling(scale 0.00392)"), or None."""
+    layer = first_layer(model)
+    name = layer.__class__.__name__ if layer is not None else ""
+    config = layer.get_config() if layer is not None else {}
+    if name == "Rescaling":
+        scale = config.get("scale")
+        if isinstance(scale, (int, float)) and abs(scale) >= 0.5:
+            return None  # scales up: the model expects floats already
+        return f"a Rescaling layer (scale {scale:.4g})" if isinstance(scale, (int, float)) else "a Rescaling layer"
+    if name == "Normalization":
+        mean = getattr(layer, "mean", None)
+        mean = np.asarray(config.get("mean") if mean is None else mean, dtype=np.float64)
+        if mean.size and float(np.max(mean)) > RAW_PIXEL_MEAN:
+            return f"a Normalization layer adapted on raw pixels (mean {float(np.mean(mean)):.4g})"
+    return None
+
+
+def input_scale_for(model, options: "UserModelOptions", path: Path, log) -> float:
+    """The contract's pixel scale: the user's, else what the model's first layer implies.
+    A user's scale that contradicts the model's own rescaling is refused with the fix."""
+    scaling = own_scaling(model)
+    if options.input_scale is None:
+        if scaling:
+            log(f"{path.name} begins with {scaling}, so it takes raw pixels 0..255: input scale 1 "
+                "(pass --input-scale to say otherwise)")
+            return 1.0
+        return 255.0
+    if scaling and options.input_scale != 1:
+        raise UserModelError(
+            f"{path}: it begins with {scaling}, so it takes raw pixels 0..255, but --input-scale "
+            f"{options.input_scale:g} would feed it pixel / {options.input_scale:g}, scaled twice; leave "
+            "--input-scale out (or pass 1)")
+    if scaling and (options.mean or options.std) and "Normalization" in scaling:
+        raise UserModelError(f"{path}: it begins with {scaling}; --mean/--std would normalise twice; leave them out")
+    return float(options.input_scale)
+
+
+def check_held_out_accuracy(probs: np.ndarray, labels: Optional[np.ndarray], options: "UserModelOptions",
+                            contract: InputContract, names: list, path: Path) -> None:
+    """Refuses a model that scores at, near or below chance on its own held-out images: the
+    comparison of any file with it would mean nothing. Names the likely cause."""
+    problem, kind = reference_problems(probs, labels)
+    if problem is None:
+        return
+    if Path(options.data).is_dir():
+        order = (f"the class folders were read in {'the order of ' + str(options.labels) if options.labels else 'sorted order'}"
+                 f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}); if the model's outputs are in "
+                 "another order, pass --labels FILE with the folder names in the model's output order, one per line")
+    else:
+        order = "check that y uses the model's class numbering (0 = its first output)"
+    scale = (f"the model's input here is {contract.formula()}; a model that rescales by itself takes --input-scale 1, "
+             "one trained on 0..1 floats --input-scale 255")
+    cause = (f"the labels are probably in another order than the model's outputs: {order}" if kind == "below-chance"
+             else f"the input contract is probably not the model's ({scale}), or the class order differs ({order})")
+    raise UserModelError(f"{path}: {problem}; nothing was written. Likely cause: {cause}")
 
 
 def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
@@ -194,18 +304,19 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     path = Path(options.keras)
     model = load_keras(path)
     image_shape, classes = image_shape_and_classes(model, path)
+    scale = input_scale_for(model, options, path, log)
     try:
-        contract = InputContract(image_shape=image_shape, pixel_scale=options.input_scale, mean=tuple(options.mean),
+        contract = InputContract(image_shape=image_shape, pixel_scale=scale, mean=tuple(options.mean),
                                  std=tuple(options.std), preprocessing=options.preprocessing, resize=options.resize)
     except ValueError as err:
         raise UserModelError(f"{path}: {err}") from err
-    _warn_about_rescaling(model, options, log)
     models = Path(options.models)
     _check_folder_is_free(models, path.stem)
 
-    x, y, names = load_data(options.data, contract, log)
-    if options.labels:
-        names = read_labels_file(options.labels)
+    order = read_labels_file(options.labels) if options.labels else None
+    x, y, names = load_data(options.data, contract, log, order)
+    if order:
+        names = order
     names = names or [str(k) for k in range(classes)]
     source = options.labels or options.data
     if len(names) != classes:
@@ -214,10 +325,8 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} classes")
     reference, calibration = split(len(x), y)
     x_ref = contract.model_input(x[reference])
-    model, probs, appended = _probabilities(model, x_ref)
-    if appended:
-        log(f"Note: {path.name} outputs scores that are not probabilities; a Softmax layer is appended, so every "
-            "artifact outputs probabilities.")
+    model, probs, appended = _probabilities(model, x_ref, path, log)
+    check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)
     accuracy = None if y is None else float(np.mean(probs.argmax(1) == y[reference]))
     log(f"Data: {options.data}: {len(x)} images, {classes} classes ({', '.join(names[:8])}"
         f"{', ...' if len(names) > 8 else ''}); {len(reference)} held out for parity, {len(calibration)} for calibration"
@@ -232,14 +341,6 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         architecture=describe_architecture(model), accuracy=accuracy,
     )
     return write_outputs(models, outputs, model=model if appended else None, keras_file=None if appended else path, log=log)
-
-
-def _warn_about_rescaling(model, options: UserModelOptions, log) -> None:
-    first = next((layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"), None)
-    if first is not None and first.__class__.__name__ == "Rescaling" and options.input_scale != 1:
-        log(f"Warning: {Path(options.keras).name} starts with a Rescaling layer (scale {first.get_config().get('scale')}), "
-            f"so it probably takes raw pixels; its input here is pixel / {options.input_scale:g}. "
-            "Pass --input-scale 1 if it rescales by itself.")
 
 
 def _check_folder_is_free(models: Path, stem: str) -> None:

@@ -34,13 +34,16 @@ PARITY_EXAMPLES = """
 examples:
   python -m runtime parity
   python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
-  python -m runtime parity --int8-min-agreement 0.995
+  python -m runtime parity --max-drop 0.5          # int8 may lose at most 0.5 pp here
   python -m runtime parity --backend tflite-micro  # convert micro's models on TFLite Micro, outputs vs LiteRT's
   python -m runtime parity --report report      # then open report/index.html
 
 Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
-bundle (DIR/reference.npz) and compared with the Keras model's probabilities. Exit status
-1 when any artifact fails, so it can gate a deployment.
+bundle (DIR/reference.npz) and compared with the Keras model's probabilities, with the
+limits it was converted with (the manifest records them), so the device repeats the
+conversion's judgement. A lossy artifact fails only when the images show an accuracy loss
+beyond the budget; each verdict says on how many images it rests and what they cannot show.
+Exit status 1 when any artifact fails, so it can gate a deployment.
 
 --report DIR also writes DIR/index.html (no JavaScript, no network; its fig_*.png figures
 beside it, replacing earlier ones): confusion matrices, per-digit accuracy and agreement,
@@ -158,19 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write an HTML report with figures (DIR/index.html) and a model card (DIR/model_card.md); "
                              "needs matplotlib (default: no report)")
     common(parity)
-    limits = parity.add_argument_group("thresholds (a failed one makes the artifact FAIL)")
-    limits.add_argument("--float32-max-dp", type=_non_negative, default=1e-5, metavar="X",
-                        help="float32: largest |Δp| allowed (default: 1e-5)")
-    limits.add_argument("--float32-min-agreement", type=_fraction, default=1.0, metavar="F",
-                        help="float32: smallest top-1 agreement (default: 1.0)")
-    limits.add_argument("--float16-min-agreement", type=_fraction, default=0.995, metavar="F",
-                        help="float16: smallest top-1 agreement (default: 0.995)")
-    limits.add_argument("--dynamic-min-agreement", type=_fraction, default=0.995, metavar="F",
-                        help="dynamic range: smallest top-1 agreement (default: 0.995)")
-    limits.add_argument("--int8-min-agreement", type=_fraction, default=0.99, metavar="F",
-                        help="int8: smallest top-1 agreement (default: 0.99)")
-    limits.add_argument("--int8-max-delta-accuracy", type=_non_negative, default=0.5, metavar="PP",
-                        help="int8: largest |Δ accuracy| in percentage points (default: 0.5)")
+    limits = parity.add_argument_group("limits (default: those each artifact was converted with, from the manifest)")
+    limits.add_argument("--max-drop", type=_non_negative, default=None, metavar="PP",
+                        help="lossy artifacts (int8, float16, dynamic): FAIL when the reference images show an accuracy "
+                        "loss against Keras beyond PP percentage points (default: as converted, else 1)")
+    limits.add_argument("--float-max-dp", type=_non_negative, default=None, metavar="X",
+                        help="float32 artifacts: the largest |Δp| allowed (default: as converted, else 1e-4)")
 
     bench = commands.add_parser("bench", help="measure size, load time, latency, throughput, memory", epilog=BENCH_EXAMPLES,
                                 formatter_class=_formatter,

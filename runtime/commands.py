@@ -132,17 +132,16 @@ def default_model(models_dir) -> str:
 
 
 def parity(args) -> int:
-    from .parity import Thresholds, check_models
+    from .parity import check_models
     from .platform_info import describe_platform
     from .tables import parity_table
+    from .verdict import Limits
 
-    thresholds = {
-        "float32": Thresholds(max_abs_dp=args.float32_max_dp, min_agreement=args.float32_min_agreement),
-        "float16": Thresholds(min_agreement=args.float16_min_agreement),
-        "dynamic": Thresholds(min_agreement=args.dynamic_min_agreement),
-        "int8": Thresholds(min_agreement=args.int8_min_agreement,
-                           max_abs_delta_accuracy=args.int8_max_delta_accuracy / 100),
-    }
+    limits = None
+    if args.max_drop is not None or args.float_max_dp is not None:
+        default = Limits()
+        limits = Limits(max_drop=default.max_drop if args.max_drop is None else args.max_drop / 100,
+                        float_max_dp=default.float_max_dp if args.float_max_dp is None else args.float_max_dp)
     if args.report:
         from .report import ReportDependencyError, require_matplotlib
 
@@ -151,7 +150,7 @@ def parity(args) -> int:
         except ReportDependencyError as err:
             return _fail(err)
     try:
-        report = check_models(args.models, thresholds, backend=args.backend, num_threads=args.threads,
+        report = check_models(args.models, limits, backend=args.backend, num_threads=args.threads,
                               verify_checksum=not args.no_verify, keep_outputs=bool(args.report), quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
@@ -169,7 +168,7 @@ def parity(args) -> int:
     if args.report:
         from .report import ReportOptions, write_report
 
-        options = ReportOptions(thresholds=thresholds, num_threads=args.threads, verify_checksum=not args.no_verify)
+        options = ReportOptions(limits=limits, num_threads=args.threads, verify_checksum=not args.no_verify)
         try:
             files = write_report(report, args.report, options)
         except (OSError, ValueError) + SETUP_ERRORS as err:

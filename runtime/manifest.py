@@ -102,7 +102,10 @@ class Metrics:
     verified_with: Optional[str] = None
     """The interpreter package and version that ran the check."""
     litert_comparison: Optional[dict] = None
-    """tflite-micro: TFLite Micro's outputs against LiteRT's with like kernels, image by image."""
+    """tflite-micro: TFLite Micro's outputs against LiteRT's with like kernels, image by image
+    (information, not a condition: kernel libraries round int8 differently)."""
+    verdict: Optional[dict] = None
+    """The judgement it passed: rule, summary, limits and the counts it rests on (runtime.verdict)."""
 
     def to_json(self) -> dict:
         return _to_json(self)
@@ -220,8 +223,27 @@ class Manifest:
     """{"summary", "parameters"}: the Keras model as recorded when it was made or converted."""
     training: Optional[dict] = None
     """How `python -m train` fitted it (absent for a user's own model)."""
+    limits: Optional[dict] = None
+    """The limits (runtime.verdict.Limits) of the last conversion into this folder."""
+    rejected: list = field(default_factory=list)
+    """{"path", "precision", "reason"} of every file the last conversion of that path refused to write."""
     schema: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
+
+    def limits_for(self, artifact: Artifact):
+        """The limits `artifact` was judged with at conversion (else the folder's, else the defaults)."""
+        from .verdict import Limits
+
+        recorded = (artifact.metrics.verdict or {}).get("limits") if artifact.metrics else None
+        return Limits.from_json(recorded or self.limits)
+
+    def reject(self, path: str, precision: str, reason: str) -> None:
+        """Records that a conversion refused to write `path`, replacing an older record of it."""
+        self.rejected = [r for r in self.rejected if r.get("path") != path]
+        self.rejected.append({"path": path, "precision": precision, "reason": reason})
+
+    def rejection(self, path: str) -> Optional[dict]:
+        return next((r for r in self.rejected if isinstance(r, dict) and r.get("path") == path), None)
 
     @property
     def keras(self) -> Optional[Artifact]:
@@ -236,7 +258,8 @@ class Manifest:
         return next((a for a in self.artifacts if a.path == path), None)
 
     def put(self, artifact: Artifact) -> None:
-        """Replaces the artifact with the same path, or appends it."""
+        """Replaces the artifact with the same path, or appends it (a record of its rejection goes)."""
+        self.rejected = [r for r in self.rejected if r.get("path") != artifact.path]
         for i, old in enumerate(self.artifacts):
             if old.path == artifact.path:
                 self.artifacts[i] = artifact
@@ -245,12 +268,14 @@ class Manifest:
 
     def to_json(self) -> dict:
         data = {"schema": SCHEMA_VERSION, "model": self.model, "labels": list(self.labels), "dataset": self.dataset}
-        for name in ("architecture", "training"):
+        for name in ("architecture", "training", "limits"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         data["reference"] = self.reference.to_json()
         data["calibration"] = self.calibration.to_json()
         data["artifacts"] = [a.to_json() for a in self.artifacts]
+        if self.rejected:
+            data["rejected"] = list(self.rejected)
         data.update(self.extra)
         return data
 
@@ -260,6 +285,8 @@ class Manifest:
         schema = int(data.get("schema", 1))
         artifacts = [Artifact.from_json(a, schema) for a in data.pop("artifacts")]
         reference, calibration = FileRecord(**data.pop("reference")), FileRecord(**data.pop("calibration"))
+        rejected = data.pop("rejected", None)
+        data["rejected"] = [r for r in rejected if isinstance(r, dict)] if isinstance(rejected, list) else []
         manifest = _from_json(cls, dict(data, reference=reference, calibration=calibration, artifacts=artifacts))
         manifest.schema = SCHEMA_VERSION
         return manifest

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ManifestError
+from .verdict import Limits, PairedChange, judge, reference_problems
 
 REFERENCE_NAME = "reference.npz"
 
@@ -55,26 +56,6 @@ def load_reference(models_dir) -> Reference:
     return Reference(images, None if labels is None else labels.astype(np.int64), probs.astype(np.float32))
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """What an artifact must meet to pass; None means not checked."""
-
-    max_abs_dp: Optional[float] = None
-    """Largest allowed |p_artifact - p_keras| over every image and class."""
-    min_agreement: Optional[float] = None
-    """Smallest allowed share of images where both models give the same top-1 class."""
-    max_abs_delta_accuracy: Optional[float] = None
-    """Largest allowed |accuracy_artifact - accuracy_keras|, as a fraction (0.005 = 0.5 pp)."""
-
-
-DEFAULT_THRESHOLDS = {
-    "float32": Thresholds(max_abs_dp=1e-5, min_agreement=1.0),
-    "float16": Thresholds(min_agreement=0.995),
-    "dynamic": Thresholds(min_agreement=0.995),
-    "int8": Thresholds(min_agreement=0.99, max_abs_delta_accuracy=0.005),
-}
-
-
 @dataclass
 class ParityResult:
     """One artifact measured against the reference."""
@@ -97,7 +78,12 @@ class ParityResult:
     calibration: str = ""
     """For int8: how it was calibrated, e.g. "500 images, per-channel"."""
     notes: list = field(default_factory=list)
-    """One sentence per extra check that passed, e.g. TFLite Micro's outputs against LiteRT's."""
+    """One sentence per thing worth knowing that is not a failure: what the images cannot show,
+    TFLite Micro's outputs against LiteRT's."""
+    summary: str = ""
+    """The verdict in one sentence: the change, its 95% bound, the number of images."""
+    verdict: dict = field(default_factory=dict)
+    """The numbers the verdict rests on (runtime.verdict.Verdict.to_json), as the manifest records them."""
 
     @property
     def passed(self) -> bool:
@@ -108,40 +94,27 @@ class ParityResult:
 
 
 def compare(
-    artifact: str, precision: str, size: int, probs: np.ndarray, reference: Reference,
-    thresholds: Optional[Thresholds] = None,
+    artifact: str, precision: str, size: int, probs: np.ndarray, reference: Reference, limits: Optional[Limits] = None,
 ) -> ParityResult:
-    """Measures `probs` (from the artifact, on reference.images) against the Keras ones.
-    A shape that differs is a failure of the artifact, not an exception."""
+    """Measures `probs` (from the artifact, on reference.images) against the Keras ones and
+    judges them (runtime.verdict.judge) with `limits` (default: the defaults). A shape that
+    differs, or NaN, is a failure of the artifact, not an exception."""
     result = ParityResult(artifact=artifact, precision=precision, bytes=int(size))
-    if probs.shape != reference.probs.shape:
-        result.failures.append(f"output shape {probs.shape} differs from the reference's {reference.probs.shape}")
+    verdict = judge(precision, probs, reference.probs, reference.labels, limits or Limits())
+    result.failures += verdict.failures
+    result.notes += verdict.notes
+    result.summary, result.verdict = verdict.summary, verdict.to_json()
+    if verdict.rule == "sanity" and probs.shape != reference.probs.shape:
         return result
-    if thresholds is None:
-        thresholds = DEFAULT_THRESHOLDS[precision]
     top1 = probs.argmax(1)
     diff = np.abs(probs.astype(np.float64) - reference.probs)
     result.agreement = float(np.mean(top1 == reference.probs.argmax(1)))
     result.max_abs_dp = float(diff.max()) if diff.size else 0.0
     result.mean_abs_dp = float(diff.mean()) if diff.size else 0.0
     if reference.has_labels:
-        right = int(np.count_nonzero(top1 == reference.labels))
-        result.accuracy = right / len(top1)
-        # from counts: 5 images of 1,000 is exactly the 0.5 pp limit, not 0.5000000000000004
-        reference_right = int(np.count_nonzero(reference.probs.argmax(1) == reference.labels))
-        result.delta_accuracy = (right - reference_right) / len(top1)
-    if not np.all(np.isfinite(probs)):
-        result.failures.append("output has NaN or infinite values")
-    t = thresholds
-    if t.max_abs_dp is not None and not result.max_abs_dp <= t.max_abs_dp:
-        result.failures.append(f"max |Δp| {result.max_abs_dp:.2e} > {t.max_abs_dp:g}")
-    if t.min_agreement is not None and not result.agreement >= t.min_agreement:
-        result.failures.append(f"top-1 agreement {result.agreement:.2%} < {t.min_agreement:.2%}")
-    if (t.max_abs_delta_accuracy is not None and result.delta_accuracy is not None
-            and not abs(result.delta_accuracy) <= t.max_abs_delta_accuracy):
-        result.failures.append(
-            f"|Δ accuracy| {abs(result.delta_accuracy) * 100:.2f} pp > {t.max_abs_delta_accuracy * 100:.2f} pp"
-        )
+        change = PairedChange.measure(reference.probs.argmax(1), top1, reference.labels)
+        result.accuracy = change.artifact_right / change.images
+        result.delta_accuracy = change.delta
     return result
 
 
@@ -174,10 +147,12 @@ class ParityReport:
         }
 
 
-def check_models(models_dir, thresholds=None, backend=None, num_threads=None, verify_checksum=True,
+def check_models(models_dir, limits: Optional[Limits] = None, backend=None, num_threads=None, verify_checksum=True,
                  keep_outputs=False, quiet=True) -> ParityReport:
     """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
-    compares it with the Keras probabilities. `thresholds` maps precision to Thresholds;
+    judges it against the Keras probabilities: with `limits` if given, else with the limits
+    each artifact was judged with at conversion (the manifest records them), so the device
+    repeats the same judgement;
     with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
     drops the interpreters' status lines."""
     from .errors import BackendUnavailableError, ModelFileError
@@ -185,9 +160,11 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
     from .model import load
     from .platform_info import platform_record
 
-    thresholds = dict(DEFAULT_THRESHOLDS, **(thresholds or {}))
     manifest = read_manifest(models_dir)
     reference = load_reference(models_dir)
+    problem, _ = reference_problems(reference.probs, None)
+    if problem:
+        raise ManifestError(f"{Path(models_dir) / REFERENCE_NAME}: {problem}; nothing can be judged against it")
     report = ParityReport(str(models_dir), reference)
     backends = {}
     for entry in manifest.exported:
@@ -207,7 +184,7 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
             failed.failures.append(str(err))
             report.results.append(failed)
             continue
-        result = compare(name, precision, size, probs, reference, thresholds.get(precision))
+        result = compare(name, precision, size, probs, reference, limits or manifest.limits_for(entry))
         result.backend = f"{model.backend.name} {model.backend.version}"
         result.calibration = entry.calibration.describe() if entry.calibration else ""
         if micro:

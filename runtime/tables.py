@@ -51,6 +51,10 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
     for artifact, precision, _ in skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
     lines = text_table(header, rows)
+    judged = [r for r in results if r.summary]
+    if judged:
+        lines.append("")
+        lines += [f"{r.artifact}: {r.summary}{'' if r.passed else ' -> FAIL'}" for r in judged]
     for r in results:
         lines += [f"note {r.artifact}: {note}" for note in r.notes]
         lines += [f"FAIL {r.artifact}: {failure}" for failure in r.failures]

@@ -68,7 +68,7 @@ def write_report(report: ParityReport, out_dir, options: Optional[ReportOptions]
     for name, a in analyses.items():
         changed = int((a.confusion != keras.confusion).sum())
         figures.confusion(name, a, keras.confusion, f"{name}: confusion, {changed} cells differ from Keras")
-        figures.histogram(name, a, options.thresholds_for(precisions[name]).max_abs_dp)
+        figures.histogram(name, a, options.max_abs_dp_for(precisions[name]))
         figures.gallery(name, a, reference.images)
 
     page = render_html(report, manifest, keras, analyses, figures, labels)
@@ -87,7 +87,7 @@ def _log_range(analyses, precisions: dict, options: ReportOptions) -> tuple:
         if positive.size:
             lows.append(positive.min())
             highs.append(positive.max())
-        limit = options.thresholds_for(precisions[a.name]).max_abs_dp
+        limit = options.max_abs_dp_for(precisions[a.name])
         if limit:
             lows.append(limit)
             highs.append(limit)

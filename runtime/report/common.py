@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -37,8 +37,8 @@ def require_matplotlib():
 class ReportOptions:
     """How `write_report` measures and how much it shows."""
 
-    thresholds: dict = field(default_factory=dict)
-    """Precision -> parity.Thresholds the run used (drawn on the histograms); parity's defaults otherwise."""
+    limits: Optional[object] = None
+    """The runtime.verdict.Limits the run used (float32's |Δp| limit is drawn on the histograms); the defaults otherwise."""
     gallery_cap: int = GALLERY_CAP
     """Most disagreement images shown per artifact."""
     latency_runs: int = LATENCY_RUNS
@@ -48,10 +48,11 @@ class ReportOptions:
     verify_checksum: bool = True
     """Check each artifact's sha256 against the manifest when loading it for the latency."""
 
-    def thresholds_for(self, precision: str):
-        from ..parity import DEFAULT_THRESHOLDS, Thresholds
+    def max_abs_dp_for(self, precision: str) -> Optional[float]:
+        """The |Δp| limit an artifact of `precision` is held to (None: judged on accuracy instead)."""
+        from ..verdict import LOSSY_PRECISIONS, Limits
 
-        return self.thresholds.get(precision) or DEFAULT_THRESHOLDS.get(precision) or Thresholds()
+        return None if precision in LOSSY_PRECISIONS else (self.limits or Limits()).float_max_dp
 
 
 def slug(name: str) -> str:
