@@ -98,10 +98,11 @@ def _load_inputs(options: ConvertOptions):
     _checked_input(models, manifest.reference)
     calibration_path = _checked_input(models, manifest.calibration)
     reference = load_reference(models)
-    problem, _ = reference_problems(reference.probs, None)
+    problem, _ = reference_problems(reference.probs, reference.labels)
     if problem:
-        raise ConversionError(f"{models / 'reference.npz'}: {problem}; nothing is converted from a model that "
-                              "does not give finite outputs")
+        raise ConversionError(f"{models / 'reference.npz'}: {problem}; nothing is converted, as no file could be "
+                              "judged against it (the data's labels, their order, or the input contract is not the "
+                              "model's)")
     with np.load(calibration_path, allow_pickle=False) as data:
         pool = data["images"]
     if options.calibration_samples is None:

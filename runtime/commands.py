@@ -38,7 +38,7 @@ def predict(args) -> int:
     preparation = model.contract.describe_preprocessing()
     if not args.json and model.contract.preprocessing != "mnist-digit":
         print(f"Each image is {preparation}.", file=sys.stderr)
-    results, failed = [], 0
+    results, failed, warned_scores = [], 0, False
     for path in paths:
         try:
             image = prepare_image(path, model.contract)
@@ -51,6 +51,11 @@ def predict(args) -> int:
                 print(f"error: {err}", file=sys.stderr)
             continue
         result = describe_prediction(probs, model.labels, args.top, args.min_confidence)
+        if not result["probabilities_shown"] and not warned_scores:
+            warned_scores = True
+            print(f"note: {model.path.name} outputs scores that are not probabilities (a row sums to "
+                  f"{float(sum(probs)):.4g}, values {float(min(probs)):.4g}..{float(max(probs)):.4g}): shown as raw "
+                  "scores, not percentages, and --min-confidence does not apply", file=sys.stderr)
         result = {"file": str(path), **result}
         if written:
             result["normalized"] = str(written)
@@ -65,22 +70,46 @@ def predict(args) -> int:
     return 1 if failed else 0
 
 
+PROBABILITY_SUM_TOLERANCE = 0.02
+"""A row of outputs is shown as probabilities when its values lie in 0..1 and sum to 1 within
+this plus one int8 step (1/256) per class."""
+
+
+def are_probabilities(probs) -> bool:
+    """Whether one row of model outputs reads as class probabilities (not logits or scores)."""
+    values = [float(v) for v in probs]
+    slack = PROBABILITY_SUM_TOLERANCE + len(values) / 256
+    return all(-1e-6 <= v <= 1 + 1e-6 for v in values) and abs(sum(values) - 1) <= slack
+
+
 def describe_prediction(probs, labels, top: int, min_confidence: float) -> dict:
     """The best class, its probability, the `top` best, every class's probability, and
-    whether the best is below `min_confidence`."""
+    whether the best is below `min_confidence`. Outputs that are not probabilities (logits)
+    keep their order, with `confidence` and `low_confidence` None and the raw `score`s."""
     order = sorted(range(len(probs)), key=lambda k: -float(probs[k]))
     best = order[0]
+    if not are_probabilities(probs):
+        return {
+            "label": labels[best], "confidence": None, "low_confidence": None, "probabilities_shown": False,
+            "score": float(probs[best]),
+            "top": [{"label": labels[k], "confidence": None, "score": float(probs[k])} for k in order[:top]],
+            "scores": {labels[k]: float(probs[k]) for k in range(len(probs))},
+        }
     return {
         "label": labels[best],
         "confidence": float(probs[best]),
         "low_confidence": bool(probs[best] < min_confidence),
+        "probabilities_shown": True,
         "top": [{"label": labels[k], "confidence": float(probs[k])} for k in order[:top]],
         "probabilities": {labels[k]: float(probs[k]) for k in range(len(probs))},
     }
 
 
 def format_prediction(result: dict, min_confidence: float) -> str:
-    """`7 (93.1%)`, with --top 3 `7 (93.1%), 1 (4.0%), 9 (1.2%)`, and `  [unsure: below 60%]` when low."""
+    """`7 (93.1%)`, with --top 3 `7 (93.1%), 1 (4.0%), 9 (1.2%)`, and `  [unsure: below 60%]` when low;
+    outputs that are not probabilities: `7 (score 35.67)`."""
+    if not result.get("probabilities_shown", True):
+        return ", ".join(f"{t['label']} (score {t['score']:.4g})" for t in result["top"])
     text = ", ".join(f"{t['label']} ({t['confidence']:.1%})" for t in result["top"])
     if result["low_confidence"]:
         text += f"  [unsure: below {min_confidence:.0%}]"

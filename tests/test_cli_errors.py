@@ -29,7 +29,7 @@ WRONG = [
     ("runtime", "info {w}/text.png"),
     ("runtime", "info {m}/mnist_mlp.keras"),
     ("runtime", "parity --models {w}/empty"),
-    ("runtime", "parity --models {m} --int8-min-agreement 2"),
+    ("runtime", "parity --models {m} --max-drop -1"),
     ("runtime", "bench --models {w}/empty"),
     ("runtime", "bench --models {m} --runs 0"),
     ("runtime", "nonsense"),

@@ -55,7 +55,7 @@ def test_convert_micro_reports_ops_arena_and_exactness(micro):
     assert "ops: FULLY_CONNECTED, RESHAPE, SOFTMAX" in out
     measured, final = entry["arena"]["measured_bytes"], entry["arena_bytes"]
     assert f"arena: {measured} bytes measured" in out and f"-> {final} bytes" in out
-    assert re.search(r"outputs equal LiteRT's \(builtin kernels without XNNPACK\) bit for bit on 1000 of 1000 images", out)
+    assert re.search(r"note: TFLite Micro's outputs (equal|differ from) LiteRT's \(builtin kernels without XNNPACK\)", out)
     assert re.search(rf"^{re.escape(MICRO)} +int8 +2000 images, per-channel .* pass$", out, re.M)
 
 
@@ -145,15 +145,18 @@ def test_parity_through_the_tflite_micro_backend(micro):
     rows = {r["artifact"]: r for r in report["artifacts"]}
     assert list(rows) == [MICRO] and rows[MICRO]["passed"]
     assert rows[MICRO]["backend"].startswith("tflite-micro ")
-    assert rows[MICRO]["notes"] == [
-        f"TFLite Micro's outputs equal LiteRT's (builtin kernels without XNNPACK) bit for bit on 1000 of 1000 images "
-        f"(arena {entry['arena_bytes']} bytes)"]
+    notes = [n for n in rows[MICRO]["notes"] if n.startswith("TFLite Micro's outputs")]
+    assert len(notes) == 1 and notes[0].endswith(f"(arena {entry['arena_bytes']} bytes) (information: judged against Keras, not LiteRT)")
+    assert re.search(r"outputs (equal|differ from) LiteRT's \(builtin kernels without XNNPACK\)", notes[0])
     assert {s["artifact"] for s in report["skipped"]} == {"mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite",
                                                            "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"}
 
 
-def test_tflm_int8_outputs_equal_litert_without_xnnpack(micro, reference):
-    """The same claim as parity's, measured here with both interpreters driven directly."""
+def test_tflm_int8_outputs_are_close_to_litert_without_xnnpack(micro, reference):
+    """What parity notes, measured with both interpreters driven directly. Kernel libraries
+    need not agree bit for bit (on retrains of the seed 1 to 3 of 1,000 outputs differed by
+    one step), so this asserts closeness: at most 1% of the images differ at all, by at most
+    2 quantization steps, and the top-1 class differs on at most 0.5%."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from tflite_micro import runtime as tflm
 
@@ -172,7 +175,10 @@ def test_tflm_int8_outputs_equal_litert_without_xnnpack(micro, reference):
         litert.set_tensor(litert.get_input_details()[0]["index"], image[np.newaxis])
         litert.invoke()
         theirs.append(litert.get_tensor(litert.get_output_details()[0]["index"])[0])
-    assert np.array_equal(np.array(ours), np.array(theirs))
+    ours, theirs = np.array(ours).astype(np.int32), np.array(theirs).astype(np.int32)
+    steps = np.abs(ours - theirs).max(1)
+    assert np.count_nonzero(steps) <= 0.01 * len(x) and steps.max() <= 2, steps.max()
+    assert np.count_nonzero(ours.argmax(1) != theirs.argmax(1)) <= 0.005 * len(x)
 
 
 def test_arena_runs_the_model_and_25_percent_less_fails_cleanly(micro):

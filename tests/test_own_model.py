@@ -20,7 +20,7 @@ from shapes import CLASSES, SIZE, draw_shape, shape_arrays, train_shape_cnn, wri
 pytestmark = pytest.mark.slow
 
 PER_CLASS = 150
-"""Pictures per class in the data folder: 90 held out (20%), 360 to calibrate."""
+"""Pictures per class in the data folder: 225 held out (half), 225 to calibrate."""
 ARTIFACTS = ["shapes_float32.tflite", "shapes_int8.tflite", "shapes_float32.onnx", "shapes_int8.onnx"]
 
 
@@ -43,7 +43,7 @@ def shapes(tmp_path_factory):
 def test_convert_own_model_passes_parity_for_all_four(shapes):
     out = shapes["convert"].stdout
     assert "Read 450 images in 3 classes" in out and "resized to 32x32 RGB: aspect ratio kept, centre-cropped" in out
-    assert re.search(r"Data: .*data: 450 images, 3 classes \(circle, square, triangle\); 90 held out for parity, 360 for calibration", out)
+    assert re.search(r"Data: .*data: 450 images, 3 classes \(circle, square, triangle\); 225 held out for parity, 225 for calibration", out)
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("shapes_")}
     assert sorted(rows) == sorted(ARTIFACTS), out
     assert all(row.endswith("pass") for row in rows.values()), out
@@ -51,13 +51,13 @@ def test_convert_own_model_passes_parity_for_all_four(shapes):
     assert parity.returncode == 0, parity.stdout + parity.stderr
     report = json.loads(parity.stdout)
     assert [a["artifact"] for a in report["artifacts"]] == ARTIFACTS and report["passed"]
-    assert report["reference"]["images"] == 90 and report["reference"]["accuracy"] > 0.85
+    assert report["reference"]["images"] == 225 and report["reference"]["accuracy"] > 0.85
 
 
 def test_manifest_records_the_contract_labels_and_architecture(shapes):
     manifest = json.loads((shapes["models"] / "manifest.json").read_text())
     assert manifest["model"] == "shapes" and manifest["labels"] == list(CLASSES)
-    assert manifest["dataset"] == {"name": str(shapes["data"]), "train": 360, "test": 90}
+    assert manifest["dataset"] == {"name": str(shapes["data"]), "train": 225, "test": 225}
     assert "Conv2D 16 3x3 relu → MaxPooling2D 2x2 → Conv2D 32 3x3 relu" in manifest["architecture"]["summary"]
     assert manifest["architecture"]["parameters"] > 0
     keras_entry = manifest["artifacts"][0]
@@ -73,8 +73,8 @@ def test_manifest_records_the_contract_labels_and_architecture(shapes):
 def test_reference_and_calibration_never_share_an_image(shapes):
     with np.load(shapes["models"] / "reference.npz") as ref, np.load(shapes["models"] / "calibration.npz") as cal:
         reference, calibration = ref["images"], cal["images"]
-        assert np.bincount(ref["labels"]).tolist() == [30, 30, 30]  # stratified
-    assert reference.shape == (90, SIZE, SIZE, 3) and calibration.shape == (360, SIZE, SIZE, 3)
+        assert np.bincount(ref["labels"]).tolist() == [75, 75, 75]  # stratified
+    assert reference.shape == (225, SIZE, SIZE, 3) and calibration.shape == (225, SIZE, SIZE, 3)
     seen = {image.tobytes() for image in calibration}
     assert not any(image.tobytes() in seen for image in reference)
 
@@ -146,20 +146,71 @@ def test_report_and_model_card_for_an_rgb_model(shapes, tmp_path):
 
 
 def test_a_model_with_its_own_rescaling_layer(shapes, tmp_path):
+    """The contract follows from the model: raw pixels in, scale 1; a --input-scale that would
+    scale twice is refused with nothing written."""
     keras_file = train_shape_cnn(tmp_path / "raw.keras", rescaling=True)
-    warned = run_cli("convert", "tflite", "--quantize", "float32", "--keras", keras_file, "--data", shapes["data"],
-                     "--models", tmp_path / "wrong")
-    assert "starts with a Rescaling layer" in warned.stdout and "Pass --input-scale 1" in warned.stdout
-    result = run_cli("convert", "all", "--keras", keras_file, "--data", shapes["data"], "--input-scale", "1",
-                     "--models", tmp_path / "models")
+    refused = run_cli("convert", "tflite", "--quantize", "float32", "--keras", keras_file, "--data", shapes["data"],
+                      "--input-scale", "255", "--models", tmp_path / "wrong")
+    assert refused.returncode == 2 and not (tmp_path / "wrong").exists(), refused.stdout + refused.stderr
+    assert "begins with a Rescaling layer (scale 0.003922), so it takes raw pixels 0..255" in refused.stderr
+    assert "scaled twice; leave --input-scale out (or pass 1)" in refused.stderr
+    result = run_cli("convert", "all", "--keras", keras_file, "--data", shapes["data"], "--models", tmp_path / "models")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "Rescaling" not in result.stdout.split("Converting")[0]
-    accuracy = float(re.search(r"Keras accuracy on the 90 held-out images: (\d\.\d+)", result.stdout).group(1))
+    assert "raw.keras begins with a Rescaling layer (scale 0.003922), so it takes raw pixels 0..255: input scale 1" in result.stdout
+    accuracy = float(re.search(r"Keras accuracy on the 225 held-out images: (\d\.\d+)", result.stdout).group(1))
     assert accuracy > 0.85
     model = runtime.load(tmp_path / "models" / "raw_int8.tflite")
     assert model.contract.pixel_scale == 1.0 and model.contract.max_float == 255.0
     x, y = shape_arrays(10, seed=8)
     np.testing.assert_array_equal(model.predict(x), model.predict(x.astype(np.float32)))  # floats taken as pixel / 1
+    assert np.mean(model.predict(x).argmax(1) == y) >= 0.8
+
+
+def test_class_folders_in_another_order_than_the_outputs_are_refused_then_given_with_labels(shapes, tmp_path):
+    """Sorted folder names that are not the model's output order: Keras scores below chance,
+    so nothing is written and the error says which order was read and how to give the model's."""
+    data = tmp_path / "renamed"
+    for k, kind in enumerate(CLASSES):  # sorted: b_square, c_triangle, z_circle, not the model's order
+        shutil.copytree(shapes["data"] / kind, data / (("z_", "b_", "c_")[k] + kind))
+    refused = run_cli("convert", "onnx", "--keras", shapes["keras"], "--data", data, "--models", tmp_path / "m1")
+    assert refused.returncode == 2 and not (tmp_path / "m1" / "manifest.json").exists(), refused.stdout
+    message = refused.stderr
+    assert "below chance (0.33 for 3 classes)" in message and "nothing was written" in message
+    assert "the class folders were read in sorted order (b_square, c_triangle, z_circle)" in message
+    assert "pass --labels FILE with the folder names in the model's output order" in message
+    labels = _labels_file(tmp_path, ["z_circle", "b_square", "c_triangle"])
+    given = run_cli("convert", "onnx", "--keras", shapes["keras"], "--data", data, "--labels", labels,
+                    "--models", tmp_path / "m2")
+    assert given.returncode == 0, given.stdout[-2000:] + given.stderr[-2000:]
+    manifest = json.loads((tmp_path / "m2" / "manifest.json").read_text())
+    assert manifest["labels"] == ["z_circle", "b_square", "c_triangle"]
+
+
+def test_a_nan_model_is_refused_with_nothing_written(shapes, tmp_path):
+    import keras
+
+    model = keras.models.load_model(shapes["keras"])
+    weights = model.layers[-1].get_weights()
+    weights[0][:] = np.nan
+    model.layers[-1].set_weights(weights)
+    model.save(tmp_path / "nan.keras")
+    result = run_cli("convert", "all", "--keras", tmp_path / "nan.keras", "--data", shapes["data"],
+                     "--models", tmp_path / "models")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "outputs NaN or infinite values on 225 of 225 held-out images; nothing was written" in result.stderr
+    assert not (tmp_path / "models" / "manifest.json").exists()
+
+
+def test_sigmoid_multi_label_outputs_are_named_and_refused(shapes, tmp_path):
+    import keras
+
+    model = keras.models.load_model(shapes["keras"])
+    sigmoid = keras.Sequential([keras.Input((SIZE, SIZE, 3)), *model.layers[:-1],
+                                keras.layers.Dense(3, activation="sigmoid", name="tags")], name="tags")
+    sigmoid.save(tmp_path / "tags.keras")
+    result = run_cli("convert", "tflite", "--quantize", "float32", "--keras", tmp_path / "tags.keras", "--data",
+                     shapes["data"], "--models", tmp_path / "models")
+    assert result.returncode == 2 and "a sigmoid (multi-label) output, not one probability per class" in result.stderr
 
 
 def test_unlabelled_npz_data_gives_agreement_only(shapes, tmp_path):

@@ -13,9 +13,9 @@ from conftest import run_cli
 
 ARTIFACTS = ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
 FLOAT_MAX_ABS_DP = 1e-5
-INT8_MAX_DELTA_ACCURACY = 0.002
-"""The int8 target on held-out data: tighter than parity's default gate (0.5 pp, 99%)."""
-INT8_MIN_AGREEMENT = 0.995
+INT8_WORST_DROP = 0.01
+"""The int8 target: the 1,000 held-out images show the seed's int8 within 1 pp of Keras (95%)."""
+INT8_MIN_AGREEMENT = 0.99
 INT8_MAX_SIZE_RATIO = 0.30
 KERAS_MIN_ACCURACY = 0.90
 
@@ -51,11 +51,16 @@ def test_float_artifacts_match_keras(pipeline, reference, name):
 
 @pytest.mark.parametrize("name", ["mnist_mlp_int8.tflite", "mnist_mlp_int8.onnx"])
 def test_int8_artifacts_within_budget(pipeline, reference, name):
+    from runtime.verdict import PairedChange
+
     probs = runtime.load(pipeline.models / name).predict(reference.images)
-    accuracy = np.mean(probs.argmax(1) == reference.labels)
-    agreement = np.mean(probs.argmax(1) == reference.probs.argmax(1))
-    assert abs(accuracy - reference.accuracy) <= INT8_MAX_DELTA_ACCURACY
-    assert agreement >= INT8_MIN_AGREEMENT
+    change = PairedChange.measure(reference.probs.argmax(1), probs.argmax(1), reference.labels)
+    assert change.lower >= -INT8_WORST_DROP, change
+    assert np.mean(probs.argmax(1) == reference.probs.argmax(1)) >= INT8_MIN_AGREEMENT
+    verdict = pipeline.artifact(name)["metrics"]["verdict"]
+    assert verdict["passed"] and verdict["rule"] == "accuracy" and verdict["images"] == 1000
+    assert verdict["limits"] == {"max_drop": 0.01, "float_max_dp": 1e-4}
+    assert (verdict["lost"], verdict["gained"]) == (change.lost, change.gained)
 
 
 def test_int8_tflite_size(pipeline):
@@ -154,24 +159,28 @@ def test_extra_precisions_are_added_to_the_manifest(pipeline, tmp_path):
 
 @pytest.mark.slow
 def test_failed_verification_exits_1_and_keeps_the_old_file(pipeline, tmp_path):
-    """A reference that the artifact cannot match (classes rotated by one) must be reported
-    with the artifact's name and the measured difference, and nothing replaced."""
+    """A reference that the float artifact cannot match (Keras's probabilities moved by 1e-3,
+    its answers unchanged) must be reported with the artifact's name and the measured
+    difference, nothing replaced, and the rejection listed in the manifest."""
     models = pipeline.copy(tmp_path / "models")
     with np.load(models / "reference.npz") as data:
         arrays = dict(data)
-    arrays["probs"] = np.roll(arrays["probs"], 1, axis=1)
+    arrays["probs"] = (arrays["probs"] * (1 - 2e-3) + 2e-4).astype(np.float32)
     np.savez_compressed(models / "reference.npz", **arrays)
     manifest = json.loads((models / "manifest.json").read_text())
     manifest["reference"]["sha256"] = sha256_file(models / "reference.npz")
     (models / "manifest.json").write_text(json.dumps(manifest))
     old_sha = sha256_file(models / "mnist_mlp_float32.onnx")
 
-    result = run_cli("convert", "onnx", "--models", models)
+    result = run_cli("convert", "onnx", "--quantize", "float32", "--models", models)
     assert result.returncode == 1
-    assert re.search(r"REJECTED mnist_mlp_float32\.onnx: max \|Δp\| 1\.00e\+00 > 1e-05", result.stdout)
+    assert re.search(r"REJECTED mnist_mlp_float32\.onnx: max \|Δp\| 1\.\d\de-03 > 0\.0001", result.stdout), result.stdout
     assert "Verification failed for mnist_mlp_float32.onnx" in result.stderr
     assert sha256_file(models / "mnist_mlp_float32.onnx") == old_sha
-    assert json.loads((models / "manifest.json").read_text()) == manifest
+    after = json.loads((models / "manifest.json").read_text())
+    assert after["artifacts"] == manifest["artifacts"]
+    assert [(r["path"], r["precision"]) for r in after["rejected"]] == [("mnist_mlp_float32.onnx", "float32")]
+    assert after["rejected"][0]["reason"].startswith("max |Δp| 1.")
     assert not list(models.glob(".*tmp*")), "temporary files left behind"
 
 

@@ -206,7 +206,7 @@ def test_model_card_names_every_artifact_with_manifest_size_and_accuracy(report_
 
 def test_report_keeps_the_exit_status_of_a_failed_check(pipeline, tmp_path):
     out = tmp_path / "report"
-    result = run_cli("runtime", "parity", "--models", pipeline.models, "--float32-max-dp", "0", "--report", out)
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--float-max-dp", "0", "--report", out)
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(r"^FAIL: \d+ of \d+ artifacts passed$", result.stdout, re.M)
     page = Page((out / "index.html").read_text())

@@ -121,7 +121,7 @@ def test_parity_cli_json(pipeline):
 
 
 def test_parity_cli_thresholds_can_fail_it(pipeline):
-    result = run_cli("runtime", "parity", "--models", pipeline.models, "--float32-max-dp", "0")
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--float-max-dp", "0")
     assert result.returncode == 1
     assert re.search(r"^FAIL mnist_mlp_float32\.tflite: max \|Δp\| \d\.\d\de-\d\d > 0$", result.stdout, re.M)
     assert "FAIL: 2 of 4 artifacts passed" in result.stdout

@@ -140,3 +140,35 @@ def test_reference_problems_name_nan_below_and_at_chance():
     nan = good.copy()
     nan[0, 0] = np.nan
     assert reference_problems(nan, labels)[1] == "non-finite"
+
+
+def test_predict_shows_logits_as_scores_not_percentages(tmp_path):
+    """A model file whose outputs are logits (no softmax): `predict` names them as scores,
+    never as 3567%, and --min-confidence does not mark them."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from PIL import Image
+
+    from conftest import run_cli
+
+    rng = np.random.default_rng(3)
+    weights = rng.normal(0, 1.0, (28 * 28, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["image"], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], ["logits"])],
+        "logits", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [numpy_helper.from_array(weights, "w")])
+    path = tmp_path / "logits.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+    image = np.full((28, 28), 255, np.uint8)
+    image[6:22, 12:16] = 0
+    Image.fromarray(image).save(tmp_path / "one.png")
+    result = run_cli("runtime", "predict", tmp_path / "one.png", "--model", path, "--top", "2")
+    assert result.returncode == 0, result.stderr
+    assert "%" not in result.stdout and "(score " in result.stdout, result.stdout
+    assert "outputs scores that are not probabilities" in result.stderr and "--min-confidence does not apply" in result.stderr
+    as_json = json.loads(run_cli("runtime", "predict", tmp_path / "one.png", "--model", path, "--json").stdout)
+    first = as_json["results"][0]
+    assert first["confidence"] is None and first["low_confidence"] is None and not first["probabilities_shown"]
+    assert len(first["scores"]) == 10 and "probabilities" not in first
