@@ -54,7 +54,7 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
     judged = [r for r in results if r.summary]
     if judged:
         lines.append("")
-        lines += [f"{r.artifact}: {r.summary}{'' if r.passed else ' -> FAIL'}" for r in judged]
+        lines += [f"verdict {r.artifact}: {r.summary}" for r in judged]
     for r in results:
         lines += [f"note {r.artifact}: {note}" for note in r.notes]
         lines += [f"FAIL {r.artifact}: {failure}" for failure in r.failures]
