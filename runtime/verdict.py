@@ -202,8 +202,8 @@ def _decide_accuracy(change: PairedChange, numbers: dict, limits: Limits) -> Ver
     summary = f"{pp(change.delta)} (95%: no worse than {pp(change.lower)}), {n} images"
     detail = f"Keras right and this wrong on {change.lost}, the reverse on {change.gained}"
     if change.upper < 0 and -change.delta > budget:
-        why = (f"accuracy {pp(change.delta)} on {n} images ({detail}): a loss these images show "
-               f"(95%: at least {pp(change.upper)}), beyond the {budget * 100:.2f} pp budget (--max-drop)")
+        why = (f"accuracy {pp(change.delta)} on {n} images ({detail}): a loss these images show (95%: at least "
+               f"{-change.upper * 100:.2f} pp), beyond the {budget * 100:.2f} pp budget (--max-drop)")
         return Verdict(False, "accuracy", summary, [why], numbers=numbers)
     notes = []
     if change.lower < -budget:

@@ -12,9 +12,12 @@ from conftest import run_cli
 
 OUTLIER_UNIT = 7
 OUTLIER_BIAS = 300.0
+"""Stretches the layer enough for the diagnosis to see it; the int8 loss is then ~1 pp."""
+SHOWN_LOSS_BIAS = 1000.0
+"""A loss of ~10 pp, which 1,000 images show beyond the 1 pp budget: conversion refuses it."""
 
 
-def _model_with_an_outlier(pipeline, dest):
+def _model_with_an_outlier(pipeline, dest, outlier_bias=OUTLIER_BIAS):
     """The trained model with one unit of the first hidden layer given a huge bias and its
     outgoing weights zeroed (so the float model still classifies well): that unit stretches
     the layer's int8 activation range, so every other unit gets steps of ~1 instead of ~0.04.
@@ -25,7 +28,7 @@ def _model_with_an_outlier(pipeline, dest):
     model = keras.models.load_model(models / "mnist_mlp.keras", compile=False)
     first, second = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"][:2]
     kernel, bias = first.get_weights()
-    bias[OUTLIER_UNIT] = OUTLIER_BIAS
+    bias[OUTLIER_UNIT] = outlier_bias
     first.set_weights([kernel, bias])
     kernel, bias = second.get_weights()
     kernel[OUTLIER_UNIT, :] = 0.0
@@ -45,11 +48,18 @@ def _model_with_an_outlier(pipeline, dest):
 
 @pytest.mark.slow
 def test_a_failing_int8_conversion_says_where(pipeline, tmp_path):
-    models, first, second = _model_with_an_outlier(pipeline, tmp_path / "models")
+    models, _, _ = _model_with_an_outlier(pipeline, tmp_path / "shown", SHOWN_LOSS_BIAS)
     result = run_cli("convert", "tflite", "--quantize", "int8", "--models", models)
     assert result.returncode == 1, result.stdout
+    assert "REJECTED mnist_mlp_int8.tflite: accuracy −" in result.stdout and "beyond the 1.00 pp budget" in result.stdout
+    assert "Quantization diagnosis of mnist_mlp_int8.tflite" in result.stdout  # printed without --diagnose
+
+
+@pytest.mark.slow
+def test_the_diagnosis_names_the_stretched_layer(pipeline, tmp_path):
+    models, first, second = _model_with_an_outlier(pipeline, tmp_path / "models")
+    result = run_cli("convert", "tflite", "--quantize", "int8", "--diagnose", "--models", models)
     out = result.stdout
-    assert "REJECTED mnist_mlp_int8.tflite: top-1 agreement" in out
     ranking = re.search(r"^rank .*\n((?:\d .*\n)+)", out, re.M).group(1).splitlines()
     assert ranking[0].split()[1] == first, out  # the stretched layer is ranked first
     assert re.search(rf"{first} adds the most error \(\d+\.\d%\): one unit's output is \d+x the median unit's", out)

@@ -188,6 +188,10 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
             f"warm-up calls, uint8 in, probabilities out, on {machine['cpu']} ({machine['cores']} cores, {machine['machine']}); "
             "`python -m runtime bench` measures more carefully."]
     for r in report.results:
+        if r.summary:
+            out.append(f"\n- Verdict on `{r.artifact}`: {r.summary}.")
+        for note in r.notes:
+            out.append(f"\n- Note on `{r.artifact}`: {note}.")
         for failure in r.failures:
             out.append(f"\n- FAIL `{r.artifact}`: {failure}")
     for artifact, why in skipped.items():
