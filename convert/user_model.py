@@ -145,10 +145,13 @@ def _load_folder(folder: Path, contract: InputContract, log) -> tuple:
         if not files:
             raise DataError(f"{sub}: empty class folder (no {', '.join(IMAGE_SUFFIXES)} files)")
         for file in files:
+            notes = []
             try:
-                images.append(prepare_image(file, contract))
+                images.append(prepare_image(file, contract, notes))
             except ImageError as err:
                 raise DataError(f"{err} (in the data folder; remove or fix it)") from err
+            for note in notes:
+                log(f"Note: {note}")
             labels.append(k)
     log(f"Read {len(images)} images in {len(classes)} classes from {folder} ({contract.describe_preprocessing()})")
     return np.stack(images), np.asarray(labels, np.int64), [p.name for p in classes]

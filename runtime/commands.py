@@ -40,8 +40,9 @@ def predict(args) -> int:
         print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed = [], 0
     for path in paths:
+        notes = []
         try:
-            image = prepare_image(path, model.contract)
+            image = prepare_image(path, model.contract, notes)
             probs = model.predict(image)[0]
             written = saved.write(path, image) if saved else None
         except (ImageError, ImportError) as err:
@@ -52,6 +53,11 @@ def predict(args) -> int:
             continue
         result = describe_prediction(probs, model.labels, args.top, args.min_confidence)
         result = {"file": str(path), **result}
+        if notes:
+            result["notes"] = notes
+            if not args.json:
+                for note in notes:
+                    print(f"note: {note}", file=sys.stderr)
         if written:
             result["normalized"] = str(written)
         results.append(result)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator, Optional
 
 from .errors import ManifestError
 
@@ -19,6 +20,40 @@ def sha256_file(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NotRegularFileError(OSError):
+    """A path names a FIFO, a device, a socket or a folder: opening it could block forever or
+    read without end, so it is refused before it is opened."""
+
+
+def special_kind(path) -> Optional[str]:
+    """What a path that exists is when it is not a regular file (after symbolic links):
+    "a folder", "a FIFO (named pipe)", "a character device", "a block device", "a socket";
+    None for a regular file or a path that does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, unreadable, or a NUL byte in the name
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path) -> BinaryIO:
+    """`path` opened for reading in binary, only if it is a regular file: anything else raises
+    NotRegularFileError before it is opened (a FIFO would block open() until a writer came),
+    and the file is checked again once open (non-blocking), in case it was swapped meanwhile."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise NotRegularFileError(f"{path}: is {kind}, not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFileError(f"{path}: is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 @contextlib.contextmanager
