@@ -10,7 +10,7 @@ import numpy as np
 
 from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
-from .errors import ManifestError, ModelFileError
+from .errors import InputShapeError, ManifestError, ModelFileError
 from .files import sha256_file
 from .manifest import MANIFEST_NAME, read_manifest
 
@@ -187,11 +187,6 @@ def load(
     name = choose_backend(path, backend)
     if isolate is None:
         isolate = not (entry is not None and verify_checksum)
-    if isolate and name not in CHECKS_ITS_OWN_FILES:
-        from .probe import probe
-
-        probe(path, name)
-    opened = open_backend(path, name, num_threads, quiet)
     labels = None
     if contract is not None:
         source = "given by the caller"
@@ -206,6 +201,14 @@ def load(
         else:
             contract, source = InputContract(), "MNIST's default: the file carries no contract"
             labels = embedded.labels if embedded is not None else None
+    if isolate and name not in CHECKS_ITS_OWN_FILES:
+        from .probe import probe
+
+        probe(path, name)
+    try:  # the contract is known before the interpreter allocates anything for the model's input
+        opened = open_backend(path, name, num_threads, quiet, image_shape=contract.image_shape)
+    except InputShapeError as err:
+        raise InputShapeError(f"{err} ({source})") from err
     return Model(path, opened, contract, labels, entry, source)
 
 
