@@ -15,7 +15,7 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
-from train.data import DataError, open_npz, read_labels_file
+from train.data import DataError, check_class_names, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
 REFERENCE_FRACTION = 0.2
@@ -59,11 +59,21 @@ def load_keras(path) -> object:
     """The model in Keras's safe mode: a file never runs code (no Lambda layers)."""
     import keras
 
+    import zipfile
+
+    from runtime.files import special_kind
+
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:
+        raise UserModelError(f"{path}: is {kind}, not a file (expected a Keras model saved as .keras)")
     if not path.is_file():
         raise UserModelError(f"{path}: no such file (expected a Keras model saved as .keras)")
     if path.suffix.lower() != ".keras":
         raise UserModelError(f"{path}: not a .keras file; save the model with model.save('name.keras')")
+    if not zipfile.is_zipfile(path):  # Keras itself says "File not found" of such a file
+        raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive, and this file is not one); "
+                             "save the model with model.save('name.keras')")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, OSError, zipfile errors ... for bad files
@@ -211,6 +221,7 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         names = read_labels_file(options.labels)
     names = names or [str(k) for k in range(classes)]
     source = options.labels or options.data
+    names = check_class_names(names, str(source))
     if len(names) != classes:
         raise UserModelError(f"{source}: {len(names)} class names, but {path.name} outputs {classes} classes")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
