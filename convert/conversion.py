@@ -14,7 +14,7 @@ import numpy as np
 
 import runtime
 from runtime.errors import ManifestError, ToolkitError, one_line
-from runtime.files import atomic_path, folder_lock, sha256_file
+from runtime.files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
 from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
 from runtime.metadata import read_embedded
 from runtime.parity import ParityResult, Reference, compare, load_reference
@@ -165,8 +165,10 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 tmp.unlink()  # atomic_path leaves the old file at `path` as it was
                 continue
             artifact = _artifact(name, target, tmp, loaded, manifest, result, tools, calibration_record)
-        manifest.put(artifact)
-        write_manifest(models, manifest)
+            with manifest_lock(models, shared=False):  # readers see the new file only with its new entry
+                commit_file(tmp, path)
+                manifest.put(artifact)
+                write_manifest(models, manifest)
         log(f"  verified with {loaded.backend.name}: agreement {result.agreement:.2%}, "
             f"max |Δp| {result.max_abs_dp:.2e} ({time.perf_counter() - started:.1f} s)", flush=True)
     int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)

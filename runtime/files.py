@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
@@ -70,14 +71,20 @@ def atomic_path(path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets normal permissions
     try:
         yield tmp
-        if not tmp.exists():  # the block consumed it (a scratch file, not a result)
+        if not tmp.exists():  # the block consumed it (a scratch file, or renamed by commit_file)
             return
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        commit_file(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def commit_file(tmp, path) -> None:
+    """Flushes `tmp` to disk and renames it onto `path` (what atomic_path does at the end of
+    its block; call it inside the block to rename at a moment of your choosing)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 TEMP_GLOB = ".*.tmp.*"
@@ -107,6 +114,62 @@ def folder_lock(folder, create: bool = True) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+MANIFEST_LOCK_NAME = ".manifest.lock"
+READ_LOCK_TIMEOUT_S = 60
+"""A reader waits this long for a writer's rename and manifest rewrite (a moment) to end."""
+WRITE_LOCK_TIMEOUT_S = 600
+"""A writer waits this long for readers (parity, predict) to finish with the files they checked."""
+
+
+@contextlib.contextmanager
+def manifest_lock(folder, shared: bool, timeout: Optional[float] = None) -> Iterator[None]:
+    """Readers (`shared`) hold this lock on a models folder while they read its manifest and
+    check and open the files it lists; a writer holds it exclusively only while it renames a
+    verified file into place and rewrites the manifest. So a reader never sees a file from
+    one run and its manifest entry from another, and neither waits for long. A folder in
+    which the lock file cannot be made (read-only, or missing) is read without it: no writer
+    can change it either. Waits up to `timeout` seconds (READ_ or WRITE_LOCK_TIMEOUT_S by
+    default), then raises ManifestError."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): nothing to wait for
+        yield
+        return
+    handle = _lock_file(Path(folder) / MANIFEST_LOCK_NAME, shared)
+    if handle is None:
+        yield
+        return
+    limit = timeout if timeout is not None else READ_LOCK_TIMEOUT_S if shared else WRITE_LOCK_TIMEOUT_S
+    deadline = time.monotonic() + limit
+    with handle:
+        while True:
+            try:
+                fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() > deadline:
+                    who = "written by convert" if shared else "read by parity or predict"
+                    raise ManifestError(f"{folder} is being {who} and stayed locked for {limit:g} s; try again") from err
+                time.sleep(0.01)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_file(path: Path, shared: bool):
+    """The lock file opened (created if need be); None for a reader that can neither create nor open it."""
+    try:
+        return open(path, "a")
+    except OSError:
+        if not shared:
+            raise
+    try:
+        return open(path, "r")
+    except OSError:
+        return None
 
 
 def _umask() -> int:

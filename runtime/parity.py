@@ -179,7 +179,15 @@ def check_models(models_dir, thresholds=None, backend=None, num_threads=None, ve
     """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
     compares it with the Keras probabilities. `thresholds` maps precision to Thresholds;
     with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
-    drops the interpreters' status lines."""
+    drops the interpreters' status lines. Holds the folder's shared manifest lock throughout,
+    so a `convert` writing the same folder never shows it a file and an entry that disagree."""
+    from .files import manifest_lock
+
+    with manifest_lock(models_dir, shared=True):
+        return _check_models(models_dir, thresholds, backend, num_threads, verify_checksum, keep_outputs, quiet)
+
+
+def _check_models(models_dir, thresholds, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
     from .errors import BackendUnavailableError, ModelFileError
     from .manifest import read_manifest
     from .model import load
