@@ -141,7 +141,13 @@ def _onnx_values(path: Path) -> dict:
             entry = {n: v for n, w, v in message_fields(value) if w == 2}
             key = entry.get(1, b"").decode("utf-8", "replace")
             if key in (LABELS_KEY, CONTRACT_KEY, MODEL_KEY):
-                found[key] = entry.get(2, b"").decode("utf-8", "replace")
+                value = entry.get(2, b"")
+                if len(value) > MAX_ENTRY_BYTES:
+                    raise ModelFileError(f"{path}: its metadata_props {key!r} is {len(value):,} bytes, more than the "
+                                         f"{MAX_ENTRY_BYTES:,} allowed; refusing to read it")
+                found[key] = value.decode("utf-8", "replace")
+    except ModelFileError:
+        raise
     except ValueError:
         return {}  # not a readable protobuf: loading the file says why
     return found

@@ -168,3 +168,17 @@ def test_an_input_shape_unlike_the_contract_is_refused_before_allocation(pipelin
     with pytest.raises(InputShapeError, match=r"model input shape \[-1, 28, 29\] does not match the input contract's "
                                               r"image shape \(28, 28\) \(embedded in the file\)"):
         runtime.load(path, isolate=False)  # allocating these tensors would fail first, with another message
+
+
+def test_onnx_metadata_values_are_bounded_too(pipeline, tmp_path):
+    import onnx
+
+    model = onnx.load(str(pipeline.models / "mnist_mlp_float32.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == "labels":
+            prop.value = json.dumps(["x" * 100] * 20_000)  # 2 MB of labels
+    path = tmp_path / "labels.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelFileError, match=rf"its metadata_props 'labels' is 2,\d{{3}},\d{{3}} bytes, more than the "
+                                             rf"{MAX_ENTRY_BYTES:,} allowed"):
+        read_embedded(path)
