@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,47 @@ def test_start_says_who_can_read_what(page):
     assert re.fullmatch(r"  http://127\.0\.0\.1:\d+/  \(this address\)\n", lines[1])
     assert lines[2].startswith(f"Readable: the 5 files in {page} (regular files inside it only")
     assert lines[2].rstrip().endswith("by this computer only.")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads CPU time from /proc (Linux)")
+def test_many_idle_connections_under_a_low_open_file_limit(page):
+    """150 half-sent requests against a server limited to 64 open files: it neither spins
+    nor prints tracebacks, and serves again once they are gone."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", str(page), "--host", "127.0.0.1", "--port", "0"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=low_limit)
+    idle = []
+    try:
+        process.stdout.readline()
+        port = int(re.search(r":(\d+)/", process.stdout.readline()).group(1))
+        for _ in range(150):
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                conn.sendall(b"GET / HTTP/1.0\r\n")
+                idle.append(conn)
+            except OSError:
+                pass  # refused or reset: the server is shedding them, as it should
+        time.sleep(0.5)
+        before = _cpu_seconds(process.pid)
+        time.sleep(3)
+        assert _cpu_seconds(process.pid) - before < 0.5 * 3, "the server spins while connections wait"
+        for conn in idle:
+            conn.close()
+        idle = []
+        time.sleep(0.5)
+        assert _get(("127.0.0.1", port), "/app.js") == (200, b"console.log(1)")
+    finally:
+        for conn in idle:
+            conn.close()
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert "Traceback" not in stderr and "Too many open files" not in stderr, stderr[-2000:]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
