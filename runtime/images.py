@@ -80,6 +80,8 @@ def read_pixels(path, mode: str = "L", notes: Optional[list] = None) -> np.ndarr
         raise ImageError(f"{path}: no such file") from err
     except NotRegularFileError as err:
         raise ImageError(f"{err}; expected an image file") from err
+    except Image.UnidentifiedImageError as err:  # Pillow names the open file object; name the path
+        raise ImageError(f"{path}: not a readable image (cannot identify image file {str(path)!r})") from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
