@@ -1,6 +1,8 @@
-"""Writing files so that nothing is lost: every file is written under a temporary name and
-renamed into place when complete, writers of a models folder hold its lock, and files are
-identified by their sha256."""
+"""Files handled so that nothing is lost and nothing blocks: every file is written under a
+temporary name and renamed into place when complete; writers of a models folder hold its
+lock, and readers share a manifest lock with the moment a writer commits; files are
+identified by their sha256; and a path is opened for reading only when it is a regular file
+(not a FIFO or a device)."""
 
 from __future__ import annotations
 
