@@ -14,7 +14,7 @@ import numpy as np
 
 import runtime
 from runtime.errors import ManifestError, ToolkitError, one_line
-from runtime.files import atomic_path, folder_lock, sha256_file
+from runtime.files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
 from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
 from runtime.metadata import read_embedded
 from runtime.parity import ParityResult, Reference, compare, load_reference
@@ -175,9 +175,11 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 record_rejection(models, manifest, name, target.precision, "; ".join(result.failures))
                 continue
             artifact = artifact_record(name, target, tmp, loaded, manifest, result, tools, calibration_record)
-        manifest.put(artifact)
-        manifest.limits = options.limits.to_json()
-        write_manifest(models, manifest)
+            manifest.limits = options.limits.to_json()
+            with manifest_lock(models, shared=False):  # readers see the new file only with its new entry
+                commit_file(tmp, path)
+                manifest.put(artifact)
+                write_manifest(models, manifest)
         log(f"  verified with {loaded.backend.name}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
         for note in result.notes:
             log(f"  note: {note}")

@@ -16,7 +16,7 @@ from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
 from runtime.verdict import reference_problems
-from train.data import DataError, open_npz, read_labels_file
+from train.data import DataError, check_class_names, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
 REFERENCE_FRACTION = 0.5
@@ -65,11 +65,21 @@ def load_keras(path) -> object:
     """The model in Keras's safe mode: a file never runs code (no Lambda layers)."""
     import keras
 
+    import zipfile
+
+    from runtime.files import special_kind
+
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:
+        raise UserModelError(f"{path}: is {kind}, not a file (expected a Keras model saved as .keras)")
     if not path.is_file():
         raise UserModelError(f"{path}: no such file (expected a Keras model saved as .keras)")
     if path.suffix.lower() != ".keras":
         raise UserModelError(f"{path}: not a .keras file; save the model with model.save('name.keras')")
+    if not zipfile.is_zipfile(path):  # Keras itself says "File not found" of such a file
+        raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive, and this file is not one); "
+                             "save the model with model.save('name.keras')")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, OSError, zipfile errors ... for bad files
@@ -156,10 +166,13 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
         if not files:
             raise DataError(f"{sub}: empty class folder (no {', '.join(IMAGE_SUFFIXES)} files)")
         for file in files:
+            notes = []
             try:
-                images.append(prepare_image(file, contract))
+                images.append(prepare_image(file, contract, notes))
             except ImageError as err:
                 raise DataError(f"{err} (in the data folder; remove or fix it)") from err
+            for note in notes:
+                log(f"Note: {note}")
             labels.append(k)
     log(f"Read {len(images)} images in {len(classes)} classes from {folder} ({contract.describe_preprocessing()})")
     return np.stack(images), np.asarray(labels, np.int64), [p.name for p in classes]
@@ -319,6 +332,7 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         names = order
     names = names or [str(k) for k in range(classes)]
     source = options.labels or options.data
+    names = check_class_names(names, str(source))
     if len(names) != classes:
         raise UserModelError(f"{source}: {len(names)} class names, but {path.name} outputs {classes} classes")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):

@@ -78,7 +78,9 @@ examples:
 Serves the folder `python -m convert web` wrote (DIR/web) with Python's own HTTP server. By
 default it listens on every network of this computer, so that a phone on the same Wi-Fi can
 open http://<this computer's address>:PORT/; the page then runs the model in the phone's
-browser, and nothing is uploaded. --host 127.0.0.1 keeps it to this computer. Any other
+browser, and nothing is uploaded. It says at start which files are readable and by whom;
+--host 127.0.0.1 keeps it to this computer. Only regular files inside DIR are served (no
+dotfiles, listings or links out of it); slow or oversized requests are cut off. Any other
 static server serves the folder as well, if it sends .js and .mjs files as JavaScript
 (browsers refuse to run modules otherwise).
 """

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import BackendUnavailableError, ModelFileError, one_line
+from .errors import BackendUnavailableError, InputShapeError, ModelFileError, one_line
 from .onnx_external import check_external_data
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
@@ -112,9 +112,12 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
     ) from errors[-1]
 
 
-def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True):
+def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True,
+                 image_shape: Optional[tuple] = None):
     """Opens `path` in this process with the named backend (see choose_backend); `quiet`
-    drops the interpreter's status lines (runtime.native_output)."""
+    drops the interpreter's status lines (runtime.native_output). With `image_shape` (the
+    input contract's), a TFLite model whose input differs is refused before its tensors are
+    allocated."""
     module = _import(backend)
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, module, num_threads)
@@ -122,7 +125,7 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
         from .tflm import TFLMBackend
 
         return TFLMBackend(path, module)
-    return TFLiteBackend(path, module, backend, num_threads, quiet)
+    return TFLiteBackend(path, module, backend, num_threads, quiet, image_shape=image_shape)
 
 
 def _install_hint(candidates) -> str:
@@ -141,10 +144,14 @@ def _install_hint(candidates) -> str:
 
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
+MAX_TENSOR_BYTES = 1 << 28
+"""A tensor the model declares larger than this (256 MiB; a 4096 x 4096 RGB float image is
+192 MiB) is refused before any memory is allocated for it: a file of a few hundred bytes can
+declare a [1, 40000, 40000] input."""
 
 
 def _check_io(path, inputs: list, outputs: list) -> None:
-    """One input and one output, of a type this runtime feeds and reads."""
+    """One input and one output, of a type this runtime feeds and reads, of a bounded size."""
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelFileError(f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
     for role, info in (("input", inputs[0]), ("output", outputs[0])):
@@ -152,6 +159,16 @@ def _check_io(path, inputs: list, outputs: list) -> None:
             raise ModelFileError(f"{path}: {role} tensor has type {info.dtype}, expected float32, int8 or uint8")
         if len(info.shape) < 2:
             raise ModelFileError(f"{path}: {role} tensor has shape {info.shape}, expected a batch dimension and more")
+        check_tensor_size(path, f"{role} tensor {info.name!r}", info.shape, info.dtype)
+
+
+def check_tensor_size(path, what: str, shape, dtype) -> None:
+    """ModelFileError when a tensor of `shape` (open dimensions counted as 1) would take more
+    than MAX_TENSOR_BYTES."""
+    size = int(np.prod([max(int(d), 1) for d in shape], dtype=object)) * np.dtype(dtype).itemsize
+    if size > MAX_TENSOR_BYTES:
+        raise ModelFileError(f"{path}: {what} has shape {list(shape)}, {size:,} bytes, more than the "
+                             f"{MAX_TENSOR_BYTES:,} allowed; refusing to allocate it")
 
 
 def package_version(name: str) -> str:
@@ -182,7 +199,7 @@ class TFLiteBackend(_Versioned):
     """
 
     def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True,
-                 op_resolver: Optional[str] = None):
+                 op_resolver: Optional[str] = None, image_shape: Optional[tuple] = None):
         from .native_output import filtered_stderr
 
         self.name = name
@@ -192,14 +209,22 @@ class TFLiteBackend(_Versioned):
         try:
             with filtered_stderr(quiet):
                 self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads, **options)
+                inputs = self._interpreter.get_input_details()
+                outputs = self._interpreter.get_output_details()
+                self.inputs = [self._info(d) for d in inputs]
+                self.outputs = [self._info(d) for d in outputs]
+                # Sizes and the contract are checked on the model's declarations, before allocating.
+                _check_io(path, self.inputs, self.outputs)
+                for tensor in self._interpreter.get_tensor_details():
+                    check_tensor_size(path, f"tensor {tensor['name']!r}", tensor["shape"], tensor["dtype"])
+                if image_shape is not None and tuple(self.inputs[0].shape[1:]) != tuple(image_shape):
+                    raise InputShapeError(f"{path}: model input shape {list(self.inputs[0].shape)} does not match the "
+                                         f"input contract's image shape {tuple(image_shape)}")
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
+            if isinstance(err, ModelFileError):
+                raise
             raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
-        inputs = self._interpreter.get_input_details()
-        outputs = self._interpreter.get_output_details()
-        self.inputs = [self._info(d) for d in inputs]
-        self.outputs = [self._info(d) for d in outputs]
-        _check_io(path, self.inputs, self.outputs)
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self._batch = int(inputs[0]["shape"][0])

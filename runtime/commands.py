@@ -40,8 +40,9 @@ def predict(args) -> int:
         print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed, warned_scores = [], 0, False
     for path in paths:
+        notes = []
         try:
-            image = prepare_image(path, model.contract)
+            image = prepare_image(path, model.contract, notes)
             probs = model.predict(image)[0]
             written = saved.write(path, image) if saved else None
         except (ImageError, ImportError) as err:
@@ -57,6 +58,11 @@ def predict(args) -> int:
                   f"{float(sum(probs)):.4g}, values {float(min(probs)):.4g}..{float(max(probs)):.4g}): shown as raw "
                   "scores, not percentages, and --min-confidence does not apply", file=sys.stderr)
         result = {"file": str(path), **result}
+        if notes:
+            result["notes"] = notes
+            if not args.json:
+                for note in notes:
+                    print(f"note: {note}", file=sys.stderr)
         if written:
             result["normalized"] = str(written)
         results.append(result)

@@ -52,8 +52,8 @@ class InputContract:
             raise ValueError(f"image_shape: got {shape}, expected (H, W) or (H, W, C) with C 1 or 3")
         if self.pixel_dtype != "uint8":
             raise ValueError(f"pixel_dtype: got {self.pixel_dtype!r}, expected 'uint8'")
-        if not self.pixel_scale > 0:
-            raise ValueError(f"pixel_scale: got {self.pixel_scale}, expected a number > 0")
+        if not (np.isfinite(self.pixel_scale) and self.pixel_scale > 0):
+            raise ValueError(f"pixel_scale: got {self.pixel_scale}, expected a number > 0 and finite")
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (0, 1, self.channels):
                 raise ValueError(f"{name}: got {len(values)} values, expected 1 or {self.channels} (one per channel)")

@@ -10,6 +10,11 @@ class ModelFileError(ToolkitError, ValueError):
     """A model file is missing its manifest entry's checksum, or cannot be loaded."""
 
 
+class InputShapeError(ModelFileError):
+    """A model's input tensor is not the shape its input contract says (found before the
+    interpreter allocates anything for it)."""
+
+
 class ManifestError(ToolkitError, ValueError):
     """models/manifest.json or the reference bundle is missing or malformed."""
 

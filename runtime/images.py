@@ -15,14 +15,20 @@ and alpha (transparent is paper).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from .digits import normalize_digit
 from .errors import ImageError, one_line
+from .files import NotRegularFileError, open_regular
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused before decoding (a decompression bomb costs memory, not bytes)."""
+MAX_ASPECT = 20
+"""Images whose longer side is more than this many times the shorter are refused before
+decoding: no photo to classify is such a strip, and resizing one costs memory in proportion
+to its longer side (a 40-million-pixel line of one pixel would need gigabytes)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm")
 
 
@@ -39,16 +45,24 @@ def read_grayscale(path) -> np.ndarray:
     return read_pixels(path, "L")
 
 
-def read_pixels(path, mode: str = "L") -> np.ndarray:
+def read_pixels(path, mode: str = "L", notes: Optional[list] = None) -> np.ndarray:
     """The file as float32 0..255, grayscale (H, W) for mode "L" or (H, W, 3) for "RGB";
-    transparency becomes white, EXIF orientation is applied."""
+    transparency becomes white, EXIF orientation is applied. Only a regular file is opened
+    (a FIFO or a device is refused first). An animation is read from its first frame, and
+    a sentence saying so is appended to `notes` when given."""
     Image, ImageOps = _pillow()
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_regular(path) as handle, Image.open(handle) as im:
             width, height = im.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"{path}: refused, {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageError(f"{path}: refused, {width}x{height} pixels: its longer side is more than {MAX_ASPECT} "
+                                 "times the shorter (a strip, not a photo)")
+            frames = int(getattr(im, "n_frames", 1))
+            if frames > 1 and notes is not None:
+                notes.append(f"{path}: has {frames} frames (an animation); only the first is used")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 data = np.asarray(im, dtype=np.float32)
@@ -64,6 +78,10 @@ def read_pixels(path, mode: str = "L") -> np.ndarray:
         raise
     except FileNotFoundError as err:
         raise ImageError(f"{path}: no such file") from err
+    except NotRegularFileError as err:
+        raise ImageError(f"{err}; expected an image file") from err
+    except Image.UnidentifiedImageError as err:  # Pillow names the open file object; name the path
+        raise ImageError(f"{path}: not a readable image (cannot identify image file {str(path)!r})") from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
@@ -93,11 +111,12 @@ def fit_image(pixels: np.ndarray, contract) -> np.ndarray:
     return out.reshape(contract.image_shape)
 
 
-def prepare_image(path, contract) -> np.ndarray:
-    """An image file as one uint8 input of `contract` (shape contract.image_shape)."""
+def prepare_image(path, contract, notes: Optional[list] = None) -> np.ndarray:
+    """An image file as one uint8 input of `contract` (shape contract.image_shape); what
+    the reading noticed (an animation's first frame) is appended to `notes` when given."""
     if contract.preprocessing == "mnist-digit":
-        return load_image(path).reshape(contract.image_shape)
-    return fit_image(read_pixels(path, "RGB" if contract.channels == 3 else "L"), contract)
+        return normalize_digit(read_pixels(path, "L", notes), str(path)).reshape(contract.image_shape)
+    return fit_image(read_pixels(path, "RGB" if contract.channels == 3 else "L", notes), contract)
 
 
 def load_image(path) -> np.ndarray:

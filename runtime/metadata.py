@@ -25,6 +25,13 @@ CONTRACT_FILE = "input_contract.json"
 LABELS_KEY = "labels"
 CONTRACT_KEY = "input_contract"
 MODEL_KEY = "model"
+MAX_ENTRY_BYTES = 1 << 20
+"""An embedded labels.txt or input_contract.json larger than this (1 MiB: a hundred thousand
+labels) is refused; its size is checked before it is decompressed, and no more than this is
+ever read, whatever the archive claims."""
+READABLE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+"""What the metadata writer uses. zipfile bounds the output of deflate by what is asked
+for; its bzip2 and LZMA readers do not, so archives using them are refused unread."""
 _ONNX_METADATA_PROPS = 14
 """ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}."""
 
@@ -65,34 +72,61 @@ def read_embedded(path) -> Optional[Embedded]:
         return None
     try:
         contract = InputContract.from_json(json.loads(values[CONTRACT_KEY])) if CONTRACT_KEY in values else None
-        labels = _labels(values[LABELS_KEY]) if LABELS_KEY in values else None
+        labels = _labels(values[LABELS_KEY], is_json=suffix == ".onnx") if LABELS_KEY in values else None
     except (ValueError, TypeError) as err:
         raise ModelFileError(f"{path}: its embedded input contract or labels are malformed ({err})") from err
     return Embedded(contract, labels, values.get(MODEL_KEY, ""), where)
 
 
-def _labels(text: str) -> list:
-    """A JSON list (ONNX) or one label per line (TFLite's labels.txt)."""
-    if text.lstrip().startswith("["):
+def _labels(text: str, is_json: bool) -> list:
+    """A JSON list (ONNX's `labels`), or TFLite's labels.txt: one label per line, lines ended
+    by "\n" only (str.splitlines would also split a label at U+2028 or a form feed), a final
+    empty line and a "\r" before each "\n" ignored; a label may start with "[" like any other."""
+    if is_json:
         labels = json.loads(text)
         if not isinstance(labels, list):
             raise ValueError("labels: expected a list")
         return [str(label) for label in labels]
-    return [line for line in text.splitlines() if line.strip()]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _tflite_values(path: Path) -> dict:
-    """labels.txt and input_contract.json from the zip archive appended to a .tflite file."""
+    """labels.txt and input_contract.json from the zip archive appended to a .tflite file,
+    each read only when its declared size is at most MAX_ENTRY_BYTES, and read no further
+    than that (a declared size can lie)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
             found = {}
             for key, name in ((LABELS_KEY, LABELS_FILE), (CONTRACT_KEY, CONTRACT_FILE)):
-                if name in names:
-                    found[key] = archive.read(name).decode("utf-8")
+                try:
+                    info = archive.getinfo(name)
+                except KeyError:
+                    continue
+                found[key] = _bounded_entry(archive, info, path).decode("utf-8")
             return found
+    except ModelFileError:
+        raise
     except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError, NotImplementedError):
         return {}  # no metadata archive (or a damaged one): the file carries nothing
+
+
+def _bounded_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    """One entry's bytes, or ModelFileError when it is too large or compressed in a way whose
+    decompression zipfile cannot bound."""
+    if info.file_size > MAX_ENTRY_BYTES:
+        raise ModelFileError(f"{path}: its embedded {info.filename} is {info.file_size:,} bytes, more than the "
+                             f"{MAX_ENTRY_BYTES:,} allowed; refusing to read it")
+    if info.compress_type not in READABLE_COMPRESSION:
+        raise ModelFileError(f"{path}: its embedded {info.filename} uses zip compression method {info.compress_type}; "
+                             "expected stored or deflated (as the metadata writer makes them)")
+    with archive.open(info) as entry:
+        data = entry.read(MAX_ENTRY_BYTES + 1)
+    if len(data) > MAX_ENTRY_BYTES:
+        raise ModelFileError(f"{path}: its embedded {info.filename} holds more than the {MAX_ENTRY_BYTES:,} bytes allowed")
+    return data
 
 
 def _onnx_values(path: Path) -> dict:
@@ -107,7 +141,13 @@ def _onnx_values(path: Path) -> dict:
             entry = {n: v for n, w, v in message_fields(value) if w == 2}
             key = entry.get(1, b"").decode("utf-8", "replace")
             if key in (LABELS_KEY, CONTRACT_KEY, MODEL_KEY):
-                found[key] = entry.get(2, b"").decode("utf-8", "replace")
+                value = entry.get(2, b"")
+                if len(value) > MAX_ENTRY_BYTES:
+                    raise ModelFileError(f"{path}: its metadata_props {key!r} is {len(value):,} bytes, more than the "
+                                         f"{MAX_ENTRY_BYTES:,} allowed; refusing to read it")
+                found[key] = value.decode("utf-8", "replace")
+    except ModelFileError:
+        raise
     except ValueError:
         return {}  # not a readable protobuf: loading the file says why
     return found

@@ -10,8 +10,8 @@ import numpy as np
 
 from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
-from .errors import ManifestError, ModelFileError
-from .files import sha256_file
+from .errors import InputShapeError, ManifestError, ModelFileError
+from .files import manifest_lock, sha256_file, special_kind
 from .manifest import MANIFEST_NAME, read_manifest
 
 MAX_BATCH = 1024
@@ -175,7 +175,16 @@ def load(
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file")
     if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
+        kind = special_kind(path)
+        raise ModelFileError(f"{path}: is {kind}, not a model file" if kind else f"{path}: model file not found")
+    if not (path.parent / MANIFEST_NAME).is_file():
+        return _load_file(path, backend, num_threads, contract, verify_checksum, isolate, quiet)
+    with manifest_lock(path.parent, shared=True):  # `convert` renames a file and rewrites its entry under this lock
+        return _load_file(path, backend, num_threads, contract, verify_checksum, isolate, quiet)
+
+
+def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool, isolate, quiet: bool) -> Model:
+    """`load` once the path is known to be a file."""
     entry, manifest_labels = _manifest_entry(path)
     if entry is not None and verify_checksum:
         actual = sha256_file(path)
@@ -187,11 +196,6 @@ def load(
     name = choose_backend(path, backend)
     if isolate is None:
         isolate = not (entry is not None and verify_checksum)
-    if isolate and name not in CHECKS_ITS_OWN_FILES:
-        from .probe import probe
-
-        probe(path, name)
-    opened = open_backend(path, name, num_threads, quiet)
     labels = None
     if contract is not None:
         source = "given by the caller"
@@ -206,6 +210,14 @@ def load(
         else:
             contract, source = InputContract(), "MNIST's default: the file carries no contract"
             labels = embedded.labels if embedded is not None else None
+    if isolate and name not in CHECKS_ITS_OWN_FILES:
+        from .probe import probe
+
+        probe(path, name)
+    try:  # the contract is known before the interpreter allocates anything for the model's input
+        opened = open_backend(path, name, num_threads, quiet, image_shape=contract.image_shape)
+    except InputShapeError as err:
+        raise InputShapeError(f"{err} ({source})") from err
     return Model(path, opened, contract, labels, entry, source)
 
 

@@ -1,4 +1,5 @@
-"""Refuses ONNX files whose tensors point at external data outside the model's folder.
+"""Refuses ONNX files whose tensors point at external data outside the model's folder (by
+path, symbolic link or hard link), or at anything but a regular file.
 
 onnxruntime reads such data when it opens the model, so a crafted file could read any file
 the process may read (`../../secrets`, `/etc/...`). Recent onnxruntime releases refuse
@@ -9,6 +10,7 @@ also covers sparse tensors, node attributes, subgraphs and functions. The device
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .errors import ModelFileError
@@ -96,3 +98,20 @@ def check_external_data(path) -> None:
             raise ModelFileError(
                 f"{path}: refused, its external data {location!r} lies outside the model's folder {path.parent}"
             )
+        _check_data_file(path, location, target)
+
+
+def _check_data_file(path: Path, location: str, target: str) -> None:
+    """External data inside the folder must be a regular file with no other name: a hard
+    link is the same file as one outside the folder (the path check cannot see that), and a
+    FIFO or a device would block or never end when onnxruntime reads it. A missing file is
+    left to onnxruntime to report."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{path}: refused, its external data {location!r} is not a regular file")
+    if info.st_nlink > 1:
+        raise ModelFileError(f"{path}: refused, its external data {location!r} has {info.st_nlink} hard links, so it "
+                             "may be a file from outside the model's folder; copy the data file instead of linking it")

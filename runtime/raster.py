@@ -20,16 +20,22 @@ def percentile(values: np.ndarray, q: float) -> float:
 
 
 def reduce_blocks(gray: np.ndarray, side: int) -> np.ndarray:
-    """Mean of k x k blocks with k = ceil(longer side / side); the last rows and columns
-    that do not fill a block are dropped. k = 1 returns the image unchanged."""
+    """Block means that bring the longer side to at most `side`: k = ceil(longer side / side),
+    blocks of min(k, height) x min(k, width) pixels (a side shorter than k is one block high
+    or wide, so the result is never larger than side x side, whatever the aspect ratio); the
+    last rows and columns that do not fill a block are dropped. k = 1 returns the image
+    unchanged. Each block row is summed along x (float32, numpy's pairwise sum), those sums
+    are added row after row in order, then divided by the block's area."""
     k = -(-max(gray.shape) // side)
     if k <= 1:
         return gray
-    h, w = gray.shape[0] // k, gray.shape[1] // k
-    if h < 1 or w < 1:
-        return gray
-    rows = gray[: h * k, : w * k].reshape(h * k, w, k).sum(axis=2, dtype=np.float32)
-    return rows.reshape(h, k, w).sum(axis=1) / np.float32(k * k)
+    bh, bw = min(k, gray.shape[0]), min(k, gray.shape[1])
+    h, w = gray.shape[0] // bh, gray.shape[1] // bw
+    rows = gray[: h * bh, : w * bw].reshape(h * bh, w, bw).sum(axis=2, dtype=np.float32).reshape(h, bh, w)
+    total = rows[:, 0].copy()
+    for j in range(1, bh):  # in order: numpy's own sum over this axis may pair them up (when w is 1)
+        total += rows[:, j]
+    return total / np.float32(bh * bw)
 
 
 def box_mean3(image: np.ndarray) -> np.ndarray:

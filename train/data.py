@@ -70,25 +70,49 @@ def check_split(images, labels, what: str, classes: int = NUM_CLASSES):
 
 
 def _dataset(name, x_train, y_train, x_test, y_test, class_names=None) -> Dataset:
-    names = list(class_names) if class_names is not None else [str(d) for d in range(NUM_CLASSES)]
+    names = check_class_names(class_names, name) if class_names is not None else [str(d) for d in range(NUM_CLASSES)]
     x_train, y_train = check_split(x_train, y_train, f"{name} train split", len(names))
     x_test, y_test = check_split(x_test, y_test, f"{name} test split", len(names))
     return Dataset(name, x_train, y_train, x_test, y_test, names)
 
 
 def read_labels_file(path) -> list:
-    """Class names, one per line (blank lines at the end ignored); they must be distinct."""
+    """Class names, one per line (blank lines at the end ignored); they must be distinct.
+    Lines end at "\n" only (a name may hold U+2028 or a form feed, which str.splitlines
+    would split at); spaces and a "\r" around a name are dropped."""
+    from runtime.files import open_regular
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path) as handle:
+            text = handle.read(MAX_LABELS_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read the labels file: {err}") from err
-    names = [line.strip() for line in text.rstrip().splitlines()]
+    if len(text.encode("utf-8")) > MAX_LABELS_BYTES:
+        raise DataError(f"{path}: the labels file is larger than {MAX_LABELS_BYTES:,} bytes; expected one class name per line")
+    names = [line.strip() for line in text.rstrip().split("\n")]
     if not names or not all(names):
         raise DataError(f"{path}: expected one class name per line, no blank lines; got {len(names)} lines")
+    return check_class_names(names, str(path))
+
+
+MAX_LABELS_BYTES = 1 << 20
+"""A labels file larger than this is refused unread (the runtime reads no larger labels.txt)."""
+
+
+def check_class_names(names, source: str) -> list:
+    """The names as str, or DataError naming `source`: each must be non-empty, hold no line
+    break (labels.txt keeps one per line), and be distinct; the same rules for a labels
+    file, an .npz's class_names and a folder's class subfolders."""
+    names = [str(n) for n in names]
+    for k, name in enumerate(names):
+        if not name.strip():
+            raise DataError(f"{source}: class name {k} is empty; expected a name for every class")
+        if "\n" in name or "\r" in name:
+            raise DataError(f"{source}: class name {k} ({name!r}) holds a line break; expected one line per name")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise DataError(f"{path}: class names must be distinct; repeated: {', '.join(duplicates)}")
+        raise DataError(f"{source}: class names must be distinct; repeated: {', '.join(duplicates)}")
     return names
 
 

@@ -156,26 +156,31 @@ function any(flags) {
   return false;
 }
 
-/** reduce_blocks: the mean of k x k blocks, k = ceil(longer side / side); incomplete blocks dropped. */
-function reduceBlocks(image, side) {
+/**
+ * reduce_blocks: means of min(k, height) x min(k, width) blocks, k = ceil(longer side / side),
+ * so the result is never larger than side x side whatever the aspect ratio; incomplete
+ * blocks dropped.
+ */
+export function reduceBlocks(image, side) {
   const { data, width, height } = image;
   const k = Math.ceil(Math.max(width, height) / side);
   if (k <= 1) return image;
-  const h = Math.floor(height / k);
-  const w = Math.floor(width / k);
-  if (h < 1 || w < 1) return image;
-  // .reshape(h * k, w, k).sum(axis=2, dtype=np.float32): each run of k pixels, pairwise
-  const rows = new Float32Array(h * k * w);
-  for (let y = 0; y < h * k; y++) {
-    for (let x = 0; x < w; x++) rows[y * w + x] = pairwiseSum(data, f32, y * width + x * k, k);
+  const bh = Math.min(k, height);
+  const bw = Math.min(k, width);
+  const h = Math.floor(height / bh);
+  const w = Math.floor(width / bw);
+  // .reshape(h * bh, w, bw).sum(axis=2, dtype=np.float32): each run of bw pixels, pairwise
+  const rows = new Float32Array(h * bh * w);
+  for (let y = 0; y < h * bh; y++) {
+    for (let x = 0; x < w; x++) rows[y * w + x] = pairwiseSum(data, f32, y * width + x * bw, bw);
   }
-  // .reshape(h, k, w).sum(axis=1) / np.float32(k * k): k rows added one after the other
+  // the bh rows of each block added one after the other, then / np.float32(bh * bw)
   const out = new Float32Array(h * w);
-  const area = f32(k * k);
+  const area = f32(bh * bw);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      let sum = 0;
-      for (let j = 0; j < k; j++) sum = f32(sum + rows[(y * k + j) * w + x]);
+      let sum = rows[y * bh * w + x];
+      for (let j = 1; j < bh; j++) sum = f32(sum + rows[(y * bh + j) * w + x]);
       out[y * w + x] = f32(sum / area);
     }
   }

@@ -10,6 +10,7 @@ import { luma, overWhite } from "./pillow.js";
 import { resize, toUint8 } from "./resample.js";
 
 export const MAX_PIXELS = 40_000_000; // larger images are refused, as the runtime does
+export const MAX_ASPECT = 20; // so are strips whose longer side is more than this many times the shorter
 
 /** An image file cannot be read, or is too large: the message names it. */
 export class ImageError extends Error {}
@@ -33,6 +34,10 @@ export async function decodeImage(blob, name = "image") {
   if (width * height > MAX_PIXELS) {
     bitmap.close();
     throw new ImageError(`${name}: refused, ${width}x${height} pixels is more than the ${MAX_PIXELS.toLocaleString("en")} allowed`);
+  }
+  if (Math.max(width, height) > MAX_ASPECT * Math.min(width, height)) {
+    bitmap.close();
+    throw new ImageError(`${name}: refused, ${width}x${height} pixels: its longer side is more than ${MAX_ASPECT} times the shorter (a strip, not a photo)`);
   }
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
