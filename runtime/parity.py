@@ -152,17 +152,16 @@ def check_models(models_dir, limits: Optional[Limits] = None, backend=None, num_
     """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
     judges it against the Keras probabilities: with `limits` if given, else with the limits
     each artifact was judged with at conversion (the manifest records them), so the device
-    repeats the same judgement;
-    with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
+    repeats the same judgement; with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
     drops the interpreters' status lines. Holds the folder's shared manifest lock throughout,
     so a `convert` writing the same folder never shows it a file and an entry that disagree."""
     from .files import manifest_lock
 
     with manifest_lock(models_dir, shared=True):
-        return _check_models(models_dir, thresholds, backend, num_threads, verify_checksum, keep_outputs, quiet)
+        return _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet)
 
 
-def _check_models(models_dir, thresholds, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
+def _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
     from .errors import BackendUnavailableError, ModelFileError
     from .manifest import read_manifest
     from .model import load
