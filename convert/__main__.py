@@ -63,8 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
                         "fails its check); `diagnose` alone prints it without converting")
     parser.add_argument("--no-metadata", action="store_true",
-                        help="do not embed the input contract and labels in the files (TFLite metadata needs "
-                        "tflite-support; the manifest records them either way)")
+                        help="do not embed the input contract and labels in the files (the manifest records "
+                        "them either way)")
     parser.add_argument("--models", default=None, metavar="DIR",
                         help="models folder (default: models, or models/<model name> with --keras)")
     parser.add_argument("--artifact", default=None, metavar="NAME",
