@@ -46,6 +46,7 @@ set -euo pipefail
 
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PI_EMULATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation}"
+HELPER="$PROJECT/scripts/pi_emulation_packages.py" # the steps written in Python (mirror, requirements, Debian's packages)
 SUITE="${PI_EMULATION_RELEASE:-bookworm}"
 case "$SUITE" in
     # Raspberry Pi OS 12 is Debian bookworm (python3 3.11, glibc 2.36); 13 is trixie (3.13, 2.41).
@@ -178,38 +179,7 @@ debian_mirror() {
         return
     fi
     local mirror
-    mirror="$(python3_host - <<'EOF'
-import glob, re
-
-def entries():
-    """(types, uris, components) of every enabled apt source, in apt's order."""
-    for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-        try:
-            lines = open(path).read().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            words = re.sub(r"\[[^]]*\]", " ", line.split("#")[0]).split()  # drop [options]
-            if len(words) >= 3:
-                yield [words[0]], [words[1]], words[3:]
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for stanza in re.split(r"\n\s*\n", open(path).read()):
-            fields = {}
-            for line in stanza.splitlines():
-                if ":" in line and not line.startswith(("#", " ", "\t")):
-                    key, value = line.split(":", 1)
-                    fields[key.strip().lower()] = value.split()
-            if fields.get("enabled", ["yes"])[0].lower() != "no":
-                yield fields.get("types", []), fields.get("uris", []), fields.get("components", [])
-
-# A Debian archive: .../debian, or a snapshot of one (.../debian/20250520T000000Z).
-for types, uris, components in entries():
-    for uri in uris:
-        if "deb" in types and "main" in components and re.search(r"/debian(/\d{8}T\d{6}Z)?/?$", uri):
-            print(uri)
-            raise SystemExit
-EOF
-)" || true
+    mirror="$(python3_host "$HELPER" mirror)" || true
     [ -n "$mirror" ] || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch the $ARCH root from." \
         "Set PI_EMULATION_MIRROR to a Debian mirror URL (one that serves $SUITE for $ARCH)."
     echo "$mirror"
@@ -345,22 +315,8 @@ requirements_of() {
     local extras
     extras="$(extras_of "$1")"
     # shellcheck disable=SC2086  # one argument per extra
-    python3_host - "$PROJECT/pyproject.toml" $extras <<'EOF' || die "could not read the requirements from pyproject.toml (needs Python 3.11+ for tomllib)."
-import sys, tomllib
-project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join(project["dependencies"] + [r for extra in sys.argv[2:] for r in project["optional-dependencies"][extra]]))
-EOF
+    python3_host "$HELPER" requirements "$PROJECT/pyproject.toml" $extras || die "could not read the requirements from pyproject.toml (needs Python 3.11+ for tomllib)."
 }
-
-# packaging's Requirement, as pip vendors it when the host Python lacks the package.
-PACKAGING_IMPORT='
-try:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-except ImportError:
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
-'
 
 # Of the requirements in REQS, prints those pip must install and writes to PINS the versions of
 # DEBIAN_PYTHON_PACKAGES in the root (as `pip install` in a venv with --system-site-packages
@@ -368,51 +324,14 @@ except ImportError:
 split_debian_provided() {
     local reqs="$1" pins="$2"
     # shellcheck disable=SC2086  # one argument per package
-    python3_host - "$reqs" "$ROOTFS/usr/lib/python3/dist-packages" "$pins" $DEBIAN_PYTHON_PACKAGES <<EOF
-$PACKAGING_IMPORT
-import sys
-from importlib import metadata
-
-reqs, dist_packages, pins_path, *provided = sys.argv[1:]
-debian = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[dist_packages])}
-provided = [canonicalize_name(name) for name in provided]
-problems = [f"{name}: not found in {dist_packages}" for name in provided if name not in debian]
-for line in open(reqs).read().splitlines():
-    req = Requirement(line)
-    dist = debian.get(canonicalize_name(req.name))
-    if canonicalize_name(req.name) not in provided:
-        print(line)
-    elif dist is not None and not req.specifier.contains(dist.version, prereleases=True):
-        problems.append(f"pyproject.toml asks for {req}, Debian's is {dist.version}")
-if problems:
-    sys.exit("; ".join(problems))
-with open(pins_path, "w") as pins:
-    pins.writelines(f"{debian[name].metadata['Name']}=={debian[name].version}\n" for name in provided)
-EOF
+    python3_host "$HELPER" split-debian "$reqs" "$ROOTFS/usr/lib/python3/dist-packages" "$pins" $DEBIAN_PYTHON_PACKAGES
 }
 
 # After `pip install --no-deps`: every dependency of what pip installed into SITE must be met by
 # SITE itself or by Debian's packages in the root.
 check_dependencies() {
     local site="$1"
-    python3_host - "$site" "$ROOTFS/usr/lib/python3/dist-packages" "$MACHINE" <<EOF
-$PACKAGING_IMPORT
-import sys
-from importlib import metadata
-
-site, dist_packages, machine = sys.argv[1:]
-found = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=[site, dist_packages])}
-problems = []
-for dist in metadata.distributions(path=[site]):
-    for text in dist.requires or []:
-        req = Requirement(text)
-        if req.marker is not None and not req.marker.evaluate({"platform_machine": machine, "extra": ""}):
-            continue
-        version = found.get(canonicalize_name(req.name))
-        if version is None or not req.specifier.contains(version, prereleases=True):
-            problems.append(f"{dist.metadata['Name']} needs {req}, found {version or 'nothing'}")
-sys.exit("; ".join(problems) or None)
-EOF
+    python3_host "$HELPER" check-deps "$site" "$ROOTFS/usr/lib/python3/dist-packages" "$MACHINE"
 }
 
 # Builds SITE from wheels fetched into WHEELS with pip's FLAGS, unless SITE.stamp says it is
