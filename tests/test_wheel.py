@@ -21,8 +21,14 @@ SOURCE_IGNORE = shutil.ignore_patterns(".git", ".venv", "models", "build", "*.eg
                                        ".pytest_cache", "node_modules")
 
 
-def _run(cmd, timeout=1200, **kwargs):
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+"""Without the checkout on PYTHONPATH: pip would take a checkout's edge_mnist.egg-info for an
+installed edge-mnist and skip it, and the commands would import the checkout's code."""
+
+
+def _run(cmd, timeout=1200, env=None, **kwargs):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          env=CLEAN_ENV if env is None else env, **kwargs)
 
 
 def _output(result) -> str:
@@ -72,7 +78,7 @@ def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path):
     bin_dir = fresh_venv(tmp_path / "venv-train", wheel, "train")
     work = tmp_path / "empty"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = dict(CLEAN_ENV)
     env["EDGE_MNIST_CACHE"] = str(tmp_path / "cache")  # a new machine's: nothing fetched yet
 
     def run(*args):
