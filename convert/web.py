@@ -57,7 +57,7 @@ BUILDING_PREFIX = ".web-building-"
 
 
 class WebBuildError(ToolkitError, ValueError):
-    """The page cannot be built: no ONNX artifact, or onnxruntime-web is not installed."""
+    """The page cannot be built: no ONNX artifact, or onnxruntime-web cannot be found or fetched."""
 
 
 @dataclass
