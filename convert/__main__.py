@@ -68,13 +68,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
                         "fails its check); `diagnose` alone prints it without converting")
     parser.add_argument("--no-metadata", action="store_true",
-                        help="do not embed the input contract and labels in the files (TFLite metadata needs "
-                        "tflite-support; the manifest records them either way)")
+                        help="do not embed the input contract and labels in the files (the manifest records "
+                        "them either way)")
     judged = parser.add_argument_group("what every file must meet (recorded in the manifest; `runtime parity` repeats it)")
     judged.add_argument("--max-drop", type=_non_negative, default=None, metavar="PP",
-                        help=f"lossy files (int8, float16, dynamic, micro): the largest accuracy loss against Keras, in "
+                        help="lossy files (int8, float16, dynamic, micro): the largest accuracy loss against Keras, in "
                         "percentage points, that the reference images may show before the file is refused; a change "
-                        "they cannot tell from zero, or a gain, never fails (default: {DEFAULT_MAX_DROP * 100:g}); web: "
+                        f"they cannot tell from zero, or a gain, never fails (default: {DEFAULT_MAX_DROP * 100:g}); web: "
                         "the page's artifact must meet it (default there: as it was converted)")
     judged.add_argument("--float-max-dp", type=_non_negative, default=None, metavar="X",
                         help="float32 files: the largest |Δp| of any class on any image; top-1 may differ only on "

@@ -143,7 +143,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
     model = load_keras_model(keras_path)
     contract = manifest.keras.contract
     calibration = contract.model_input(pool[: options.calibration_samples])
-    tools = tool_versions("tensorflow", "keras", "onnx", "tf2onnx", "tflite-support", "ai-edge-litert", "onnxruntime", "numpy")
+    tools = tool_versions("tensorflow", "keras", "onnx", "tf2onnx", "flatbuffers", "ai-edge-litert", "onnxruntime", "numpy")
     report = ConvertReport(reference)
 
     for target in options.targets:

@@ -1,30 +1,40 @@
 """`python -m convert web`: a self-contained web page that runs one ONNX artifact in the
 browser with onnxruntime-web, written to DIR/web/ for any static server.
 
-The folder holds the page (web/*.html, *.css, *.js of this checkout), the ONNX file, a
-model.json with the artifact's input contract, labels and checksum from the manifest, and
-onnxruntime-web's smallest build that runs it: the WebAssembly CPU build (its JavaScript
-bundle and one .wasm file), copied from web/node_modules, where `npm ci` installed the
-version pinned in web/package.json. Nothing is fetched at run time. No TensorFlow here.
+The folder holds the page (web/*.html, *.css, *.js: package data of the installed wheel, or
+this checkout's web/), the ONNX file, a model.json with the artifact's input contract, labels
+and checksum from the manifest, and onnxruntime-web's smallest build that runs it: the
+WebAssembly CPU build (its JavaScript bundle and one .wasm file) at the version pinned in
+web/package-lock.json, copied from the checkout's web/node_modules when `npm ci` put it there,
+else from the npm registry's tarball, fetched once, checked against the lock file's sha512
+integrity and cached per user (runtime/downloads.py). The page fetches nothing at run time.
+No TensorFlow here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from runtime.downloads import PinnedFile, cache_dir, fetch
 from runtime.errors import ModelFileError, ToolkitError
 from runtime.files import folder_lock, sha256_file
 from runtime.manifest import Artifact, read_manifest
 from runtime.metadata import read_embedded
 
-WEB_SOURCE = Path(__file__).resolve().parents[1] / "web"
-"""The page's sources, package.json and (after `npm ci`) node_modules."""
+PAGE_PACKAGE = "convert.web_page"
+"""The page's sources as package data: pyproject.toml maps this package onto web/."""
+CHECKOUT_WEB = Path(__file__).resolve().parents[1] / "web"
+"""The page's sources in a checkout, package.json, package-lock.json and (after `npm ci`) node_modules."""
+ORT_TARBALL_MAX_BYTES = 200 << 20
+"""onnxruntime-web 1.30.0's tarball is 33 MB."""
 PAGE_FILES = ("index.html", "style.css", "app.js", "model.js", "contract.js", "images.js", "digits.js",
               "pillow.js", "resample.js", "numeric.js")
 """What the page is made of, copied as they are."""
@@ -47,7 +57,7 @@ BUILDING_PREFIX = ".web-building-"
 
 
 class WebBuildError(ToolkitError, ValueError):
-    """The page cannot be built: no ONNX artifact, or onnxruntime-web is not installed."""
+    """The page cannot be built: no ONNX artifact, or onnxruntime-web cannot be found or fetched."""
 
 
 @dataclass
@@ -137,22 +147,76 @@ def onnx_ir_version(path: Path) -> Optional[int]:
     return None
 
 
-def ort_source() -> tuple:
-    """(folder of onnxruntime-web's dist files, version), checked against web/package.json's pin."""
-    pinned = json.loads((WEB_SOURCE / "package.json").read_text())["dependencies"][ORT_PACKAGE]
-    package = WEB_SOURCE / "node_modules" / ORT_PACKAGE
-    install = f"run `bash scripts/setup.sh` (it runs `npm ci --prefix {WEB_SOURCE}`)"
+def web_source() -> Path:
+    """The page's sources: the installed package data, else this checkout's web/."""
+    try:
+        spec = importlib.util.find_spec(PAGE_PACKAGE)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return CHECKOUT_WEB
+
+
+def ort_pin(source: Path) -> tuple:
+    """(version, onnxruntime-web's tarball on the npm registry) at the version and sha512
+    integrity of package-lock.json (the version package.json pins)."""
+    try:
+        pinned = json.loads((source / "package.json").read_text())["dependencies"][ORT_PACKAGE]
+        locked = json.loads((source / "package-lock.json").read_text())["packages"][f"node_modules/{ORT_PACKAGE}"]
+        version, integrity = locked["version"], locked["integrity"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise WebBuildError(f"{source}: cannot read {ORT_PACKAGE}'s pin from package.json and package-lock.json ({err})") from err
+    if version != pinned:
+        raise WebBuildError(f"{source}: package-lock.json locks {ORT_PACKAGE} {version}, package.json pins {pinned}")
+    return version, PinnedFile(what=f"{ORT_PACKAGE} {version} (npm)",
+                      url=f"https://registry.npmjs.org/{ORT_PACKAGE}/-/{ORT_PACKAGE}-{version}.tgz",
+                      digest=integrity, cache_name=f"{ORT_PACKAGE}/{ORT_PACKAGE}-{version}.tgz",
+                      max_bytes=ORT_TARBALL_MAX_BYTES)
+
+
+def ort_source(log=print) -> tuple:
+    """(folder of onnxruntime-web's dist files, version) at package-lock.json's pin: the
+    checkout's node_modules when it holds that version, else the npm tarball's, cached."""
+    version, pin = ort_pin(web_source())
+    package = CHECKOUT_WEB / "node_modules" / ORT_PACKAGE
     try:
         installed = json.loads((package / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError) as err:
-        raise WebBuildError(f"{ORT_PACKAGE} {pinned} is not installed in {package.parent}: {install}") from err
-    if installed != pinned:
-        raise WebBuildError(f"{package} is version {installed}, web/package.json pins {pinned}: {install}")
-    dist = package / "dist"
-    missing = [name for name in ORT_FILES if not (dist / name).is_file()]
-    if missing:
-        raise WebBuildError(f"{dist} lacks {', '.join(missing)}: reinstall it, {install}")
-    return dist, installed
+    except (OSError, ValueError, KeyError):
+        installed = None
+    if installed == version and all((package / "dist" / name).is_file() for name in ORT_FILES):
+        return package / "dist", version
+    dist = cache_dir() / ORT_PACKAGE / version
+    if all((dist / name).is_file() for name in ORT_FILES):
+        return dist, version
+    try:
+        tarball = fetch(pin, log=log)
+    except ToolkitError as err:
+        raise WebBuildError(f"the page needs {ORT_PACKAGE} {version}, which is not cached, and {err}") from err
+    _extract_dist(tarball, dist)
+    tarball.unlink()  # only the two dist files are used
+    return dist, version
+
+
+def _extract_dist(tarball: Path, dist: Path) -> None:
+    """ORT_FILES from the npm tarball (package/dist/...) into `dist`, complete or not at all."""
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=dist.parent))
+    try:
+        os.chmod(partial, 0o755)
+        with tarfile.open(tarball, "r:gz") as archive:
+            for name in ORT_FILES:
+                member = archive.getmember(f"package/dist/{name}")
+                source = archive.extractfile(member) if member.isfile() else None
+                if source is None:
+                    raise WebBuildError(f"{tarball}: package/dist/{name} is not a file")
+                with source, open(partial / name, "wb") as out:
+                    shutil.copyfileobj(source, out)
+        shutil.rmtree(dist, ignore_errors=True)
+        os.replace(partial, dist)
+    except (tarfile.TarError, KeyError, OSError) as err:
+        raise WebBuildError(f"{tarball}: cannot take {', '.join(ORT_FILES)} from it ({err})") from err
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int) -> dict:
@@ -187,9 +251,10 @@ def build_web(options: WebOptions) -> WebBuild:
     artifact = choose_artifact(manifest, options.artifact, models)
     model_path = check_artifact(artifact, models)
     dist, ort_version = ort_source()
-    missing = [name for name in PAGE_FILES if not (WEB_SOURCE / name).is_file()]
+    source = web_source()
+    missing = [name for name in PAGE_FILES if not (source / name).is_file()]
     if missing:
-        raise WebBuildError(f"{WEB_SOURCE} lacks the page's {', '.join(missing)}")
+        raise WebBuildError(f"{source} lacks the page's {', '.join(missing)}")
     target = models / OUTPUT_NAME
     with folder_lock(models):
         for stale in models.glob(BUILDING_PREFIX + "*"):  # left by a killed build
@@ -198,7 +263,7 @@ def build_web(options: WebOptions) -> WebBuild:
         try:
             os.chmod(building, 0o755)
             for name in PAGE_FILES:
-                shutil.copyfile(WEB_SOURCE / name, building / name)
+                shutil.copyfile(source / name, building / name)
             for name in ORT_FILES:
                 shutil.copyfile(dist / name, building / name)
             shutil.copyfile(model_path, building / model_path.name)

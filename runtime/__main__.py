@@ -1,4 +1,4 @@
-"""python -m runtime predict|parity|bench|info|serve: the device-side commands (no TensorFlow).
+"""python -m runtime predict|parity|bench|info|serve|doctor: the device-side commands (no TensorFlow).
 Parsing only; the bodies are in runtime/commands.py."""
 
 import argparse
@@ -83,6 +83,18 @@ browser, and nothing is uploaded. It says at start which files are readable and 
 dotfiles, listings or links out of it); slow or oversized requests are cut off. Any other
 static server serves the folder as well, if it sends .js and .mjs files as JavaScript
 (browsers refuse to run modules otherwise).
+"""
+
+DOCTOR_EXAMPLES = """
+examples:
+  python -m runtime doctor
+  python -m runtime doctor --json
+  unzip -p edge_mnist-0.1.0-py3-none-any.whl runtime/doctor.py | python3 -   # before installing
+
+Says what this device is (architecture, OS, Python, glibc, numpy, Pillow, the interpreter
+packages) and prints the pip line that installs a working runtime here, from the wheels each
+interpreter package publishes; or, when none has a wheel for this device, why. Exit status 1
+when nothing will run here.
 """
 
 
@@ -195,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default: 0.0.0.0, every network: a phone can reach it; "
                             "127.0.0.1: this computer only)")
     serve.add_argument("--verbose", action="store_true", help="log every request on stderr")
+
+    doctor = commands.add_parser("doctor", help="say what this device can run and how to install it", epilog=DOCTOR_EXAMPLES,
+                                 formatter_class=_formatter,
+                                 description="What this device is, and the install line that works on it (or why none will).")
+    doctor.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
     return parser
 
 

@@ -135,6 +135,12 @@ def _install_hint(candidates) -> str:
 
     if platform.machine() not in ("armv7l", "armv6l"):
         return "pip install " + " or ".join(_PACKAGES[name] for name in candidates)
+    import sys
+
+    if sys.version_info[:2] > (3, 11):  # 32-bit Raspberry Pi OS 13 (trixie): Python 3.13
+        return (f"no interpreter package has 32-bit ARM wheels for Python {sys.version_info[0]}.{sys.version_info[1]} "
+                "(tflite-runtime's last are for 3.11; ai-edge-litert and onnxruntime have none): "
+                "`python -m runtime doctor` says what can run here")
     extra = 'pip install "edge-mnist[tflite-runtime]"'
     if "tflite-runtime" in candidates:
         return f"{extra} (ai-edge-litert has no 32-bit ARM wheels)"

@@ -280,3 +280,9 @@ def serve(args) -> int:
     except ServeError as err:
         return _fail(err)
     return 0
+
+
+def doctor(args) -> int:
+    from .doctor import run
+
+    return run(as_json=args.json)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The device runtime on the Raspberry Pi's own architecture, without a Pi: a Raspberry Pi OS
-# userland (Debian bookworm, Python 3.11) run by qemu user-mode emulation on this machine, as the
-# 64-bit OS (arm64, the default) or the 32-bit one (armhf, PI_EMULATION_ARCH=armhf).
+# userland (Debian bookworm, Python 3.11, or today's Debian 13 trixie, Python 3.13, with
+# PI_EMULATION_RELEASE=trixie) run by qemu user-mode emulation on this machine, as the 64-bit OS
+# (arm64, the default) or the 32-bit one (armhf, PI_EMULATION_ARCH=armhf).
 #
 #   scripts/pi_emulation.sh setup                    build the environment (cached; seconds when it is)
-#   scripts/pi_emulation.sh run FLAVOUR ARG...       python3.11 ARG... on the emulated Pi, e.g.
+#   scripts/pi_emulation.sh run FLAVOUR ARG...       python3 ARG... on the emulated Pi, e.g.
 #       scripts/pi_emulation.sh run litert -m runtime parity --models models
 #       PI_EMULATION_ARCH=armhf scripts/pi_emulation.sh run tflite -m runtime parity --models models
 #   scripts/pi_emulation.sh run-host FLAVOUR ARG...  the same packages and versions natively on this
@@ -14,6 +15,7 @@
 # Flavours, as in the README's "On the Raspberry Pi" (the same extras of pyproject.toml):
 #   tflite   numpy<2 + tflite-runtime + Pillow               (extras tflite-runtime,images)
 #   litert   numpy 2 + ai-edge-litert + onnxruntime + Pillow (extras litert,onnxruntime,images)
+#   base     numpy + Pillow, no interpreter: `-m runtime doctor` says why nothing runs there
 # armhf has only tflite: ai-edge-litert and onnxruntime publish no armv7 wheels. PyPI has no
 # armv7 numpy or Pillow either, so there they are Debian's python3-numpy and python3-pil, and pip
 # adds the extra tflite-runtime (as `pip install ".[tflite-runtime]"` in a venv made with
@@ -21,14 +23,22 @@
 # The runtime package itself comes from this checkout (on PYTHONPATH): it is pure Python, so
 # edits are picked up without rebuilding anything.
 #
+# Per release (PI_EMULATION_RELEASE):
+#   bookworm arm64: tflite, litert     bookworm armhf: tflite
+#   trixie arm64:   litert (tflite-runtime's last wheels are cp311, trixie's Python is 3.13)
+#   trixie armhf:   base only: none of ai-edge-litert, tflite-runtime, onnxruntime has a cp313
+#                   armv7l wheel, so no model runs there (doctor and the CLI's errors say so)
+#
 # Environment:
+#   PI_EMULATION_RELEASE bookworm (default: Raspberry Pi OS 12, Python 3.11) or trixie (13, Python 3.13)
 #   PI_EMULATION_ARCH    arm64 (default: 64-bit OS, aarch64) or armhf (32-bit OS, armv7l)
 #   PI_EMULATION_CACHE   cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation);
-#                        arm64 is built at its top, armhf in its armhf/ folder
+#                        bookworm arm64 is built at its top, armhf in its armhf/ folder, trixie
+#                        the same way in its trixie/ folder
 #   PI_EMULATION_CPU     qemu CPU model (default cortex-a72, a Pi 4, on arm64; cortex-a76 is a Pi 5;
 #                        default cortex-a7, a Pi 2, on armhf)
 #   PI_EMULATION_MIRROR  Debian mirror for the root (default: the one this machine's apt uses)
-#   PI_EMULATION_PYTHON  host Python 3.11 with pip, to fetch wheels (default: .venv/bin/python)
+#   PI_EMULATION_PYTHON  host Python 3.11+ with pip, to fetch wheels (default: .venv/bin/python)
 #
 # Messages go to stderr, so the stdout of `run` is the emulated program's alone (e.g. --json).
 # Needs root (or password-less sudo) only when qemu-user-static or debootstrap are missing.
@@ -36,9 +46,20 @@ set -euo pipefail
 
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PI_EMULATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-mnist/pi-emulation}"
-SUITE=bookworm                        # Raspberry Pi OS 12 is Debian bookworm; its python3 is 3.11
-PI_PYTHON=/usr/bin/python3.11
-GLIBC_MINOR=36                        # bookworm's glibc 2.36: the newest manylinux tag it accepts
+HELPER="$PROJECT/scripts/pi_emulation_packages.py" # the steps written in Python (mirror, requirements, Debian's packages)
+SUITE="${PI_EMULATION_RELEASE:-bookworm}"
+case "$SUITE" in
+    # Raspberry Pi OS 12 is Debian bookworm (python3 3.11, glibc 2.36); 13 is trixie (3.13, 2.41).
+    # The glibc minor is the newest manylinux tag the release accepts.
+    bookworm) PY_VERSION=3.11 GLIBC_MINOR=36 RELEASE_CACHE="$CACHE" ;;
+    trixie) PY_VERSION=3.13 GLIBC_MINOR=41 RELEASE_CACHE="$CACHE/trixie" ;;
+    *)
+        echo "pi-emulation: ERROR: PI_EMULATION_RELEASE is '$SUITE'; expected bookworm (Raspberry Pi OS 12) or trixie (13)" >&2
+        exit 2
+        ;;
+esac
+PI_PYTHON=/usr/bin/python$PY_VERSION
+CP_TAG="cp${PY_VERSION/./}"
 STAMP_VERSION=1                       # bump to rebuild everything after changing how it is built
 
 # Per architecture. Every arm64 path and stamp is what it was before armhf existed, so a cache
@@ -46,7 +67,7 @@ STAMP_VERSION=1                       # bump to rebuild everything after changin
 ARCH="${PI_EMULATION_ARCH:-arm64}"
 case "$ARCH" in
     arm64)
-        ARCH_CACHE="$CACHE"
+        ARCH_CACHE="$RELEASE_CACHE"
         QEMU_NAMES="qemu-aarch64-static qemu-aarch64" # Debian's names; newer releases also ship the plain one
         # Not qemu's default "max" CPU: with its SME extension LiteRT's int8 kernels give wrong
         # answers under qemu 7.2 (10% accuracy). A Pi's Cortex-A72/A76 has no SME.
@@ -59,7 +80,7 @@ case "$ARCH" in
         DEBIAN_PYTHON_PACKAGES=""      # Python packages taken from Debian instead of PyPI
         ;;
     armhf)
-        ARCH_CACHE="$CACHE/armhf"
+        ARCH_CACHE="$RELEASE_CACHE/armhf"
         QEMU_NAMES="qemu-arm-static qemu-arm"
         # A Pi 2's core. The Pi 3's, Zero 2 W's, 4's and 5's cores run the same armv7 code in
         # 32-bit mode; qemu-arm 7.2 emulates none of them (its "max" adds ARMv8's 32-bit
@@ -79,8 +100,11 @@ case "$ARCH" in
         exit 2
         ;;
 esac
+if [ "$SUITE" = trixie ]; then # no cp313 wheels of tflite-runtime; none of any interpreter on armv7l
+    if [ "$ARCH" = arm64 ]; then FLAVOURS="litert"; else FLAVOURS="base"; fi
+fi
 ROOTFS="$ARCH_CACHE/rootfs"
-PI_EXECUTABLE="$ARCH_CACHE/bin/python3.11" # the emulated Python's sys.executable (see write_launcher)
+PI_EXECUTABLE="$ARCH_CACHE/bin/python$PY_VERSION" # the emulated Python's sys.executable (see write_launcher)
 QEMU_CPU_MODEL="${PI_EMULATION_CPU:-$DEFAULT_CPU}"
 
 # ---------------------------------------------------------------------------------------------
@@ -155,45 +179,14 @@ debian_mirror() {
         return
     fi
     local mirror
-    mirror="$(python3_host - <<'EOF'
-import glob, re
-
-def entries():
-    """(types, uris, components) of every enabled apt source, in apt's order."""
-    for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-        try:
-            lines = open(path).read().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            words = re.sub(r"\[[^]]*\]", " ", line.split("#")[0]).split()  # drop [options]
-            if len(words) >= 3:
-                yield [words[0]], [words[1]], words[3:]
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for stanza in re.split(r"\n\s*\n", open(path).read()):
-            fields = {}
-            for line in stanza.splitlines():
-                if ":" in line and not line.startswith(("#", " ", "\t")):
-                    key, value = line.split(":", 1)
-                    fields[key.strip().lower()] = value.split()
-            if fields.get("enabled", ["yes"])[0].lower() != "no":
-                yield fields.get("types", []), fields.get("uris", []), fields.get("components", [])
-
-# A Debian archive: .../debian, or a snapshot of one (.../debian/20250520T000000Z).
-for types, uris, components in entries():
-    for uri in uris:
-        if "deb" in types and "main" in components and re.search(r"/debian(/\d{8}T\d{6}Z)?/?$", uri):
-            print(uri)
-            raise SystemExit
-EOF
-)" || true
+    mirror="$(python3_host "$HELPER" mirror)" || true
     [ -n "$mirror" ] || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch the $ARCH root from." \
         "Set PI_EMULATION_MIRROR to a Debian mirror URL (one that serves $SUITE for $ARCH)."
     echo "$mirror"
 }
 
 # ---------------------------------------------------------------------------------------------
-# The root: bookworm's minimal base plus python3 (and, on armhf, Debian's numpy and Pillow).
+# The root: the release's minimal base plus python3 (and, on armhf, Debian's numpy and Pillow).
 # `debootstrap --foreign` only downloads and unpacks; its second stage (running maintainer scripts
 # inside the root) is not needed, because nothing here runs as a configured system: qemu only
 # borrows the root's loader, libraries and Python (QEMU_LD_PREFIX). So every downloaded .deb is
@@ -201,7 +194,7 @@ EOF
 
 rootfs_stamp() {
     case "$ARCH" in
-        arm64) echo "v$STAMP_VERSION $SUITE arm64 minbase python3 cpuinfo-pi4" ;;
+        arm64) echo "v$STAMP_VERSION $SUITE arm64 minbase python3 cpuinfo-pi4" ;; # bookworm's stamp as before
         armhf) echo "v$STAMP_VERSION $SUITE armhf minbase $DEBIAN_PACKAGES blas-links" ;;
     esac
 }
@@ -279,7 +272,7 @@ exec $(printf %q "$QEMU") $(printf %q "$ROOTFS$PI_PYTHON") \"\$@\""
 # ---------------------------------------------------------------------------------------------
 # Site folders: the flavour's packages as ARM wheels, fetched and installed by the host's pip
 # (pip under emulation would be slow). pip does not derive older manylinux tags from a given one,
-# so every tag bookworm's glibc accepts is listed (tflite-runtime's only cp311 aarch64 and armv7l
+# so every tag the release's glibc accepts is listed (tflite-runtime's only cp311 aarch64 and armv7l
 # wheels are tagged manylinux_2_34).
 
 python3_host() {
@@ -294,7 +287,7 @@ pip_host() { python3_host -m pip --disable-pip-version-check "$@"; }
 
 wheel_flags() {
     local minor
-    echo --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311
+    echo --only-binary=:all: --implementation cp --python-version "$PY_VERSION" --abi "$CP_TAG"
     for minor in $(seq "$GLIBC_MINOR" -1 17); do echo --platform "manylinux_2_${minor}_$WHEEL_ARCH"; done
     echo --platform "manylinux2014_$WHEEL_ARCH"
 }
@@ -304,9 +297,15 @@ extras_of() {
         "arm64 tflite") echo tflite-runtime images ;;
         "arm64 litert") echo litert onnxruntime images ;;
         "armhf tflite") echo tflite-runtime images ;; # numpy and Pillow: Debian's python3-numpy, python3-pil
+        "armhf base") echo images ;;
         "armhf litert") die "the 'litert' flavour does not exist on armhf (32-bit Raspberry Pi OS):" \
             "ai-edge-litert and onnxruntime publish no armv7 wheels; use the 'tflite' flavour." ;;
         *) die "unknown flavour '$1'; expected one of: $FLAVOURS" ;;
+    esac
+    case " $FLAVOURS " in
+        *" $1 "*) ;;
+        *) die "the '$1' flavour does not exist on Debian $SUITE $ARCH; expected one of: $FLAVOURS" \
+            "(trixie's Python is 3.13: tflite-runtime's last wheels are cp311, and no interpreter has cp313 armv7l wheels)" ;;
     esac
 }
 
@@ -316,22 +315,8 @@ requirements_of() {
     local extras
     extras="$(extras_of "$1")"
     # shellcheck disable=SC2086  # one argument per extra
-    python3_host - "$PROJECT/pyproject.toml" $extras <<'EOF' || die "could not read the requirements from pyproject.toml (needs Python 3.11+ for tomllib)."
-import sys, tomllib
-project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join(project["dependencies"] + [r for extra in sys.argv[2:] for r in project["optional-dependencies"][extra]]))
-EOF
+    python3_host "$HELPER" requirements "$PROJECT/pyproject.toml" $extras || die "could not read the requirements from pyproject.toml (needs Python 3.11+ for tomllib)."
 }
-
-# packaging's Requirement, as pip vendors it when the host Python lacks the package.
-PACKAGING_IMPORT='
-try:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-except ImportError:
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
-'
 
 # Of the requirements in REQS, prints those pip must install and writes to PINS the versions of
 # DEBIAN_PYTHON_PACKAGES in the root (as `pip install` in a venv with --system-site-packages
@@ -339,51 +324,14 @@ except ImportError:
 split_debian_provided() {
     local reqs="$1" pins="$2"
     # shellcheck disable=SC2086  # one argument per package
-    python3_host - "$reqs" "$ROOTFS/usr/lib/python3/dist-packages" "$pins" $DEBIAN_PYTHON_PACKAGES <<EOF
-$PACKAGING_IMPORT
-import sys
-from importlib import metadata
-
-reqs, dist_packages, pins_path, *provided = sys.argv[1:]
-debian = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[dist_packages])}
-provided = [canonicalize_name(name) for name in provided]
-problems = [f"{name}: not found in {dist_packages}" for name in provided if name not in debian]
-for line in open(reqs).read().splitlines():
-    req = Requirement(line)
-    dist = debian.get(canonicalize_name(req.name))
-    if canonicalize_name(req.name) not in provided:
-        print(line)
-    elif dist is not None and not req.specifier.contains(dist.version, prereleases=True):
-        problems.append(f"pyproject.toml asks for {req}, Debian's is {dist.version}")
-if problems:
-    sys.exit("; ".join(problems))
-with open(pins_path, "w") as pins:
-    pins.writelines(f"{debian[name].metadata['Name']}=={debian[name].version}\n" for name in provided)
-EOF
+    python3_host "$HELPER" split-debian "$reqs" "$ROOTFS/usr/lib/python3/dist-packages" "$pins" $DEBIAN_PYTHON_PACKAGES
 }
 
 # After `pip install --no-deps`: every dependency of what pip installed into SITE must be met by
 # SITE itself or by Debian's packages in the root.
 check_dependencies() {
     local site="$1"
-    python3_host - "$site" "$ROOTFS/usr/lib/python3/dist-packages" "$MACHINE" <<EOF
-$PACKAGING_IMPORT
-import sys
-from importlib import metadata
-
-site, dist_packages, machine = sys.argv[1:]
-found = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=[site, dist_packages])}
-problems = []
-for dist in metadata.distributions(path=[site]):
-    for text in dist.requires or []:
-        req = Requirement(text)
-        if req.marker is not None and not req.marker.evaluate({"platform_machine": machine, "extra": ""}):
-            continue
-        version = found.get(canonicalize_name(req.name))
-        if version is None or not req.specifier.contains(version, prereleases=True):
-            problems.append(f"{dist.metadata['Name']} needs {req}, found {version or 'nothing'}")
-sys.exit("; ".join(problems) or None)
-EOF
+    python3_host "$HELPER" check-deps "$site" "$ROOTFS/usr/lib/python3/dist-packages" "$MACHINE"
 }
 
 # Builds SITE from wheels fetched into WHEELS with pip's FLAGS, unless SITE.stamp says it is
@@ -395,13 +343,20 @@ build_site() {
         return
     fi
     local wheels="$site.wheels" log="$site.log"
-    say "fetching wheels for $name: $(tr '\n' ' ' <"$reqs")..."
     rm -rf "$site" "$site.partial" "$site.stamp" "$site.pins" "$wheels"
+    if [ ! -s "$reqs" ]; then # everything comes from Debian (trixie armhf's base)
+        mkdir -p "$site"
+        echo "$stamp" >"$site.stamp"
+        return
+    fi
+    say "fetching wheels for $name: $(tr '\n' ' ' <"$reqs")..."
     if ! pip_host download --dest "$wheels" "$@" -r "$reqs" >"$log" 2>&1; then
         die_with_log "$log" "pip could not download the wheels for $name."
     fi
     say "installing them into $site ..."
-    if ! pip_host install --no-index --find-links "$wheels" --target "$site.partial" "$@" -r "$reqs" >>"$log" 2>&1; then
+    # --ignore-requires-python: `download` chose them for the target's Python; pip's install
+    # step would check them against the host's own.
+    if ! pip_host install --no-index --find-links "$wheels" --target "$site.partial" --ignore-requires-python "$@" -r "$reqs" >>"$log" 2>&1; then
         die_with_log "$log" "pip could not install the wheels for $name."
     fi
     rm -rf "$wheels" # pip's own cache keeps them
@@ -422,7 +377,7 @@ build_pi_site() {
     fi
     # shellcheck disable=SC2046,SC2086  # lists of words
     build_site "'$flavour' ($WHEEL_ARCH)" "$site" \
-        "$(echo "v$STAMP_VERSION cp311 manylinux_2_${GLIBC_MINOR}_$WHEEL_ARCH"; cat "$pip_reqs" $debian_pins)" \
+        "$(echo "v$STAMP_VERSION $CP_TAG manylinux_2_${GLIBC_MINOR}_$WHEEL_ARCH"; cat "$pip_reqs" $debian_pins)" \
         "$pip_reqs" $(wheel_flags) $no_deps
     # The exact versions installed, for the x86_64 twin below (build_site removes them when it rebuilds).
     if [ ! -s "$site.pins" ]; then
@@ -436,9 +391,13 @@ build_pi_site() {
 }
 
 # The twin on this machine's own architecture: the same pinned versions, so that a difference
-# between `run` and `run-host` comes from the architecture, not from a package release.
+# between `run` and `run-host` comes from the architecture, not from a package release. It needs
+# a host Python of the release's version (trixie: 3.13), or pip cannot install those versions.
+host_python_matches() { [ "$(python3_host -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$PY_VERSION" ]; }
+
 build_host_site() {
     local flavour="$1" pins="$ARCH_CACHE/site-$1.pins"
+    host_python_matches || return 0
     build_site "'$flavour' ($(uname -m), pinned to the $WHEEL_ARCH versions)" "$ARCH_CACHE/host-$flavour" \
         "$(echo "v$STAMP_VERSION"; python3_host -c 'import sys, platform; print(sys.version.split()[0], platform.machine())'; cat "$pins")" \
         "$pins" --only-binary=:all:
@@ -505,7 +464,7 @@ main() {
         setup)
             local start=$SECONDS
             setup
-            say "ready in $((SECONDS - start)) s: Debian $SUITE $ARCH on $("$QEMU" --version | head -n 1)," \
+            say "ready in $((SECONDS - start)) s: Debian $SUITE $ARCH (Python $PY_VERSION) on $("$QEMU" --version | head -n 1)," \
                 "CPU $QEMU_CPU_MODEL; flavours $FLAVOURS; cache $ARCH_CACHE"
             ;;
         run | run-host)
@@ -514,10 +473,13 @@ main() {
             extras_of "$flavour" >/dev/null
             shift 2
             prepare
+            if [ "$command" = run-host ] && ! host_python_matches; then
+                die "run-host needs a host Python $PY_VERSION, like Debian $SUITE's (PI_EMULATION_PYTHON); $(python3_host --version) is not."
+            fi
             if [ "$command" = run ]; then emulate "$flavour" "$@"; else run_host "$flavour" "$@"; fi
             ;;
         clean)
-            say "removing $CACHE (every architecture)"
+            say "removing $CACHE (every release and architecture)"
             rm -rf "$CACHE"
             ;;
         -h | --help)

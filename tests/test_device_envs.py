@@ -9,6 +9,7 @@ installed `python -m runtime` from outside the checkout on the artifacts that th
 environment built."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,7 +29,10 @@ FLAVOURS = {
 
 
 def _run(cmd, **kwargs):
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900, **kwargs)
+    """Without the checkout on PYTHONPATH (as `export PYTHONPATH=$PWD` puts it), or the venv
+    would import the checkout's runtime instead of the installed one."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900, env=env, **kwargs)
 
 
 _ENVS = {}

@@ -15,7 +15,9 @@ from runtime.files import sha256_file
 from runtime.metadata import read_embedded
 
 from conftest import run_cli
+from convert.tflite_metadata_schema import metadata_schema_py_generated as meta
 from shapes import CLASSES, SIZE, draw_shape, shape_arrays, train_shape_cnn, write_shape_folder
+from tflite_metadata import read_tflite_metadata
 
 pytestmark = pytest.mark.slow
 
@@ -118,20 +120,22 @@ def test_the_file_alone_carries_its_contract_and_labels(shapes, tmp_path, name):
 
 
 def test_tflite_metadata_is_what_the_android_support_library_reads(shapes):
-    """Read back with tflite-support's own MetadataDisplayer: an RGB image input normalised
-    by mean 0, std 255 in pixel units, and labels.txt on the output."""
-    from tensorflow_lite_support.metadata.python import metadata
-
-    displayer = metadata.MetadataDisplayer.with_model_file(str(shapes["models"] / "shapes_int8.tflite"))
-    data = json.loads(displayer.get_metadata_json())
-    tensor = data["subgraph_metadata"][0]["input_tensor_metadata"][0]
-    assert tensor["content"]["content_properties"]["color_space"] == "RGB"
-    assert tensor["process_units"][0]["options"] == {"mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0]}
-    output = data["subgraph_metadata"][0]["output_tensor_metadata"][0]
-    assert output["associated_files"][0] == {"name": "labels.txt", "description": output["associated_files"][0]["description"],
-                                             "type": "TENSOR_AXIS_LABELS"}
-    assert sorted(displayer.get_packed_associated_file_list()) == ["input_contract.json", "labels.txt"]
-    assert displayer.get_associated_file_buffer("labels.txt").decode().split() == list(CLASSES)
+    """Read back through the metadata schema (as the Android support library reads it): an RGB
+    image input normalised by mean 0, std 255 in pixel units, and labels.txt on the output."""
+    metadata, files = read_tflite_metadata(shapes["models"] / "shapes_int8.tflite")
+    assert metadata.minParserVersion == b"1.0.0" and metadata.name == b"shapes"
+    tensor = metadata.subgraphMetadata[0].inputTensorMetadata[0]
+    assert tensor.content.contentProperties.colorSpace == meta.ColorSpaceType.RGB
+    options = tensor.processUnits[0].options
+    assert list(options.mean) == [0.0, 0.0, 0.0] and list(options.std) == [255.0, 255.0, 255.0]
+    # The float32 file takes uint8 pixels (its scaling is in the graph): mean 0, std 1, values 0..255.
+    pixels = read_tflite_metadata(shapes["models"] / "shapes_float32.tflite")[0].subgraphMetadata[0].inputTensorMetadata[0]
+    assert list(pixels.processUnits[0].options.std) == [1.0] * 3
+    assert list(pixels.stats.min) == [0.0] and list(pixels.stats.max) == [255.0]
+    output = metadata.subgraphMetadata[0].outputTensorMetadata[0]
+    assert [(f.name, f.type) for f in output.associatedFiles] == [(b"labels.txt", meta.AssociatedFileType.TENSOR_AXIS_LABELS)]
+    assert sorted(files) == ["input_contract.json", "labels.txt"]
+    assert files["labels.txt"].decode().split() == list(CLASSES)
 
 
 def test_report_and_model_card_for_an_rgb_model(shapes, tmp_path):

