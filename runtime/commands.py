@@ -246,3 +246,10 @@ def serve(args) -> int:
     except ServeError as err:
         return _fail(err)
     return 0
+
+
+def watch(args) -> int:
+    """`python -m runtime watch`: the loop is runtime/watch.py, the frame sources runtime/frames.py."""
+    from .watch_command import run_watch
+
+    return run_watch(args)

