@@ -71,6 +71,7 @@ SERVE_EXAMPLES = """
 examples:
   python -m runtime serve models/web                  # then open the address it prints on a phone
   python -m runtime serve models/web --port 8080 --host 127.0.0.1
+  python -m runtime serve models/web --https         # the phone's live camera needs https
 
 Serves the folder `python -m convert web` wrote (DIR/web) with Python's own HTTP server. By
 default it listens on every network of this computer, so that a phone on the same Wi-Fi can
@@ -222,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default: 0.0.0.0, every network: a phone can reach it; "
                             "127.0.0.1: this computer only)")
     serve.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    serve.add_argument("--https", action="store_true",
+                       help="serve over https, which a phone's browser needs to open the live camera (default: http); "
+                            "with a self-signed certificate kept in ~/.cache/edge-mnist/https unless --cert/--key are given")
+    serve.add_argument("--cert", default=None, metavar="PEM", help="certificate for --https (default: self-signed)")
+    serve.add_argument("--key", default=None, metavar="PEM", help="private key of --cert")
 
     watch = commands.add_parser("watch", help="classify the frames of a video, a folder or a camera", epilog=WATCH_EXAMPLES,
                                 formatter_class=_formatter,

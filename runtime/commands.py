@@ -242,7 +242,8 @@ def serve(args) -> int:
     from .serve import serve as serve_folder
 
     try:
-        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose))
+        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose,
+                                  https=args.https or bool(args.cert), cert=args.cert, key=args.key))
     except ServeError as err:
         return _fail(err)
     return 0
