@@ -23,10 +23,10 @@ FLICKER = 0.15
 """The light's brightness varies by up to this share, per frame."""
 
 
-def digit_frames(reference, digits: int, per_digit: int, seed: int = 0):
+def digit_frames(reference, digits: int, per_digit: int, seed: int = 0, first: int = 0):
     """(list of uint8 RGB frames (480, 640, 3), list of their labels): `digits` reference digits
-    the Keras model is sure of (> 95%), of different classes where possible, each held for
-    `per_digit` frames with shake and flicker."""
+    the Keras model is sure of (> 95%), of different classes where possible (from the
+    `first`-th such digit on), each held for `per_digit` frames with shake and flicker."""
     rng = np.random.default_rng(seed)
     sure = np.flatnonzero((reference.probs.max(1) > 0.95) & (reference.probs.argmax(1) == reference.labels))
     chosen, seen = [], set()
@@ -36,7 +36,7 @@ def digit_frames(reference, digits: int, per_digit: int, seed: int = 0):
             seen.add(reference.labels[i])
     chosen += [int(i) for i in sure if int(i) not in chosen]
     frames, labels = [], []
-    for i in chosen[:digits]:
+    for i in chosen[first : first + digits]:
         base = replace(case_style("clean", rng), height=HEIGHT, width=WIDTH,
                        digit_height=float(rng.uniform(0.35, 0.5)), center=(0.5, 0.5))
         for _ in range(per_digit):
