@@ -22,9 +22,9 @@ export function cameraProblem() {
   if (!window.isSecureContext) {
     return new CameraError(
       "insecure",
-      `The live camera needs a secure page: browsers open cameras only for https:// pages or this computer's own ` +
+      `The live camera needs a secure page: browsers open cameras only for pages served over https or from this computer itself` +
         `address, and this page came over ${location.protocol.replace(":", "")} from ${location.host}. Serve it with ` +
-        `\`python -m runtime serve --https\` and open the https:// address it prints. ${FALLBACK}`,
+        `\`python -m runtime serve --https\` and open the https address it prints. ${FALLBACK}`,
     );
   }
   if (!navigator.mediaDevices || typeof navigator.mediaDevices.getUserMedia !== "function") {
