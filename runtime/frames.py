@@ -175,7 +175,7 @@ class VideoSource(FolderSource):
             raise FrameSourceError(f"SOURCE {source}: no such video file")
         try:
             self.container = self.av.open(source)
-        except (self.av.FFmpegError, OSError, ValueError) as err:
+        except (self.av.error.FFmpegError, OSError, ValueError) as err:
             raise FrameSourceError(f"SOURCE {source}: not a readable video ({one_line(err)})") from err
         if not self.container.streams.video:
             self.container.close()
@@ -199,12 +199,12 @@ class VideoSource(FolderSource):
                     raise StreamBrokenError(f"{self.source}: the video ended after {index} of the {self.stream.frames} "
                                             "frames its header announces (a truncated file?)") from None
                 return
-            except (self.av.FFmpegError, OSError) as err:
+            except (self.av.error.FFmpegError, OSError) as err:
                 raise StreamBrokenError(f"{self.source}: the video stopped being readable after frame {index} "
                                         f"({one_line(err)})") from err
             try:
                 decoded = packet.decode()
-            except self.av.FFmpegError as err:
+            except self.av.error.FFmpegError as err:
                 if packet.size:
                     yield Frame(index, None, f"{self.source} frame {index}", error=f"{self.source} frame {index}: "
                                 f"could not be decoded ({one_line(err)})")

@@ -193,10 +193,7 @@ def watch(model, source, options: WatchOptions, emit: Callable[[dict, "WatchSumm
 
 class ChangePrinter:
     """The text output: a line when the label, its unsure mark or the reason for no label
-    changes (or the confidence moves by CONFIDENCE_STEP), with the frames/s of the last
-    FPS_WINDOW frames."""
-
-    CONFIDENCE_STEP = 0.1
+    changes, with the label's confidence and the frames/s of the last FPS_WINDOW frames."""
 
     def __init__(self, min_confidence: float, out):
         self.min_confidence = min_confidence
@@ -206,18 +203,17 @@ class ChangePrinter:
 
     def __call__(self, result: dict, summary: WatchSummary) -> None:
         self.times.append(summary.seconds)
-        span = self.times[-1] - self.times[0]
-        fps = (len(self.times) - 1) / span if span > 0 else 0.0
         if result["label"] is None:
-            key = (None, result["reason"].split(": ", 1)[-1].split(" (")[0])
             text = result["reason"].split(": ", 1)[-1]
+            key = (None, text.split(" (")[0])
         else:
-            key = (result["label"], result["low_confidence"], result["confidence"])
             text = f"{result['label']} ({result['confidence']:.1%})"
             if result["low_confidence"]:
                 text += f"  [unsure: below {self.min_confidence:.0%}]"
-        if self.shown is not None and key[:2] == self.shown[:2]:
-            if key[0] is None or abs(key[2] - self.shown[2]) < self.CONFIDENCE_STEP:
-                return
+            key = (result["label"], result["low_confidence"])
+        if key == self.shown:
+            return
         self.shown = key
+        span = self.times[-1] - self.times[0]
+        fps = (len(self.times) - 1) / span if span > 0 else 0.0
         print(f"frame {result['frame']:>6}  {result['time']:8.2f} s  {fps:5.1f} fps  {text}", file=self.out, flush=True)

@@ -76,3 +76,31 @@ def write_folder(frames, folder, quality: int = 90) -> Path:
     for k, pixels in enumerate(frames):
         Image.fromarray(pixels).save(folder / f"frame_{k:05d}.jpg", quality=quality)
     return folder
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        description="Write a camera-like clip of reference digits (640x480, shake and flicker) to try `runtime watch` on.",
+        epilog="example: python tests/camera_frames.py clip.avi --models models  (or clip.y4m for Chromium's fake camera, "
+               "or a folder name for JPEG frames)")
+    parser.add_argument("output", help="FILE.avi or FILE.mkv (MJPEG), FILE.y4m (raw), or a folder (JPEG frames)")
+    parser.add_argument("--models", default="models", help="folder with reference.npz (default: models)")
+    parser.add_argument("--digits", type=int, default=10, help="digits, one after the other (default: 10)")
+    parser.add_argument("--per-digit", type=int, default=30, help="frames of each digit (default: 30: a second at 30 frames/s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from runtime.parity import load_reference
+
+    frames, labels = digit_frames(load_reference(args.models), args.digits, args.per_digit, seed=args.seed)
+    out = Path(args.output)
+    if out.suffix.lower() in (".avi", ".mkv"):
+        write_video(frames, out)
+    elif out.suffix.lower() == ".y4m":
+        write_video(frames, out, codec="rawvideo")
+    else:
+        write_folder(frames, out)
+    print(f"{out}: {len(frames)} frames of the digits {' '.join(labels[::args.per_digit])}")

@@ -226,3 +226,16 @@ def test_memory_stays_flat_over_a_long_run(pipeline, clip):
     summary = watch(model, RepeatedFrame(gray, 3000), WatchOptions(), emit)
     assert summary.frames == 3000 and summary.labelled == 3000
     assert rss[3000] - rss[500] < MAX_GROWTH_BYTES, rss
+
+
+def test_watch_never_imports_tensorflow(pipeline, clip):
+    from test_runtime import BLOCK_TENSORFLOW
+
+    script = BLOCK_TENSORFLOW + (
+        "from runtime.__main__ import main\n"
+        f"status = main(['watch', {str(clip['video'])!r}, '--models', {str(pipeline.models)!r}, '--limit', '3', '--json'])\n"
+        "print('modules', sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')), status)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "modules [] 0"
+    assert len(result.stdout.splitlines()) == 4  # three frames, then the check
