@@ -241,7 +241,9 @@ class V4l2Source(FolderSource):
     def __init__(self, source: str, options: SourceOptions):
         self.source, self.options = camera_path(source), options
         import_reader("v4l2")
-        from linuxpy.video.device import Device, VideoCapture
+        from linuxpy.video.device import Device, V4L2Error, VideoCapture
+
+        self.errors = (OSError, V4L2Error)
 
         if not Path(self.source).exists():
             raise FrameSourceError(f"SOURCE {source}: no such camera ({self.source} does not exist; "
@@ -255,12 +257,12 @@ class V4l2Source(FolderSource):
             self.capture.set_format(width, height, self.pixel_format)
             self.format = self.capture.get_format()
             self.capture.open()
-        except OSError as err:
+        except self.errors as err:
             self.device.close()
             raise FrameSourceError(f"SOURCE {source}: {self.source} cannot be opened: {_device_problem(err)}") from err
 
     def _choose_format(self) -> str:
-        offered = {f.pixel_format.name for f in self.device.info.formats}
+        offered = {getattr(f.pixel_format, "name", str(f.pixel_format)) for f in self.device.info.formats}
         for name in ("MJPEG", "YUYV"):
             if name in offered:
                 return "MJPG" if name == "MJPEG" else name
@@ -281,7 +283,7 @@ class V4l2Source(FolderSource):
                 data = bytes(frame.data)
             except StopIteration:
                 return
-            except OSError as err:
+            except self.errors as err:
                 raise StreamBrokenError(f"camera {self.source} stopped after frame {index}: {_device_problem(err)}") from err
             if index % self.options.stride == 0:
                 name = f"{self.source} frame {index}"
@@ -318,12 +320,19 @@ def yuyv_pixels(data: bytes, width: int, height: int, mode: str) -> np.ndarray:
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
-def _device_problem(err: OSError) -> str:
-    if err.errno == errno.EBUSY:
+def _device_problem(err) -> str:
+    """What a V4L2 error means for the user (linuxpy raises OSError from its ioctls, V4L2Error from its own checks)."""
+    if "VIDEO_CAPTURE capability" in str(err):
+        return ("it is not a capture device (a USB camera's second /dev/video node carries metadata): "
+                "try the camera's first node, e.g. /dev/video0")
+    if getattr(err, "errno", None) == errno.ENOTTY:
+        return f"not a V4L2 camera ({one_line(err)})"
+    err_no = getattr(err, "errno", None)
+    if err_no == errno.EBUSY:
         return "the camera is busy (another program is using it)"
-    if err.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
+    if err_no in (errno.ENODEV, errno.ENXIO, errno.EIO):
         return f"the camera is gone (unplugged?) ({one_line(err)})"
-    if err.errno == errno.EACCES:
+    if err_no == errno.EACCES:
         return "permission denied (add yourself to the `video` group: sudo usermod -aG video $USER, then log in again)"
     return one_line(err)
 

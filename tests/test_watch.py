@@ -132,6 +132,7 @@ def one_error_line(result) -> str:
     ("/dev/video97", "no such camera"),
     ("97", "no such camera"),
     ("notes.avi", "not a readable video"),
+    ("/dev/null", "not a V4L2 camera"),  # linuxpy opens it, and its first ioctl is refused
 ])
 def test_sources_that_cannot_be_opened_are_one_line(pipeline, tmp_path, source, expected):
     (tmp_path / "notes.avi").write_text("not a video\n")
