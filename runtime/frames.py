@@ -1,8 +1,8 @@
 """Frame sources for `python -m runtime watch`: a video file (PyAV), a folder of images (in
 name order), a V4L2 camera (linuxpy) or the Raspberry Pi camera (picamera2).
 
-Each source yields `Frame`s with the pixels in one colour mode ("L" grayscale or "RGB") as
-uint8 arrays; the model's input contract decides which mode is asked for. The reader
+Each source yields `Frame`s with the pixels in one colour mode ("L" grayscale or "RGB"); the
+model's input contract decides which mode is asked for. The reader
 libraries are imported only when a source of their kind is opened, and a missing one is a
 FrameSourceError naming the package to install (`pip install "edge-mnist[camera]"`).
 
@@ -51,7 +51,8 @@ class Frame:
     index: int
     """Position in the source (0-based), counting frames skipped by the stride."""
     pixels: Optional[np.ndarray]
-    """uint8 (H, W) for mode "L", (H, W, 3) for "RGB"; None when this frame could not be read."""
+    """0..255, uint8 (float32 from a folder, as `predict` reads files), (H, W) for mode "L", (H, W, 3)
+    for "RGB"; None when this frame could not be read."""
     name: str
     """What an error about this frame names: the image file, or `SOURCE frame N`."""
     source_time: Optional[float] = None
@@ -145,7 +146,7 @@ class FolderSource:
         for index in range(0, len(self.paths), self.options.stride):
             path = self.paths[index]
             try:
-                pixels = np.round(read_pixels(path, self.options.mode)).astype(np.uint8)
+                pixels = read_pixels(path, self.options.mode)
             except (ImageError, ImportError) as err:
                 yield Frame(index, None, str(path), error=str(err))
                 continue
