@@ -102,7 +102,7 @@ function showProbabilities(probabilities, source = "") {
     predictionView.textContent = "";
     delete predictionView.dataset.label;
     delete predictionView.dataset.lowConfidence;
-    confidenceView.textContent = model && model.contract.preprocessing === "mnist-digit" ? "Draw a digit, or take a photo of one" : "Draw, or take a photo";
+    confidenceView.textContent = model && model.contract.preprocessing === "mnist-digit" ? "Draw a digit, or show one to the camera" : "Draw, or show the camera something";
     bars.forEach(({ row, fill, value }) => {
       fill.style.width = "0%";
       value.textContent = "";
