@@ -90,7 +90,7 @@ examples:
   python -m runtime watch picamera2 --limit 300
 
 Every frame is prepared as `predict` prepares an image file (the model's input contract) and
-classified. Text output: a line when the label or its confidence changes, with frames/s;
+classified. Text output: a line when the label or its unsure mark changes, with frames/s;
 --json: one JSON object per frame (frame, time, label or null with the reason, confidence,
 low_confidence, probabilities). Ctrl+C or the end of the stream prints the summary: frames,
 frames/s, p50/p95 latency of reading, preparing and classifying a frame (with --json, as one
