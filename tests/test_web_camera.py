@@ -6,11 +6,7 @@ Also what the page shows when the camera cannot be used, and the fixes seen at 3
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +16,8 @@ import runtime
 
 from browser import launch, open_page, serving
 from camera_frames import digit_frames, write_video
-from conftest import ROOT, run_cli
+from conftest import run_cli
+from test_serve_https import serving_https
 
 pytestmark = pytest.mark.browser
 
@@ -70,43 +67,13 @@ def web(pipeline, tmp_path_factory):
     return models / "web"
 
 
-@contextlib.contextmanager
-def serving_https(folder, home):
-    """`python -m runtime serve FOLDER --https --port 0`, its self-signed certificate under HOME; yields the port."""
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", str(folder), "--https", "--port", "0"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        header, address = process.stdout.readline(), process.stdout.readline()
-        match = re.match(r"\s*https://127\.0\.0\.1:(\d+)/", address)
-        if not header.startswith("Serving") or not match:
-            process.kill()
-            pytest.fail(f"runtime serve --https did not start: {header}{address}{process.stderr.read()}")
-        yield int(match.group(1))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def majority(labels):
     return collections.Counter(labels).most_common(1)[0]
 
 
-def test_serve_https_gives_a_phone_a_secure_page(web, tmp_path):
-    import ssl
-    import urllib.request
-
-    with serving_https(web, tmp_path) as port:
-        context = ssl.create_default_context(cafile=str(tmp_path / ".cache/edge-mnist/https/cert.pem"))
-        with urllib.request.urlopen(f"https://127.0.0.1:{port}/model.json", context=context, timeout=10) as response:
-            assert json.loads(response.read())["min_confidence"] == 0.7  # verified against its own certificate
-    assert not list(web.glob("*.pem"))  # the key is never in the served folder
-    assert oct((tmp_path / ".cache/edge-mnist/https/key.pem").stat().st_mode & 0o777) == "0o600"
-
-
 def test_live_camera_labels_match_runtime_watch_on_the_same_frames(playwright, web, reference, pipeline, tmp_path):
     home = tmp_path / "home"
-    with serving_https(web, home) as port:
+    with serving_https(web, home) as (port, _):
         for clip in range(CLIPS):
             frames, labels = digit_frames(reference, 1, FRAMES_PER_CLIP, seed=10 + clip, first=clip)
             y4m = write_video(frames, tmp_path / f"digit{clip}.y4m", codec="rawvideo")
