@@ -96,7 +96,7 @@ def source_kind(source: str) -> str:
                            "/dev/videoN (or N) or picamera2")
 
 
-def open_source(source: str, options: SourceOptions = SourceOptions()):
+def open_source(source: str, options: SourceOptions = SourceOptions()) -> FrameSource:
     """The frame source SOURCE names (see source_kind), opened; close() it when done (or use `with`)."""
     kind = source_kind(source)
     opener = {"folder": FolderSource, "video": VideoSource, "v4l2": V4l2Source, "picamera2": PiCameraSource}[kind]
@@ -126,7 +126,28 @@ def to_mode(rgb: np.ndarray, mode: str) -> np.ndarray:
     return np.round(rgb.astype(np.float32) @ LUMA).astype(np.uint8)
 
 
-class FolderSource:
+class FrameSource:
+    """What every source has: `kind`, describe(), iteration over Frames, close() and `with`."""
+
+    kind = ""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class FolderSource(FrameSource):
     """The image files of a folder, in name order, each read as `predict` reads it. A file that
     cannot be read is a frame with an error, not the end of the stream."""
 
@@ -152,17 +173,8 @@ class FolderSource:
                 continue
             yield Frame(index, pixels, str(path))
 
-    def close(self):
-        pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class VideoSource(FolderSource):
+class VideoSource(FrameSource):
     """A video file, decoded by PyAV (FFmpeg): MJPEG .avi/.mkv, H.264 .mp4, .y4m and more. A
     frame that fails to decode is a frame with an error; a file that stops being readable
     mid-way ends the stream with StreamBrokenError."""
@@ -207,8 +219,9 @@ class VideoSource(FolderSource):
                 decoded = packet.decode()
             except self.av.error.FFmpegError as err:
                 if packet.size:
-                    yield Frame(index, None, f"{self.source} frame {index}", error=f"{self.source} frame {index}: "
-                                f"could not be decoded ({one_line(err)})")
+                    if index % self.options.stride == 0:
+                        yield Frame(index, None, f"{self.source} frame {index}", error=f"{self.source} frame {index}: "
+                                    f"could not be decoded ({one_line(err)})")
                     index += 1
                 continue
             for frame in decoded:
@@ -233,7 +246,7 @@ def camera_path(source: str) -> str:
     return f"/dev/video{source}" if source.isdigit() else source
 
 
-class V4l2Source(FolderSource):
+class V4l2Source(FrameSource):
     """A V4L2 camera (a USB webcam; /dev/videoN) read with linuxpy, asked for MJPEG (decoded
     by Pillow) or, when it has none, YUYV (its luma is the grayscale frame)."""
 
@@ -258,6 +271,9 @@ class V4l2Source(FolderSource):
             self.capture.set_format(width, height, self.pixel_format)
             self.format = self.capture.get_format()
             self.capture.open()
+        except FrameSourceError:
+            self.device.close()
+            raise
         except self.errors as err:
             self.device.close()
             raise FrameSourceError(f"SOURCE {source}: {self.source} cannot be opened: {_device_problem(err)}") from err
@@ -338,7 +354,7 @@ def _device_problem(err) -> str:
     return one_line(err)
 
 
-class PiCameraSource(FolderSource):
+class PiCameraSource(FrameSource):
     """The Raspberry Pi camera module through picamera2 (libcamera), 640x480 RGB."""
 
     kind = "picamera2"
