@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .commands import describe_prediction
 from .digits import normalize_digit
 from .errors import ImageError
 from .frames import Frame, StreamBrokenError
@@ -131,8 +132,6 @@ def prepare_frame(pixels: np.ndarray, contract, name: str) -> np.ndarray:
 def frame_result(frame: Frame, started: float, probs, labels, min_confidence: float, reason: Optional[str]) -> dict:
     """The JSON object of one frame: its index and times, the label (None with the reason), the
     confidence, whether it is below min_confidence, and every class's probability."""
-    from .commands import describe_prediction
-
     result = {"frame": frame.index, "time": round(time.perf_counter() - started, 4), "source_time": frame.source_time}
     if probs is None:
         result.update(label=None, reason=reason, confidence=None, low_confidence=None, probabilities=None)
