@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from runtime.downloads import PinnedFile, cache_dir, fetch
+from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.errors import ModelFileError, ToolkitError
 from runtime.files import folder_lock, sha256_file
 from runtime.manifest import Artifact, read_manifest
@@ -36,7 +37,7 @@ CHECKOUT_WEB = Path(__file__).resolve().parents[1] / "web"
 ORT_TARBALL_MAX_BYTES = 200 << 20
 """onnxruntime-web 1.30.0's tarball is 33 MB."""
 PAGE_FILES = ("index.html", "style.css", "app.js", "model.js", "contract.js", "images.js", "digits.js",
-              "pillow.js", "resample.js", "numeric.js")
+              "pillow.js", "resample.js", "numeric.js", "camera.js")
 """What the page is made of, copied as they are."""
 ORT_PACKAGE = "onnxruntime-web"
 ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
@@ -236,6 +237,7 @@ def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int
         },
         "contract": artifact.contract.to_json(),
         "labels": list(artifact.labels),
+        "min_confidence": DEFAULT_MIN_CONFIDENCE,  # the page marks answers below it as predict does
         "input": None if tensor is None else {"name": tensor.name, "shape": list(tensor.shape), "dtype": tensor.dtype},
         "output": None if output is None else {"name": output.name, "shape": list(output.shape)},
         "onnxruntime_web": {"version": ort_version, "script": ORT_FILES[0], "wasm": ORT_FILES[1], "wasm_bytes": wasm_bytes},

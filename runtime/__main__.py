@@ -1,4 +1,4 @@
-"""python -m runtime predict|parity|bench|info|serve|doctor: the device-side commands (no TensorFlow).
+"""python -m runtime predict|parity|bench|info|serve|doctor|watch: the device-side commands (no TensorFlow).
 Parsing only; the bodies are in runtime/commands.py."""
 
 import argparse
@@ -74,6 +74,7 @@ SERVE_EXAMPLES = """
 examples:
   python -m runtime serve models/web                  # then open the address it prints on a phone
   python -m runtime serve models/web --port 8080 --host 127.0.0.1
+  python -m runtime serve models/web --https         # the phone's live camera needs https
 
 Serves the folder `python -m convert web` wrote (DIR/web) with Python's own HTTP server. By
 default it listens on every network of this computer, so that a phone on the same Wi-Fi can
@@ -95,6 +96,24 @@ Says what this device is (architecture, OS, Python, glibc, numpy, Pillow, the in
 packages) and prints the pip line that installs a working runtime here, from the wheels each
 interpreter package publishes; or, when none has a wheel for this device, why. Exit status 1
 when nothing will run here.
+"""
+
+
+WATCH_EXAMPLES = """
+examples:
+  python -m runtime watch clip.avi
+  python -m runtime watch frames/ --json > frames.jsonl
+  python -m runtime watch /dev/video0 --stride 2 --threads 4
+  python -m runtime watch picamera2 --limit 300
+
+Every frame is prepared as `predict` prepares an image file (the model's input contract) and
+classified. Text output: a line when the label or its unsure mark changes, with frames/s;
+--json: one JSON object per frame (frame, time, label or null with the reason, confidence,
+low_confidence, probabilities). Ctrl+C or the end of the stream prints the summary: frames,
+frames/s, p50/p95 latency of reading, preparing and classifying a frame (with --json, as one
+JSON object on stderr). Video files and cameras need the readers: pip install "edge-mnist[camera]";
+picamera2 comes with Raspberry Pi OS (python3-picamera2; a venv needs --system-site-packages).
+Exit status 1 when the stream broke (a camera unplugged), 2 when it could not be opened.
 """
 
 
@@ -128,6 +147,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: any free port), got {text}")
     return value
+
+
+def _frame_size(text: str) -> tuple:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text}")
+    return int(width), int(height)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,6 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default: 0.0.0.0, every network: a phone can reach it; "
                             "127.0.0.1: this computer only)")
     serve.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    serve.add_argument("--https", action="store_true",
+                       help="serve over https, which a phone's browser needs to open the live camera (default: http); "
+                            "with a self-signed certificate kept in ~/.cache/edge-mnist/https unless --cert/--key are given")
+    serve.add_argument("--cert", default=None, metavar="PEM", help="certificate for --https (default: self-signed)")
+    serve.add_argument("--key", default=None, metavar="PEM", help="private key of --cert")
+
+    watch = commands.add_parser("watch", help="classify the frames of a video, a folder or a camera", epilog=WATCH_EXAMPLES,
+                                formatter_class=_formatter,
+                                description="Classify every frame of a video file, a folder of images, a V4L2 camera or the\n"
+                                "Raspberry Pi camera, and time each stage.")
+    watch.add_argument("source", metavar="SOURCE", help="video file, folder of images, /dev/videoN (or N), or picamera2")
+    watch.add_argument("--model", default=None, metavar="PATH",
+                       help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
+    watch.add_argument("--models", default="models", metavar="DIR",
+                       help="folder whose manifest names the default model (default: models)")
+    watch.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="classify every N-th frame (default: 1, all)")
+    watch.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                       help="stop after N classified frames (default: at the end of the stream)")
+    watch.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+                       help=f"mark answers whose probability is below P as unsure (default: {DEFAULT_MIN_CONFIDENCE}, as predict)")
+    watch.add_argument("--size", type=_frame_size, default=(640, 480), metavar="WxH",
+                       help="frame size asked of a camera (default: 640x480; files keep their own)")
+    common(watch)
 
     doctor = commands.add_parser("doctor", help="say what this device can run and how to install it", epilog=DOCTOR_EXAMPLES,
                                  formatter_class=_formatter,

@@ -276,7 +276,8 @@ def serve(args) -> int:
     from .serve import serve as serve_folder
 
     try:
-        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose))
+        serve_folder(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose,
+                                  https=args.https or bool(args.cert), cert=args.cert, key=args.key))
     except ServeError as err:
         return _fail(err)
     return 0
@@ -286,3 +287,8 @@ def doctor(args) -> int:
     from .doctor import run
 
     return run(as_json=args.json)
+def watch(args) -> int:
+    """`python -m runtime watch`: the loop is runtime/watch.py, the frame sources runtime/frames.py."""
+    from .watch_command import run_watch
+
+    return run_watch(args)

@@ -69,6 +69,12 @@ class ServeOptions:
     """Log every request on stderr."""
     request_timeout: float = REQUEST_TIMEOUT_S
     """Seconds a connection may stay silent (a request line and headers get twice this)."""
+    https: bool = False
+    """Serve over https (a phone opens its camera only for a secure page), with cert/key or a self-signed certificate."""
+    cert: Optional[str] = None
+    """PEM certificate for https (default: a self-signed one, runtime.certificate)."""
+    key: Optional[str] = None
+    """PEM private key of `cert`."""
 
 
 class RequestTooLarge(Exception):
@@ -225,6 +231,21 @@ def max_connections() -> int:
     return max(1, min(MAX_CONNECTIONS, (soft - 16) // 2))
 
 
+class TlsServer(PageServer):
+    """The https server: a failed TLS handshake (a plain http:// request, a client that does not
+    trust the certificate) is one line on stderr, not a traceback."""
+
+    def handle_error(self, request, client_address):
+        import ssl
+
+        err = sys.exc_info()[1]
+        if not isinstance(err, (ssl.SSLError, ConnectionError, TimeoutError)):
+            return super().handle_error(request, client_address)
+        if "HTTP_REQUEST" in str(err):
+            print(f"{client_address[0]} asked for http://; this server speaks https: open https://…:{self.server_address[1]}/",
+                  file=sys.stderr)
+
+
 def check_folder(folder) -> Path:
     """The folder, if it holds a built page (index.html and model.json)."""
     folder = Path(folder)
@@ -242,22 +263,50 @@ def make_server(options: ServeOptions) -> PageServer:
     folder = check_folder(options.folder)
     handler = type("Handler", (PageHandler,), {"verbose": options.verbose, "timeout": options.request_timeout})
     try:
-        server = PageServer((options.host, options.port), functools.partial(handler, directory=str(folder)),
-                            max_connections())
+        server_class = TlsServer if options.https else PageServer
+        server = server_class((options.host, options.port), functools.partial(handler, directory=str(folder)),
+                              max_connections())
     except OSError as err:
         raise ServeError(f"cannot listen on {options.host}:{options.port}: {err.strerror or err} "
                          "(choose another --port, or --port 0 for a free one)") from err
     server.verbose = options.verbose
+    if options.https:
+        try:
+            server.socket = tls_context(options).wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        except (ToolkitError, OSError, ValueError):
+            server.server_close()
+            raise
     return server
 
 
-def page_addresses(host: str, port: int) -> list:
+def tls_context(options: ServeOptions):
+    """The server's TLS context: --cert/--key, or the self-signed certificate (made once)."""
+    import ssl
+
+    from .certificate import self_signed
+
+    if (options.cert is None) != (options.key is None):
+        raise ServeError("--cert and --key go together: pass both, or neither for a self-signed certificate")
+    cert, key = options.cert, options.key
+    if cert is None:
+        names = [options.host] if options.host not in ("0.0.0.0", "", "::") else network_addresses()
+        made = self_signed(names)
+        cert, key = str(made.cert), str(made.key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        raise ServeError(f"--cert {cert} / --key {key}: not a usable certificate and key ({err})") from err
+    return context
+
+
+def page_addresses(host: str, port: int, scheme: str = "http") -> list:
     """(URL, who opens it) to print: this computer's, and the network addresses a phone on the
     same network types, as far as this machine names them (no packet is sent to find them)."""
     if host not in ("0.0.0.0", "", "::"):
-        return [(f"http://{_url_host(host)}:{port}/", "this address")]
-    addresses = [(f"http://127.0.0.1:{port}/", "this computer")]
-    addresses += [(f"http://{address}:{port}/", "a phone on the same network") for address in network_addresses()]
+        return [(f"{scheme}://{_url_host(host)}:{port}/", "this address")]
+    addresses = [(f"{scheme}://127.0.0.1:{port}/", "this computer")]
+    addresses += [(f"{scheme}://{address}:{port}/", "a phone on the same network") for address in network_addresses()]
     return addresses
 
 
@@ -320,14 +369,19 @@ def serve(options: ServeOptions, out=sys.stdout) -> None:
     server = make_server(options)
     port = server.server_address[1]
     with server:
-        addresses = page_addresses(options.host, port)
+        addresses = page_addresses(options.host, port, "https" if options.https else "http")
         print(f"Serving {options.folder} at:", file=out)
         for url, who in addresses:
             print(f"  {url}  ({who})", file=out)
         if options.host in ("0.0.0.0", "", "::") and len(addresses) == 1:
-            print(f"  http://<this computer's address>:{port}/  (a phone on the same network; `hostname -I` on Linux, "
+            print(f"  {'https' if options.https else 'http'}://<this computer's address>:{port}/  (a phone on the same network; `hostname -I` on Linux, "
                   "`ipconfig getifaddr en0` on a Mac, `ipconfig` on Windows show the address)", file=out)
         print(exposure(options.host, port, Path(options.folder)), file=out)
+        if options.https and options.cert is None:
+            print("The certificate is self-signed: the phone warns once that the connection is not private "
+                  "(Chrome: Advanced, then Proceed; Safari: Show Details, then visit this website).", file=out)
+        elif not options.https and options.host in ("0.0.0.0", "", "::"):
+            print("A phone opens its camera only for https pages: add --https for the live camera.", file=out)
         print("Stop with Ctrl+C.", file=out, flush=True)
         try:
             server.serve_forever()

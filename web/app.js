@@ -1,7 +1,9 @@
-// The page: draw on the pad or take a photo, see the prediction and every class's
-// probability. Inference runs here, in onnxruntime-web; nothing leaves the device.
-// window.edgeModel = {ready, labels, inputShape, predict(pixels)} is the hook for scripts.
+// The page: draw on the pad, take a photo or point the live camera at a digit, and see the
+// prediction and every class's probability. Inference runs here, in onnxruntime-web; nothing
+// leaves the device. window.edgeModel = {ready, labels, inputShape, predict(pixels),
+// startCamera(), stopCamera(), lastPrediction} is the hook for scripts.
 
+import { CameraError, FrameGrabber, closeCamera, nextFrame, openCamera } from "./camera.js";
 import { describePreprocessing } from "./contract.js";
 import { DigitError } from "./digits.js";
 import { ImageError, pixelsFromRgba, prepareFile, preparePixels } from "./images.js";
@@ -15,6 +17,8 @@ const confidenceView = document.getElementById("confidence");
 const barsView = document.getElementById("bars");
 const messageView = document.getElementById("message");
 const modelLine = document.getElementById("model-line");
+const liveButton = document.getElementById("live");
+const video = document.getElementById("live-video");
 
 const INK = "#ffffff";
 const PAPER = "#000000";
@@ -24,6 +28,9 @@ let model = null;
 let bars = [];
 let photoShown = false;
 let inked = false; // something is drawn: classified as soon as the model is ready
+let minConfidence = 0.7; // model.json's min_confidence replaces it: the runtime's DEFAULT_MIN_CONFIDENCE
+const camera = { stream: null, running: false, frames: 0, times: [], grabber: new FrameGrabber() };
+const FPS_WINDOW = 10; // frames/s averaged over this many frames, as `runtime watch` does
 
 const ready = loadModel(showProgress).then(start, fail);
 ready.catch(() => {}); // the page shows the error; scripts awaiting `ready` still see it
@@ -32,6 +39,10 @@ window.edgeModel = {
   labels: null,
   inputShape: null,
   predict: (pixels) => ready.then(() => model.predict(pixels)),
+  startCamera,
+  stopCamera,
+  /** The answer shown last: {label, confidence, lowConfidence, probabilities, source, …}; label null with the reason when none. */
+  lastPrediction: null,
 };
 
 function showProgress(what, received, total) {
@@ -44,6 +55,7 @@ function start(loaded) {
   window.edgeModel.labels = [...labels];
   window.edgeModel.inputShape = [...contract.imageShape];
   const artifact = config.artifact;
+  if (typeof config.min_confidence === "number") minConfidence = config.min_confidence;
   const digits = contract.preprocessing === "mnist-digit";
   document.getElementById("title").textContent = digits ? "Draw a digit" : `Draw or take a photo: ${config.model}`;
   const accuracy = artifact.accuracy != null ? `, ${(100 * artifact.accuracy).toFixed(1)}% accurate on held-out images` : "";
@@ -87,9 +99,10 @@ function showMessage(text) {
 
 function showProbabilities(probabilities, source = "") {
   if (!probabilities) {
-    predictionView.textContent = "–";
+    predictionView.textContent = "";
     delete predictionView.dataset.label;
-    confidenceView.textContent = model && model.contract.preprocessing === "mnist-digit" ? "Draw a digit, or take a photo of one" : "Draw, or take a photo";
+    delete predictionView.dataset.lowConfidence;
+    confidenceView.textContent = model && model.contract.preprocessing === "mnist-digit" ? "Draw a digit, or show one to the camera" : "Draw, or show the camera something";
     bars.forEach(({ row, fill, value }) => {
       fill.style.width = "0%";
       value.textContent = "";
@@ -102,9 +115,13 @@ function showProbabilities(probabilities, source = "") {
     if (p > probabilities[best]) best = k;
   });
   const label = model.labels[best];
+  const unsure = probabilities[best] < minConfidence;
   predictionView.textContent = label;
   predictionView.dataset.label = label;
-  confidenceView.textContent = `${(100 * probabilities[best]).toFixed(1)}% sure${source}`;
+  predictionView.dataset.lowConfidence = String(unsure);
+  // The mark `python -m runtime predict` prints beside an answer below --min-confidence.
+  const mark = unsure ? ` [unsure: below ${Math.round(100 * minConfidence)}%]` : "";
+  confidenceView.textContent = `${(100 * probabilities[best]).toFixed(1)}% sure${mark}${source}`;
   bars.forEach(({ row, fill, value }, k) => {
     fill.style.width = `${(100 * probabilities[k]).toFixed(1)}%`;
     value.textContent = `${(100 * probabilities[k]).toFixed(1)}%`;
@@ -127,7 +144,8 @@ function showInput(pixels) {
   seen.hidden = false;
 }
 
-async function classify(prepare, source) {
+/** Prepares and classifies one input; `kind` ("drawing", "photo", "camera") goes into lastPrediction, `source` is shown. */
+async function classify(prepare, kind, source, extra = {}) {
   if (!model) return;
   let pixels;
   try {
@@ -135,7 +153,9 @@ async function classify(prepare, source) {
   } catch (err) {
     if (err instanceof DigitError || err instanceof ImageError) {
       showProbabilities(null);
-      confidenceView.textContent = err.message.replace(/^[^:]*: /, "");
+      const reason = err.message.replace(/^[^:]*: /, "");
+      confidenceView.textContent = kind === "camera" ? `${reason}${source}` : reason;
+      window.edgeModel.lastPrediction = { label: null, reason, confidence: null, lowConfidence: null, probabilities: null, source: kind, ...extra };
       return;
     }
     throw err;
@@ -143,7 +163,16 @@ async function classify(prepare, source) {
   showInput(pixels);
   const started = performance.now();
   const probabilities = await model.predict(pixels);
-  showProbabilities(probabilities, `${source} · ${(performance.now() - started).toFixed(1)} ms`);
+  const ms = performance.now() - started;
+  showProbabilities(probabilities, `${source} · ${ms.toFixed(1)} ms`);
+  let best = 0;
+  probabilities.forEach((p, k) => {
+    if (p > probabilities[best]) best = k;
+  });
+  window.edgeModel.lastPrediction = {
+    label: model.labels[best], confidence: probabilities[best], lowConfidence: probabilities[best] < minConfidence,
+    probabilities: Array.from(probabilities), source: kind, ms, ...extra,
+  };
 }
 
 function padPixels() {
@@ -187,12 +216,12 @@ function classifyPadSoon() {
   pending = true;
   requestAnimationFrame(() => {
     pending = false;
-    classify(async () => padPixels(), " (drawing)").catch(showError);
+    classify(async () => padPixels(), "drawing", " (drawing)").catch(showError);
   });
 }
 
 pad.addEventListener("pointerdown", (event) => {
-  if (document.body.dataset.state === "failed") return;
+  if (document.body.dataset.state === "failed" || camera.running) return;
   if (photoShown) clearPad();
   drawing = true;
   pad.setPointerCapture(event.pointerId);
@@ -240,9 +269,10 @@ for (const id of ["camera", "picker"]) {
     const file = input.files[0];
     input.value = "";
     if (!file || !model) return;
+    if (camera.running) stopCamera();
     showPhoto(file);
     confidenceView.textContent = `Reading ${file.name} …`;
-    classify(() => prepareFile(file, model.contract, file.name), ` (${file.name})`).catch(showError);
+    classify(() => prepareFile(file, model.contract, file.name), "photo", ` (${file.name})`).catch(showError);
   });
 }
 
@@ -250,5 +280,81 @@ function showError(err) {
   showMessage(`Something went wrong: ${err.message || err}`);
   console.error(err);
 }
+
+// The live camera: one frame is classified at a time, the next as soon as the last is done,
+// so the rate is what this device sustains (at most the camera's).
+async function startCamera() {
+  await ready;
+  if (camera.running) return;
+  showMessage("");
+  delete document.body.dataset.cameraError;
+  liveButton.disabled = true;
+  try {
+    camera.stream = await openCamera(video);
+  } catch (err) {
+    showCameraError(err);
+    throw err;
+  } finally {
+    liveButton.disabled = false;
+  }
+  camera.running = true;
+  camera.frames = 0;
+  camera.times = [];
+  document.body.dataset.camera = "on";
+  pad.hidden = true;
+  video.hidden = false;
+  liveButton.textContent = "Stop camera";
+  confidenceView.textContent = "Point the camera at a digit";
+  camera.stream.getVideoTracks().forEach((track) =>
+    track.addEventListener("ended", () => {
+      if (!camera.running) return;
+      stopCamera();
+      showCameraError(new CameraError("stopped", "The camera stopped (unplugged, or taken by another app)."));
+    }),
+  );
+  cameraLoop().catch((err) => {
+    stopCamera();
+    showError(err);
+  });
+}
+
+function stopCamera() {
+  camera.running = false;
+  closeCamera(camera.stream, video);
+  camera.stream = null;
+  delete document.body.dataset.camera;
+  video.hidden = true;
+  pad.hidden = false;
+  liveButton.textContent = "Live camera";
+}
+
+async function cameraLoop() {
+  while (camera.running) {
+    await nextFrame(video);
+    if (!camera.running) return;
+    const frame = camera.grabber.grab(video);
+    if (!frame) continue;
+    const index = camera.frames++;
+    camera.times.push(performance.now());
+    if (camera.times.length > FPS_WINDOW + 1) camera.times.shift();
+    const span = (camera.times[camera.times.length - 1] - camera.times[0]) / 1000;
+    const fps = span > 0 ? (camera.times.length - 1) / span : 0;
+    const prepare = async () =>
+      preparePixels(pixelsFromRgba(frame.rgba, frame.width, frame.height, model.contract.channels), frame.height, frame.width,
+        model.contract, `camera frame ${index}`);
+    await classify(prepare, "camera", ` (camera, ${fps.toFixed(1)} frames/s)`, { frame: index, fps });
+  }
+}
+
+function showCameraError(err) {
+  showMessage(err.message || String(err));
+  document.body.dataset.cameraError = err.kind || "failed";
+  console.error(`edge-mnist: camera: ${err.message || err}`);
+}
+
+liveButton.addEventListener("click", () => {
+  if (camera.running) stopCamera();
+  else startCamera().catch(() => {}); // the page shows why
+});
 
 clearPad();
