@@ -175,7 +175,9 @@ def load(
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file")
     if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
+        from .rejections import missing_file_reason
+
+        raise ModelFileError(f"{path}: {missing_file_reason(path) or 'model file not found'}")
     entry, manifest_labels = _manifest_entry(path)
     if entry is not None and verify_checksum:
         actual = sha256_file(path)
