@@ -169,6 +169,31 @@ def export_onnx(model, path: Path, verbose: bool = False) -> None:
     onnx.save(exported, str(path))
 
 
+class FloatOnnx:
+    """The float ONNX file of one Keras model, exported at the first `write` and copied
+    after: `convert` writes it as the float32 artifact and quantizes it for int8, and
+    exporting a deep model takes seconds to a minute. An export error is raised again."""
+
+    def __init__(self, model, verbose: bool = False):
+        self._model = model
+        self._verbose = verbose
+        self._data = None
+        self._error = None
+
+    def write(self, path: Path) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._data is None:
+            try:
+                export_onnx(self._model, path, self._verbose)
+            except Exception as err:
+                self._error = err
+                raise
+            self._data = Path(path).read_bytes()
+            return
+        Path(path).write_bytes(self._data)
+
+
 def canonical_names(model):
     """The graph with every node, initializer and intermediate tensor renamed after its place
     in the graph ("MatMul_1", "MatMul_1:0", "const_3"), and its symbolic dimensions "batch"; graph
