@@ -120,7 +120,7 @@ def _named_by_layer(items, layers: dict) -> str:
 
 
 def inference_onnx(model, verbose: bool = False):
-    """The ONNX ModelProto of `model(x, training=False)`: float32 input of the model's shape
+    """The ONNX ModelProto of `model(x, training=False)`: an input of the model's dtype and shape
     with an open batch, named after the Keras input; one output, OUTPUT_NAME."""
     import tensorflow as tf
     import tf2onnx
@@ -132,17 +132,17 @@ def inference_onnx(model, verbose: bool = False):
                               "expected one image input and one output")
     source = model.inputs[0]
     input_name = source.name.split(":")[0]
-    spec = tf.TensorSpec((None, *source.shape[1:]), tf.float32, name=input_name)
+    spec = tf.TensorSpec((None, *source.shape[1:]), source.dtype, name=input_name)
     function = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
     concrete = function.get_concrete_function()
     inputs = [t.name for t in concrete.inputs[:1]]  # the image; the captured variables and tensors follow it
     outputs = [t.name for t in concrete.outputs]
     if len(outputs) != 1:
         raise OnnxExportError(f"model {model.name}: its inference call returns {len(outputs)} tensors, expected one")
-    patch_tf2onnx()
     layers = keras_layers(model)
     with captured_tf2onnx_log(verbose) as log, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes the removed np.object
+        warnings.simplefilter("ignore", FutureWarning)  # Keras's patch and tf2onnx probe the removed np.object
+        patch_tf2onnx()
         frozen = tf_loader.from_function(concrete, inputs, outputs)
         proto, _ = tf2onnx.convert.from_graph_def(
             frozen, name=model.name, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,

@@ -52,3 +52,25 @@ def test_bench_skips_a_bad_artifact_and_measures_the_others(pipeline, tmp_path):
 def test_bench_refuses_a_batch_size_below_one(pipeline):
     result = run_cli("runtime", "bench", "--models", pipeline.models, "--batch-size", "0")
     assert result.returncode == 2 and "--batch-size: expected a whole number >= 1, got 0" in result.stderr
+
+
+@pytest.mark.slow
+def test_conversion_cost_benchmark_measures_both_conversions(pipeline):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    before = {p.name: p.stat().st_mtime_ns for p in pipeline.models.iterdir()}
+    result = subprocess.run([sys.executable, "benchmarks/conversion_cost.py", "--models", str(pipeline.models), "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    ours, theirs = data["convert_all"], data["tensorflow"]
+    assert ours["exit_status"] == 0 and theirs["exit_status"] == 0, (ours["stderr_tail"], theirs["stderr_tail"])
+    assert set(theirs["steps"]) == {"import and load", "tflite float32", "tflite int8", "onnx float32", "onnx int8"}
+    assert all(v > 0 for v in theirs["steps"].values())
+    # Both processes import TensorFlow (~490 MiB alone): a peak below that would be a wrong measurement.
+    assert ours["peak_mib"] > 300 and theirs["peak_mib"] > 300
+    assert data["time_ratio"] == pytest.approx(ours["seconds"] / theirs["seconds"])
+    assert {p.name: p.stat().st_mtime_ns for p in pipeline.models.iterdir()} == before  # it worked on a copy
