@@ -139,6 +139,9 @@ def format_comparison(data: dict) -> str:
                  f"  (exit status {ours['exit_status']})")
     lines.append(f"  TensorFlow's own conversion:    {theirs['seconds']:7.1f} s  {theirs['peak_mib']:7.0f} MiB peak"
                  f"  (exit status {theirs['exit_status']})")
+    for who, run in (("convert all", ours), ("TensorFlow", theirs)):
+        if run["exit_status"] != 0:
+            lines.append(f"    {who} exited {run['exit_status']}: {' / '.join(run['stderr_tail'])}")
     for step, value in (theirs.get("steps") or {}).items():
         if isinstance(value, str):
             text = value  # why the step failed
