@@ -115,7 +115,7 @@ def _named_by_layer(items, layers: dict) -> str:
     parts = []
     for name, what in items:
         layer = layer_of(name, layers)
-        parts.append(f"{what} in layer {layer}" if layer else f"{what} (TensorFlow op {name}, in no Keras layer's scope)")
+        parts.append(f"{what} in layer {layer}" if layer else f"{what} (at {name}, in no Keras layer's name scope)")
     return "; ".join(dict.fromkeys(parts))
 
 
