@@ -150,8 +150,9 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 loaded = runtime.load(tmp, contract=contract, quiet=not options.verbose)
                 probs = loaded.predict(reference.images)
             except ToolkitError as err:
-                report.results.append(ParityResult(name, target.precision, 0, failures=[str(err)]))
-                log(f"  REJECTED {name}: {err}; the file was not written")
+                message = str(err).replace(str(tmp), str(path))  # the file it is about, not its temporary name
+                report.results.append(ParityResult(name, target.precision, 0, failures=[message]))
+                log(f"  REJECTED {name}: {message}; the file was not written")
                 tmp.unlink()
                 continue
             result = compare(name, target.precision, tmp.stat().st_size, probs, reference)
