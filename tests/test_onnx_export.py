@@ -87,3 +87,41 @@ def test_unsupported_op_records_are_captured_not_shown(capfd):
     assert log.unsupported_ops() == [("awkward_1/random_rotation_1/ImageProjectiveTransformV3", "ImageProjectiveTransformV3")]
     captured = capfd.readouterr()
     assert "is not supported" not in captured.out + captured.err
+
+
+def lanczos_model():
+    """Resizing with Lanczos interpolation: TensorFlow's ScaleAndTranslate, which ONNX lacks."""
+    import keras
+
+    model = keras.Sequential([keras.Input((20, 20, 1), name="image"), keras.layers.Resizing(16, 16, interpolation="lanczos3"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")], name="lanczos")
+    model(np.zeros((1, 20, 20, 1), np.float32))
+    return model
+
+
+def test_an_op_onnx_lacks_is_refused_naming_the_keras_layer(tmp_path):
+    from convert.onnx_export import OnnxExportError
+
+    with pytest.raises(OnnxExportError, match=r"^model lanczos: ONNX has no equivalent of TensorFlow op ScaleAndTranslate "
+                                              r"in layer resizing \(Resizing\)$"):
+        export_onnx(lanczos_model(), tmp_path / "lanczos.onnx")
+    assert not (tmp_path / "lanczos.onnx").exists()
+
+
+def test_convert_onnx_rejects_it_in_one_line(tmp_path):
+    import re
+
+    from conftest import run_cli
+
+    lanczos_model().save(tmp_path / "lanczos.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.integers(0, 256, (60, 20, 20, 1), dtype=np.uint8), y=np.arange(60) % 3)
+    result = run_cli("convert", "onnx", "--keras", tmp_path / "lanczos.keras", "--data", tmp_path / "data.npz",
+                     "--models", tmp_path / "models", "--quantize", "float32")
+    assert result.returncode == 1, result.stdout + result.stderr
+    rejected = [line for line in result.stdout.splitlines() if line.startswith("  REJECTED")]
+    assert len(rejected) == 1 and re.fullmatch(
+        r"  REJECTED lanczos_float32\.onnx: model lanczos: ONNX has no equivalent of TensorFlow op ScaleAndTranslate "
+        r"in layer resizing(_\d+)? \(Resizing\); the file was not written", rejected[0]), result.stdout
+    assert "tf2onnx" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "models" / "lanczos_float32.onnx").exists()
