@@ -118,7 +118,8 @@ def float_fallback_note(manifest, artifact: Artifact, models: Path) -> Optional[
     if rejected:
         why = f"conversion rejected {int8_name}: {rejected[-1].reason}"
     else:
-        why = f"{int8_name} was not converted (`python -m convert onnx --models {models}` makes it)"
+        why = (f"{int8_name} is not in the manifest: it was not converted, or conversion rejected it "
+               f"(`python -m convert onnx --models {models}` converts it and says which)")
     return f"the page runs the {artifact.precision} ONNX file ({format_size(artifact.bytes)}): there is no int8 one; {why}"
 
 

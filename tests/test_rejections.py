@@ -92,3 +92,14 @@ def test_web_without_any_onnx_file_gives_advice_that_works(pipeline, tmp_path):
     result = run_cli("convert", "web", "--models", models)
     assert result.returncode == 2 and "conversion rejected every ONNX file (mnist_mlp_int8.onnx: " in result.stderr
     assert "the page runs only files that passed verification" in result.stderr
+
+
+def test_web_without_a_rejection_record_says_the_int8_file_is_not_in_the_manifest(pipeline, tmp_path):
+    models = pipeline.copy(tmp_path / "models")
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["path"] != "mnist_mlp_int8.onnx"]
+    (models / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    result = run_cli("convert", "web", "--models", models)
+    assert result.returncode == 0, result.stderr
+    assert (f"there is no int8 one; mnist_mlp_int8.onnx is not in the manifest: it was not converted, or conversion "
+            f"rejected it (`python -m convert onnx --models {models}` converts it and says which)") in result.stdout
