@@ -26,6 +26,12 @@ def predict(args) -> int:
                      verify_checksum=not args.no_verify, quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
+    if not args.model and not args.json:
+        from .rejections import fallback_note
+
+        note = fallback_note(args.models, model.path)
+        if note:
+            print(note, file=sys.stderr)
     if not 1 <= args.top <= len(model.labels):
         return _fail(f"--top must be 1..{len(model.labels)} (the model's classes), got {args.top}")
     paths = expand_paths(args.images)

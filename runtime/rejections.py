@@ -58,3 +58,12 @@ def missing_file_reason(path) -> Optional[str]:
     if listed:
         return f"{manifest} lists it, but the file is gone (removed after conversion?); convert it again"
     return f"not listed in {manifest} (it was not written or was removed)"
+
+
+def fallback_note(models_dir, chosen) -> Optional[str]:
+    """When `predict` without --model runs `chosen` because conversion rejected the int8
+    TFLite file it prefers: says so, with the reason; else None."""
+    preferred = [r for r in rejections(models_dir) if r.path.endswith("_int8.tflite")]
+    if not preferred or Path(chosen).name == preferred[-1].path:
+        return None
+    return f"note: conversion rejected {preferred[-1].path} ({preferred[-1].reason}); using {Path(chosen).name}"

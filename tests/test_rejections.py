@@ -31,12 +31,18 @@ def test_predict_names_a_rejected_file_and_its_reason(pipeline, tmp_path):
     digit = tmp_path / "digit.png"
     from PIL import Image
 
-    Image.new("L", (28, 28)).save(digit)
+    from runtime.parity import load_reference
+
+    image = load_reference(models).images[0]
+    Image.fromarray(image.squeeze(-1) if image.ndim == 3 else image).save(digit)
     result = run_cli("runtime", "predict", digit, "--model", models / "mnist_mlp_int8.tflite")
     assert result.returncode == 2
     assert re.fullmatch(r"error: .*mnist_mlp_int8\.tflite: conversion rejected it \(int8\), so it was not written: "
                         + re.escape(REASON) + r" \(recorded in .*manifest\.json\)\n", result.stderr), result.stderr
     assert "model file not found" not in result.stderr
+    default = run_cli("runtime", "predict", digit, "--models", models)  # without --model: the next artifact, and why
+    assert default.returncode == 0, default.stderr
+    assert f"note: conversion rejected mnist_mlp_int8.tflite ({REASON}); using mnist_mlp_float32.tflite" in default.stderr
 
 
 def test_a_file_the_manifest_does_not_know_is_said_to_be_unlisted(pipeline, tmp_path):
