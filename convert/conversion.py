@@ -22,7 +22,7 @@ from runtime.verdict import Limits, reference_problems
 from train.outputs import tool_versions
 
 from .metadata import tflite_with_metadata
-from .onnx_export import export_onnx, finish_onnx, quantize_onnx
+from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
 from .tflite_export import tflite_bytes
 
@@ -145,6 +145,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
     calibration = contract.model_input(pool[: options.calibration_samples])
     tools = tool_versions("tensorflow", "keras", "onnx", "tf2onnx", "flatbuffers", "ai-edge-litert", "onnxruntime", "numpy")
     report = ConvertReport(reference)
+    float_onnx = FloatOnnx(model, verbose=options.verbose)  # exported once, for the float32 and the int8 file
 
     for target in options.targets:
         started = time.perf_counter()
@@ -153,12 +154,13 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
         log(f"Converting {path} ({target.format}, {target.precision}) ...", flush=True)
         with atomic_path(path) as tmp:
             try:
-                _export(target, model, manifest, models, tmp, calibration, options)
+                _export(target, model, manifest, models, tmp, calibration, options, float_onnx)
                 loaded = runtime.load(tmp, contract=contract, quiet=not options.verbose)
                 probs = loaded.predict(reference.images)
             except ToolkitError as err:
-                report.results.append(ParityResult(name, target.precision, 0, failures=[str(err)]))
-                log(f"  REJECTED {name}: {err}; the file was not written")
+                message = str(err).replace(str(tmp), str(path))  # the file it is about, not its temporary name
+                report.results.append(ParityResult(name, target.precision, 0, failures=[message]))
+                log(f"  REJECTED {name}: {message}; the file was not written")
                 tmp.unlink()
                 record_rejection(models, manifest, name, target.precision, str(err))
                 continue
@@ -196,11 +198,11 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
     return report
 
 
-def _export(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options) -> None:
+def _export(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options, float_onnx) -> None:
     """Writes the artifact to `tmp`, with the contract and labels embedded unless told not to.
     A converter's own failure (an op it cannot export) becomes a ConversionError."""
     try:
-        _write_artifact(target, model, manifest, models, tmp, calibration, options)
+        _write_artifact(target, model, manifest, models, tmp, calibration, options, float_onnx)
     except ToolkitError:
         raise
     except Exception as err:  # TensorFlow's, tf2onnx's and onnxruntime's converters raise many kinds
@@ -208,7 +210,8 @@ def _export(target: Target, model, manifest: Manifest, models: Path, tmp: Path, 
                               f"{one_line(err)[:600]}") from err
 
 
-def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options) -> None:
+def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp: Path, calibration, options,
+                    float_onnx: FloatOnnx) -> None:
     contract, labels = manifest.keras.contract, manifest.labels
     if target.format == "tflite":
         source = keras_with_pixel_input(model, contract) if target.precision in PIXEL_PRECISIONS else model
@@ -219,11 +222,11 @@ def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp
         return
     if target.precision == "int8":
         with atomic_path(models / ".float-for-int8.onnx") as float_path:  # a scratch file, removed below
-            export_onnx(model, float_path)
+            float_onnx.write(float_path)
             quantize_onnx(float_path, tmp, calibration, options.per_channel)
             float_path.unlink()
     else:
-        export_onnx(model, tmp)
+        float_onnx.write(tmp)
     finish_onnx(tmp, contract, labels if options.metadata else None, manifest.model)
 
 

@@ -1,28 +1,197 @@
-"""Keras model to a float ONNX file. Keras 3's own exporter is used: tf2onnx's
-`from_keras` does not understand Keras 3 models."""
+"""Keras model to a float ONNX file of its inference graph.
+
+Keras 3's `model.export(format="onnx")` traces the model with each layer's default
+`training` argument, which is True for the random augmentation layers (RandomFlip,
+RandomRotation, ...): their random ops reach the graph, where tf2onnx cannot convert them, and
+BatchNormalization's moving-average updates are traced as well. It also hands tf2onnx every
+tensor the traced call captured as a graph input, so an adapted Normalization's mean and
+variance became extra inputs. Here the call is traced with training=False, frozen (variables
+and captured tensors become constants, which tf2onnx folds) and converted with its one input
+and one output named. (tf2onnx's own `from_keras` does not understand Keras 3 models.)"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import warnings
 from pathlib import Path
+from typing import Optional
+
+from runtime.errors import ToolkitError
 
 ONNX_PRECISIONS = ("float32", "int8")
+ONNX_OPSET = 15
+"""The opset tf2onnx 1.16-1.17 writes by default, as Keras's exporter wrote before."""
+OUTPUT_NAME = "Identity:0"
+"""The graph output's name, as earlier files named it."""
+UNSUPPORTED_OP = re.compile(r"Tensorflow op \[(?P<name>[^:\]]+): (?P<type>[^\]]+)\] is not supported")
+"""tf2onnx's log line for an op it cannot convert (it then leaves the op in the graph)."""
 
 
-def export_onnx(model, path: Path) -> None:
+class OnnxExportError(ToolkitError, ValueError):
+    """The Keras model cannot become a one-input, one-output ONNX graph; says which layer."""
+
+
+class TfOnnxLog(logging.Handler):
+    """tf2onnx's log records, kept from the user while it converts (its "ERROR:tf2onnx..."
+    lines read as our failure) and read for the ops it could not convert."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def unsupported_ops(self) -> list:
+        """[(op name, op type)] of the ops tf2onnx could not convert."""
+        found = []
+        for record in self.records:
+            match = UNSUPPORTED_OP.search(record.getMessage())
+            if match:
+                found.append((match["name"], match["type"]))
+        return found
+
+
+@contextlib.contextmanager
+def captured_tf2onnx_log(verbose: bool = False):
+    """Every record of the "tf2onnx" loggers goes to the returned TfOnnxLog, and (unless
+    `verbose`) nowhere else; TensorFlow's deprecation warnings about the TF1 freezing calls
+    tf2onnx makes are hidden too. The loggers are restored after."""
+    logger = logging.getLogger("tf2onnx")
+    tensorflow = logging.getLogger("tensorflow")
+    tensorflow_level = tensorflow.level
+    handler = TfOnnxLog()
+    saved = logger.level, logger.propagate, list(logger.handlers)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    if not verbose:
+        logger.propagate = False
+        tensorflow.setLevel(logging.ERROR)
+        for other in saved[2]:
+            logger.removeHandler(other)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        tensorflow.setLevel(tensorflow_level)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        for other in saved[2]:
+            if other not in logger.handlers:
+                logger.addHandler(other)
+
+
+def keras_layers(model) -> dict:
+    """Layer name -> layer, for every layer of `model` and of the models nested in it."""
+    found = {}
+
+    def walk(parent):
+        for layer in getattr(parent, "layers", ()):
+            found.setdefault(layer.name, layer)
+            walk(layer)
+
+    walk(model)
+    return found
+
+
+def layer_of(tensor_name: str, layers: dict) -> Optional[str]:
+    """"random_flip (RandomFlip)": the innermost Keras layer whose name scope holds the
+    TensorFlow op or tensor `tensor_name` ("resnet_1/random_flip_1/stateless_random_uniform"),
+    or None. TensorFlow appends _1, _2 ... to a scope entered again."""
+    found = None
+    for segment in tensor_name.split(":")[0].split("/"):
+        for candidate in (segment, re.sub(r"_\d+$", "", segment)):
+            if candidate in layers:
+                found = layers[candidate]
+                break
+    return None if found is None else f"{found.name} ({type(found).__name__})"
+
+
+def _named_by_layer(items, layers: dict) -> str:
+    """"ImageProjectiveTransformV3 in layer random_rotation (RandomRotation)", ... for
+    [(op or tensor name, what)]."""
+    parts = []
+    for name, what in items:
+        layer = layer_of(name, layers)
+        parts.append(f"{what} in layer {layer}" if layer else f"{what} (at {name}, in no Keras layer's name scope)")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def inference_onnx(model, verbose: bool = False):
+    """The ONNX ModelProto of `model(x, training=False)`: an input of the model's dtype and shape
+    with an open batch, named after the Keras input; one output, OUTPUT_NAME."""
+    import tensorflow as tf
+    import tf2onnx
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx  # Keras's numpy-2 fix for tf2onnx, as model.export applies it
+    from tf2onnx import tf_loader
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise OnnxExportError(f"model {model.name}: {len(model.inputs)} inputs and {len(model.outputs)} outputs, "
+                              "expected one image input and one output")
+    source = model.inputs[0]
+    input_name = source.name.split(":")[0]
+    spec = tf.TensorSpec((None, *source.shape[1:]), source.dtype, name=input_name)
+    function = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
+    concrete = function.get_concrete_function()
+    inputs = [t.name for t in concrete.inputs[:1]]  # the image; the captured variables and tensors follow it
+    outputs = [t.name for t in concrete.outputs]
+    if len(outputs) != 1:
+        raise OnnxExportError(f"model {model.name}: its inference call returns {len(outputs)} tensors, expected one")
+    layers = keras_layers(model)
+    with captured_tf2onnx_log(verbose) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Keras's patch and tf2onnx probe the removed np.object
+        patch_tf2onnx()
+        frozen = tf_loader.from_function(concrete, inputs, outputs)
+        proto, _ = tf2onnx.convert.from_graph_def(
+            frozen, name=model.name, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
+            tensors_to_rename={inputs[0]: input_name, outputs[0]: OUTPUT_NAME})
+    unsupported = log.unsupported_ops()
+    if unsupported:
+        raise OnnxExportError(f"model {model.name}: ONNX has no equivalent of "
+                              f"{_named_by_layer([(n, f'TensorFlow op {t}') for n, t in unsupported], layers)}")
+    graph = proto.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        extra = [(i.name, f"input {i.name}") for i in graph.input if i.name != input_name]
+        raise OnnxExportError(f"model {model.name}: the ONNX graph has {len(graph.input)} inputs and {len(graph.output)} "
+                              f"outputs, expected 1 and 1; the extra: {_named_by_layer(extra, layers) or 'none'}")
+    return proto
+
+
+def export_onnx(model, path: Path, verbose: bool = False) -> None:
     """Writes `path` with canonical names (so the same model gives the same bytes) and checks
     it with onnx.checker."""
-    import numpy as np
     import onnx
 
-    # Keras refuses to export a freshly loaded model that has never been called.
-    model(np.zeros((1, *model.input_shape[1:]), np.float32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes the removed np.object
-        model.export(str(path), format="onnx", verbose=False)
-    exported = canonical_names(onnx.load(str(path)))
+    exported = canonical_names(inference_onnx(model, verbose))
     onnx.checker.check_model(exported, full_check=True)
     onnx.save(exported, str(path))
+
+
+class FloatOnnx:
+    """The float ONNX file of one Keras model, exported at the first `write` and copied
+    after: `convert` writes it as the float32 artifact and quantizes it for int8, and
+    exporting a deep model takes seconds to a minute. An export error is raised again."""
+
+    def __init__(self, model, verbose: bool = False):
+        self._model = model
+        self._verbose = verbose
+        self._data = None
+        self._error = None
+
+    def write(self, path: Path) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._data is None:
+            try:
+                export_onnx(self._model, path, self._verbose)
+            except Exception as err:
+                self._error = err
+                raise
+            self._data = Path(path).read_bytes()
+            return
+        Path(path).write_bytes(self._data)
 
 
 def canonical_names(model):

@@ -29,6 +29,8 @@ from runtime.errors import ModelFileError, ToolkitError
 from runtime.files import folder_lock, sha256_file
 from runtime.manifest import Artifact, read_manifest
 from runtime.metadata import read_embedded
+from runtime.rejections import rejections
+from runtime.tables import format_size
 
 PAGE_PACKAGE = "convert.web_page"
 """The page's sources as package data: pyproject.toml maps this package onto web/."""
@@ -80,6 +82,8 @@ class WebBuild:
     ort_version: str
     files: dict = field(default_factory=dict)
     """File name -> size in bytes, for every file in the folder."""
+    note: Optional[str] = None
+    """Why the page runs a float ONNX file when it was not asked for: no int8 one, and why."""
 
     @property
     def total_bytes(self) -> int:
@@ -92,6 +96,10 @@ def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
     listed = ", ".join(a.path for a in onnx) or "none"
     if name is not None:
         artifact = manifest.find(name) or manifest.find(Path(name).name)
+        rejected = [r for r in rejections(models) if r.path == Path(name).name]
+        if artifact is None and rejected:
+            raise WebBuildError(f"--artifact {name}: conversion rejected it: {rejected[-1].reason} (the manifest's ONNX "
+                                f"artifacts: {listed})")
         if artifact is None:
             raise WebBuildError(f"--artifact {name}: not listed in {models / 'manifest.json'} (its ONNX artifacts: {listed})")
         if artifact.format != "onnx":
@@ -103,7 +111,27 @@ def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
                 return artifact
     if onnx:
         return onnx[0]
+    rejected = [r for r in rejections(models) if r.path.endswith(".onnx")]
+    if rejected:
+        reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected)
+        raise WebBuildError(f"{models / 'manifest.json'} lists no ONNX artifact: conversion rejected every ONNX file "
+                            f"({reasons}); the page runs only files that passed verification")
     raise WebBuildError(f"{models / 'manifest.json'} lists no ONNX artifact: run `python -m convert onnx --models {models}` first")
+
+
+def float_fallback_note(manifest, artifact: Artifact, models: Path) -> Optional[str]:
+    """When the page runs a float ONNX file because there is no int8 one: says so, and why
+    (conversion rejected it, with its reason, or it was never converted)."""
+    if artifact.precision == "int8" or any(a.format == "onnx" and a.precision == "int8" for a in manifest.artifacts):
+        return None
+    int8_name = f"{manifest.model}_int8.onnx"
+    rejected = [r for r in rejections(models) if r.path == int8_name]
+    if rejected:
+        why = f"conversion rejected {int8_name}: {rejected[-1].reason}"
+    else:
+        why = (f"{int8_name} is not in the manifest: it was not converted, or conversion rejected it "
+               f"(`python -m convert onnx --models {models}` converts it and says which)")
+    return f"the page runs the {artifact.precision} ONNX file ({format_size(artifact.bytes)}): there is no int8 one; {why}"
 
 
 def check_artifact(artifact: Artifact, models: Path) -> Path:
@@ -111,11 +139,11 @@ def check_artifact(artifact: Artifact, models: Path) -> Path:
     contract and labels inside the file, float32 input and output tensors."""
     path = models / artifact.path
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file, though {models / 'manifest.json'} lists it: run `python -m convert onnx` again")
+        raise ModelFileError(f"{path}: no such file, though {models / 'manifest.json'} lists it: run `python -m convert onnx --models {models}` again")
     digest = sha256_file(path)
     if digest != artifact.sha256:
         raise ModelFileError(f"{path}: sha256 {digest[:12]}… differs from the manifest's {artifact.sha256[:12]}…: "
-                             "the file changed since it was converted; run `python -m convert onnx` again")
+                             f"the file changed since it was converted; run `python -m convert onnx --models {models}` again")
     embedded = read_embedded(path)
     if embedded is not None and embedded.contract is not None and embedded.contract != artifact.contract:
         raise ModelFileError(f"{path}: its embedded input contract {embedded.contract.to_json()} differs from the manifest's "
@@ -251,6 +279,7 @@ def build_web(options: WebOptions) -> WebBuild:
     models = Path(options.models)
     manifest = read_manifest(models)
     artifact = choose_artifact(manifest, options.artifact, models)
+    note = None if options.artifact else float_fallback_note(manifest, artifact, models)
     model_path = check_artifact(artifact, models)
     dist, ort_version = ort_source()
     source = web_source()
@@ -277,7 +306,7 @@ def build_web(options: WebOptions) -> WebBuild:
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
-    return WebBuild(target, artifact, ort_version, files)
+    return WebBuild(target, artifact, ort_version, files, note)
 
 
 def _replace_folder(new: Path, target: Path) -> None:
@@ -300,8 +329,6 @@ def _replace_folder(new: Path, target: Path) -> None:
 
 def format_build(build: WebBuild) -> str:
     """What `python -m convert web` prints: the folder, its size by part, how to serve it."""
-    from runtime.tables import format_size
-
     page = {n: b for n, b in build.files.items() if n in PAGE_FILES or n == CONFIG_NAME}
     model_name = Path(build.artifact.path).name
     rows = [
@@ -313,6 +340,8 @@ def format_build(build: WebBuild) -> str:
     width = max(len(name) for name, _, _ in rows)
     lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} files"]
     lines += [f"  {name:<{width}}  {format_size(size):>10}  {what}" for name, size, what in rows]
+    if build.note:
+        lines.append(f"Note: {build.note}")
     lines.append(f"Serve it: python -m runtime serve {build.folder}  (then open the address it prints, on this computer or a phone on the same network)")
     return "\n".join(lines)
 

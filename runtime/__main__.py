@@ -56,11 +56,17 @@ BENCH_EXAMPLES = """
 examples:
   python -m runtime bench
   python -m runtime bench --models /media/sd/models --threads 4 --json > bench.json
+  python -m runtime bench --batch-size 8 --runs 100     # a large model on a Raspberry Pi
 
 Each artifact is measured on every installed backend that runs it, in a child process of
 its own, next to the bare interpreter doing the same work on input already in the model's
-type: the difference is what the runtime costs. Start-up compares `python -m runtime
-predict digit.png` with `python -c "import numpy, <interpreter>"` as whole processes.
+type: the difference is what the runtime costs. Throughput is measured at batch 1, 32 and
+a largest batch: 1000, or fewer when 1000 images would take more than 512 MiB (measured on
+the model: batch 32 against batch 1), or --batch-size. Without --runs, single-image latency
+is sampled for about 2 s (20 to 2000 calls). An artifact that cannot be measured is skipped
+with its reason, the others are measured, and the exit status is 1. Start-up compares
+`python -m runtime predict digit.png` with `python -c "import numpy, <interpreter>"` as
+whole processes.
 """
 
 INFO_EXAMPLES = """
@@ -213,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Benchmark every artifact of a manifest on every installed backend.")
     bench.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
     bench.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
-    bench.add_argument("--runs", type=int, default=2000, metavar="N", help="single-image latency samples after warm-up (default: 2000)")
+    bench.add_argument("--runs", type=_positive_int, default=None, metavar="N",
+                       help="single-image latency samples after warm-up (default: as many as fit 2 s, 20 to 2000)")
+    bench.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                       help="the largest batch measured (default: 1000, or fewer when 1000 images would take more than "
+                            "512 MiB)")
     bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 

@@ -3,8 +3,12 @@ process of its own (so its peak memory is its own), next to the bare interpreter
 the same work: LiteRT / tflite-runtime `set_tensor` + `invoke` + `get_tensor`, or
 onnxruntime `run`, on input already in the model's type.
 
-Run as `python -m runtime.bench PATH BACKEND THREADS RUNS REFERENCE` in the child; prints
-one line of JSON."""
+Made to run on a Raspberry Pi: the largest batch is bounded by memory (measured per image
+on the model itself, unless --batch-size says), the latency samples by a time budget, and
+an artifact that cannot be measured is skipped with its reason while the others are.
+
+Run as `python -m runtime.bench PATH BACKEND THREADS RUNS REFERENCE BATCH` in the child
+(RUNS and BATCH 0: chosen as above); prints one line of JSON."""
 
 from __future__ import annotations
 
@@ -25,14 +29,28 @@ import numpy as np
 from .tables import format_size, text_table
 
 BATCH_SIZES = (1, 32, 1000)
+"""The batch sizes measured when memory allows (a Keras row measures these too)."""
+PROBE_BATCH = 32
+"""The batch whose memory, against batch 1's, gives the memory an image takes."""
+MEMORY_BUDGET_MIB = 512
+"""The largest batch's tensors stay within this (per implementation, one at a time): with
+the interpreter and the images, a child stays well under 1.5 GB, less than a Pi 4 or 5 with
+2 GB can spare."""
 THROUGHPUT_SECONDS = 0.3
-"""How long each throughput figure runs for."""
+"""How long each throughput figure runs for (at least one call after a warm-up call)."""
 WARMUP_RUNS = 200
+WARMUP_SECONDS = 0.5
+"""Warm-up stops after WARMUP_RUNS calls or this long, whichever comes first."""
+LATENCY_SECONDS = 2.0
+"""Without --runs, single-image latency is sampled for about this long per implementation ..."""
+MIN_RUNS, MAX_RUNS = 20, 2000
+"""... and at least MIN_RUNS, at most MAX_RUNS times."""
+CHILD_TIMEOUT_S = 900
 STARTUP_REPEATS = 5
 TARGETS = {"one_image": 2.0, "batch_1000": 0.9, "startup": 2.0}
-"""The runtime against the bare interpreter: one image at most 2x its time, batch 1000 at
-least 0.9x its throughput; `predict` as a whole process at most 2x the time and memory of
-importing numpy and the interpreter."""
+"""The runtime against the bare interpreter: one image at most 2x its time, the largest
+batch at least 0.9x its throughput; `predict` as a whole process at most 2x the time and
+memory of importing numpy and the interpreter."""
 
 
 @dataclass
@@ -61,6 +79,10 @@ class BenchRow:
     """Who was measured -> Timings: "runtime" and "bare" (a Keras row: "model.predict", "model(x)")."""
     peak_rss_mib: float
     """Peak resident memory of the process that measured them."""
+    batch_sizes: list = field(default_factory=lambda: list(BATCH_SIZES))
+    """The batch sizes measured, the largest chosen by memory or --batch-size."""
+    image_mib: Optional[float] = None
+    """Memory one more image in a batch took (batch PROBE_BATCH against batch 1), measured."""
 
     @classmethod
     def from_json(cls, data: dict) -> "BenchRow":
@@ -78,14 +100,33 @@ class BenchReport:
     rows: list = field(default_factory=list)
     startup: Optional[dict] = None
     """Whole-process wall time and peak memory of `predict` vs importing the interpreter."""
+    skipped: list = field(default_factory=list)
+    """{"artifact", "backend", "reason"} of each artifact that could not be measured."""
 
     def to_json(self) -> dict:
-        return {"machine": self.machine, "rows": [r.to_json() for r in self.rows], "startup": self.startup}
+        return {"machine": self.machine, "rows": [r.to_json() for r in self.rows], "startup": self.startup,
+                "skipped": self.skipped}
 
 
-def _latencies_us(call, runs: int) -> list:
-    for _ in range(WARMUP_RUNS):
+def _warm_up(call) -> float:
+    """Calls `call` WARMUP_RUNS times or for WARMUP_SECONDS; returns the seconds a call took."""
+    count, start = 0, time.perf_counter()
+    while count < WARMUP_RUNS:
         call()
+        count += 1
+        if time.perf_counter() - start >= WARMUP_SECONDS:
+            break
+    return (time.perf_counter() - start) / count
+
+
+def runs_for(seconds_per_call: float) -> int:
+    """Latency samples that fit LATENCY_SECONDS, within MIN_RUNS..MAX_RUNS."""
+    return int(min(MAX_RUNS, max(MIN_RUNS, LATENCY_SECONDS / max(seconds_per_call, 1e-9))))
+
+
+def _latencies_us(call, runs: Optional[int]) -> list:
+    per_call = _warm_up(call)
+    runs = runs or runs_for(per_call)
     times = []
     for _ in range(runs):
         start = time.perf_counter_ns()
@@ -105,9 +146,10 @@ def _images_per_s(call, batch: int) -> float:
             return count * batch / elapsed
 
 
-def timings(load_s: float, first_s: float, single, batched: dict, runs: int) -> Timings:
-    """Latency of `single()` over `runs` calls after warm-up, and throughput of each
-    `batched[size]()`, with the load and first-call times measured by the caller."""
+def timings(load_s: float, first_s: float, single, batched: dict, runs: Optional[int]) -> Timings:
+    """Latency of `single()` over `runs` calls after warm-up (None: as many as fit
+    LATENCY_SECONDS), and throughput of each `batched[size]()`, with the load and first-call
+    times measured by the caller."""
     latencies = _latencies_us(single, runs)
     return Timings(
         load_ms=load_s * 1000,
@@ -118,35 +160,43 @@ def timings(load_s: float, first_s: float, single, batched: dict, runs: int) -> 
     )
 
 
-def _bare_tflite(module, path: str, threads, model, images):
-    """The interpreter alone: one per batch size, resized before timing."""
-    start = time.perf_counter()
-    interpreters = {}
-    for batch in BATCH_SIZES:
+def _bare_tflite(module, path: str, threads, inputs, batch_sizes):
+    """The interpreter alone: one for single images, and one for the batch being measured,
+    opened (and resized) at its untimed first call, replacing the previous batch's."""
+    def open_for(batch):
         interpreter = module.Interpreter(model_path=path, num_threads=threads)
         index = interpreter.get_input_details()[0]["index"]
         if batch != 1:
-            interpreter.resize_tensor_input(index, [batch, *images.shape[1:]])
+            interpreter.resize_tensor_input(index, [batch, *inputs.shape[1:]])
         interpreter.allocate_tensors()
-        interpreters[batch] = (interpreter, index, interpreter.get_output_details()[0]["index"])
-        if batch == 1:
-            load_s = time.perf_counter() - start
+        return interpreter, index, interpreter.get_output_details()[0]["index"]
+
+    start = time.perf_counter()
+    single = open_for(1)
+    load_s = time.perf_counter() - start
+    current = {}
 
     def call_for(batch):
-        interpreter, index, output = interpreters[batch]
-        x = model._pixels_to_input(images[:batch])  # input prepared outside the timing
+        x = inputs[:batch]
 
         def call():
+            if batch == 1:
+                interpreter, index, output = single
+            else:
+                if batch not in current:
+                    current.clear()  # the previous batch's tensors go before this one's are allocated
+                    current[batch] = open_for(batch)
+                interpreter, index, output = current[batch]
             interpreter.set_tensor(index, x)
             interpreter.invoke()
             return interpreter.get_tensor(output)
 
         return call
 
-    return load_s, {b: call_for(b) for b in BATCH_SIZES}
+    return load_s, {b: call_for(b) for b in batch_sizes}
 
 
-def _bare_onnx(module, path: str, threads, model, images):
+def _bare_onnx(module, path: str, threads, inputs, batch_sizes):
     start = time.perf_counter()
     options = module.SessionOptions()
     if threads:
@@ -156,21 +206,46 @@ def _bare_onnx(module, path: str, threads, model, images):
     name = session.get_inputs()[0].name
 
     def call_for(batch):
-        x = model._pixels_to_input(images[:batch])
+        x = inputs[:batch]
         return lambda: session.run(None, {name: x})
 
-    return load_s, {b: call_for(b) for b in BATCH_SIZES}
+    return load_s, {b: call_for(b) for b in batch_sizes}
 
 
-def measure(path: str, backend: str, threads: Optional[int], runs: int, reference: str) -> dict:
-    """Child side: the runtime's Model and the bare interpreter on the same file."""
+def current_rss_mib() -> float:
+    """This process's resident memory now (Linux's /proc; elsewhere its peak so far)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mib()
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_bounded_batch(image_mib: float, largest: int = max(BATCH_SIZES), budget_mib: float = MEMORY_BUDGET_MIB) -> int:
+    """The largest batch up to `largest` whose images take at most `budget_mib`, given the
+    memory one image takes; never below PROBE_BATCH, which measured it."""
+    if image_mib <= 0:
+        return largest
+    return int(max(min(PROBE_BATCH, largest), min(largest, budget_mib // image_mib)))
+
+
+def batch_sizes_for(largest: int) -> list:
+    """1, PROBE_BATCH and `largest`, each once, ascending."""
+    return sorted({1, min(PROBE_BATCH, largest), largest})
+
+
+def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int], reference: str,
+            batch_size: Optional[int] = None) -> dict:
+    """Child side: the runtime's Model and the bare interpreter on the same file, one after
+    the other (the runtime's tensors are released before the bare interpreter's are made).
+    `batch_size` None: the largest batch is chosen by memory (memory_bounded_batch)."""
+    import gc
+
     from .backends import _import
     from .model import load
 
     with np.load(reference, allow_pickle=False) as data:
         images = data["images"]
-    while len(images) < max(BATCH_SIZES):
-        images = np.concatenate([images, images])
     module = _import(backend)
     bare_load = _bare_onnx if backend == "onnxruntime" else _bare_tflite
     load(path, backend=backend, num_threads=threads)  # one-time library set-up is nobody's load time
@@ -180,18 +255,32 @@ def measure(path: str, backend: str, threads: Optional[int], runs: int, referenc
     start = time.perf_counter()
     model.predict(images[:1])
     first_s = time.perf_counter() - start
+    probe = np.concatenate([images] * -(-PROBE_BATCH // len(images)))[:PROBE_BATCH]
+    before = current_rss_mib()
+    model.predict(probe)
+    image_mib = max(current_rss_mib() - before, 0.0) / (PROBE_BATCH - 1)
+    largest = batch_size or memory_bounded_batch(image_mib)
+    sizes = batch_sizes_for(largest)
+    if len(images) < largest:
+        images = np.concatenate([images] * -(-largest // len(images)))
+    images = images[:largest]
     runtime = timings(load_s, first_s, lambda: model.predict(images[:1]),
-                       {b: (lambda b=b: model.predict(images[:b])) for b in BATCH_SIZES}, runs)
+                      {b: (lambda b=b: model.predict(images[:b])) for b in sizes}, runs)
+    precision = model.entry.precision if model.entry else "?"
+    backend_name = f"{model.backend.name} {model.backend.version}"
+    prepared = model._pixels_to_input(images)  # the bare interpreter's input, made outside its timing
+    del model  # its interpreter's tensors go before the bare interpreter's are made
+    gc.collect()
 
-    bare_load_s, calls = bare_load(module, path, threads, model, images)
+    bare_load_s, calls = bare_load(module, path, threads, prepared, sizes)
     start = time.perf_counter()
     calls[1]()
     bare_first_s = time.perf_counter() - start
     bare = timings(bare_load_s, bare_first_s, calls[1], calls, runs)
     row = BenchRow(
-        artifact=Path(path).name, precision=model.entry.precision if model.entry else "?",
-        backend=f"{model.backend.name} {model.backend.version}", bytes=Path(path).stat().st_size,
-        timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(),
+        artifact=Path(path).name, precision=precision, backend=backend_name, bytes=Path(path).stat().st_size,
+        timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(), batch_sizes=sizes,
+        image_mib=image_mib,
     )
     return row.to_json()
 
@@ -201,16 +290,30 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_child(args: list, timeout: float = 600) -> dict:
-    child = subprocess.run([sys.executable, "-m", "runtime.bench", *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+class BenchChildError(RuntimeError):
+    """One artifact's benchmark child failed; the message is its reason, in one line."""
+
+
+def _run_child(args: list, timeout: float = CHILD_TIMEOUT_S) -> dict:
+    try:
+        child = subprocess.run([sys.executable, "-m", "runtime.bench", *map(str, args)],
+                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as err:
+        raise BenchChildError(f"not measured within {timeout:.0f} s") from err
+    if child.returncode < 0:
+        raise BenchChildError(f"the benchmark process was killed by signal {-child.returncode} (the interpreter crashed, "
+                              "or the system ran out of memory)")
     if child.returncode != 0:
-        raise RuntimeError(f"benchmark of {args[0]} on {args[1]} failed: {(child.stderr.strip().splitlines() or ['?'])[-1]}")
+        last = (child.stderr.strip().splitlines() or [f"exit status {child.returncode}, no message"])[-1]
+        raise BenchChildError(last.removeprefix("error: "))
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, startup: bool = True, log=None) -> BenchReport:
-    """Every artifact of the manifest on every installed backend that runs it."""
+def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] = None, startup: bool = True, log=None,
+                 batch_size: Optional[int] = None) -> BenchReport:
+    """Every artifact of the manifest on every installed backend that runs it. `runs` None:
+    latency samples by time budget; `batch_size` None: the largest batch bounded by memory.
+    An artifact whose child fails is skipped (report.skipped says why); the others are measured."""
     from .backends import available_backends
     from .manifest import read_manifest
     from .parity import REFERENCE_NAME
@@ -223,10 +326,19 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: int = 2000, st
         if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
             continue
         path = models_dir / entry.path
-        for backend in available_backends(path):
+        backends = available_backends(path) if path.is_file() else []
+        if not path.is_file():
+            report.skipped.append({"artifact": entry.path, "backend": "", "reason": f"{path}: no such file, though the manifest lists it"})
+        for backend in backends:
             if log:
                 log(f"measuring {entry.path} on {backend} ...")
-            data = _run_child([path, backend, threads or 0, runs, models_dir / REFERENCE_NAME])
+            try:
+                data = _run_child([path, backend, threads or 0, runs or 0, models_dir / REFERENCE_NAME, batch_size or 0])
+            except BenchChildError as err:
+                report.skipped.append({"artifact": entry.path, "backend": backend, "reason": str(err)})
+                if log:
+                    log(f"skipped {entry.path} on {backend}: {err}")
+                continue
             report.rows.append(BenchRow.from_json(data))
     if startup:
         report.startup = measure_startup(models_dir, manifest)
@@ -295,16 +407,21 @@ def format_report(report: BenchReport) -> str:
     m = report.machine
     versions = ", ".join(f"{k} {m[k]}" for k in m if k not in ("cpu", "cores", "machine", "system", "python", "numpy"))
     lines = [f"CPU: {m['cpu']} ({m['cores']} cores, {m['machine']}); Python {m['python']}, numpy {m['numpy']}; {versions}", ""]
+    largest = {max(r.batch_sizes) for r in report.rows}
+    big = f"b={largest.pop()}" if len(largest) == 1 else "b=max"
     header = ("artifact", "backend", "measured", "size", "load ms", "first ms", "p50 µs", "p99 µs",
-              "b=1 img/s", "b=32 img/s", "b=1000 img/s", "peak MiB")
+              "b=1 img/s", "b=32 img/s", f"{big} img/s", "peak MiB")
     rows = []
     for r in report.rows:
         for k, (who, t) in enumerate(r.timings.items()):
             first = k == 0
+            rates = [_rate(_ips(t, b)) if _has(t, b) else "-" for b in (1, PROBE_BATCH)]
+            top = max(r.batch_sizes)
+            rates.append(_rate(_ips(t, top)) + ("" if big != "b=max" else f" (b={top})"))
             rows.append((
                 r.artifact if first else "", r.backend if first else "", who,
                 format_size(r.bytes) if first else "", f"{t.load_ms:.1f}", f"{t.first_ms:.2f}",
-                f"{t.p50_us:.1f}", f"{t.p99_us:.1f}", *(_rate(_ips(t, b)) for b in BATCH_SIZES),
+                f"{t.p50_us:.1f}", f"{t.p99_us:.1f}", *rates,
                 f"{r.peak_rss_mib:.0f}" if first else "",
             ))
     lines += text_table(header, rows)
@@ -312,10 +429,14 @@ def format_report(report: BenchReport) -> str:
     for r in report.rows:
         if "runtime" in r.timings and "bare" in r.timings:
             ours, bare = r.timings["runtime"], r.timings["bare"]
-            one, many = ours.p50_us / bare.p50_us, _ips(ours, 1000) / _ips(bare, 1000)
+            top = max(r.batch_sizes)
+            one, many = ours.p50_us / bare.p50_us, _ips(ours, top) / _ips(bare, top)
             lines.append(f"{r.artifact} on {r.backend.split()[0]}: one image {one:.2f}x the bare time "
-                         f"({_target(one, '<=', TARGETS['one_image'])}); batch 1000 at {many:.2f}x the bare "
+                         f"({_target(one, '<=', TARGETS['one_image'])}); batch {top} at {many:.2f}x the bare "
                          f"throughput ({_target(many, '>=', TARGETS['batch_1000'])})")
+    for skipped in report.skipped:
+        on = f" on {skipped['backend']}" if skipped["backend"] else ""
+        lines.append(f"skipped {skipped['artifact']}{on}: {skipped['reason']}")
     s = report.startup
     if s:
         time_ratio = s["predict_wall_ms"] / s["baseline_wall_ms"]
@@ -335,10 +456,26 @@ def _target(value: float, relation: str, target: float) -> str:
     return f"target {relation} {target:g}x: {'holds' if holds else 'MISSED'}"
 
 
+def _has(t: Timings, batch: int) -> bool:
+    return str(batch) in t.images_per_s or batch in t.images_per_s
+
+
 def _ips(t: Timings, batch: int) -> float:
     return t.images_per_s[str(batch)] if str(batch) in t.images_per_s else t.images_per_s[batch]
 
 
+def child_main(argv: list) -> int:
+    """The child's body: one line of JSON, or one `error:` line and exit status 2."""
+    from .errors import ToolkitError
+
+    path, backend, threads, runs, reference, batch = argv[:6]
+    try:
+        print(json.dumps(measure(path, backend, int(threads) or None, int(runs) or None, reference, int(batch) or None)))
+    except (ToolkitError, ValueError, OSError, RuntimeError, MemoryError) as err:  # interpreters raise RuntimeError
+        print(f"error: {' '.join(str(err).split()) or type(err).__name__}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    path, backend, threads, runs, reference = sys.argv[1:6]
-    print(json.dumps(measure(path, backend, int(threads) or None, int(runs), reference)))
+    sys.exit(child_main(sys.argv[1:]))

@@ -26,6 +26,12 @@ def predict(args) -> int:
                      verify_checksum=not args.no_verify, quiet=not args.verbose)
     except SETUP_ERRORS as err:
         return _fail(err)
+    if not args.model and not args.json:
+        from .rejections import fallback_note
+
+        note = fallback_note(args.models, model.path)
+        if note:
+            print(note, file=sys.stderr)
     if not 1 <= args.top <= len(model.labels):
         return _fail(f"--top must be 1..{len(model.labels)} (the model's classes), got {args.top}")
     paths = expand_paths(args.images)
@@ -216,17 +222,14 @@ def parity(args) -> int:
 def bench(args) -> int:
     from .bench import bench_models, format_report
 
-    if args.runs < 1:
-        return _fail(f"--runs must be >= 1, got {args.runs}")
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        report = bench_models(args.models, threads=args.threads, runs=args.runs, startup=not args.no_startup, log=progress)
+        report = bench_models(args.models, threads=args.threads, runs=args.runs, startup=not args.no_startup, log=progress,
+                              batch_size=args.batch_size)
     except SETUP_ERRORS as err:
         return _fail(err)
-    except RuntimeError as err:  # a child benchmark failed; its last line says why
-        return _fail(err)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
-    return 0
+    return 1 if report.skipped else 0
 
 
 def info(args) -> int:

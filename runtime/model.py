@@ -176,7 +176,11 @@ def load(
         raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file")
     if not path.is_file():
         kind = special_kind(path)
-        raise ModelFileError(f"{path}: is {kind}, not a model file" if kind else f"{path}: model file not found")
+        if kind:
+            raise ModelFileError(f"{path}: is {kind}, not a model file")
+        from .rejections import missing_file_reason
+
+        raise ModelFileError(f"{path}: {missing_file_reason(path) or 'model file not found'}")
     if not (path.parent / MANIFEST_NAME).is_file():
         return _load_file(path, backend, num_threads, contract, verify_checksum, isolate, quiet)
     with manifest_lock(path.parent, shared=True):  # `convert` renames a file and rewrites its entry under this lock
