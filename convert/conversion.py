@@ -162,7 +162,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 report.results.append(ParityResult(name, target.precision, 0, failures=[message]))
                 log(f"  REJECTED {name}: {message}; the file was not written")
                 tmp.unlink()
-                record_rejection(models, manifest, name, target.precision, str(err))
+                record_rejection(models, manifest, name, target.precision, message)
                 continue
             result = compare(name, target.precision, tmp.stat().st_size, probs, reference, options.limits)
             calibration_record = _calibration_record(options) if target.precision == "int8" else None
