@@ -122,7 +122,7 @@ def test_names_with_brackets_and_line_separators_survive_conversion(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 255, (60, 8, 8, 1), dtype=np.uint8), np.arange(60) % 3
     names = ["[draft]", "a\u2028b", "plain"]
-    np.savez(tmp_path / "data.npz", x=x, y=y, class_names=np.array(names))
+    np.savez(tmp_path / "data.npz", x=x, class_names=np.array(names))  # no labels: an untrained model is at chance
     models = tmp_path / "models"
     result = run_cli("convert", "tflite", "--quantize", "float32", "--keras", tmp_path / "tiny.keras",
                      "--data", tmp_path / "data.npz", "--models", models)
