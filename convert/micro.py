@@ -167,10 +167,11 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     """The smallest arena with which TFLM allocates and runs `path`, refusing the model
     (MicroRefusal) if even a generous arena does not run it.
 
-    TFLM's recording allocator reports what the model allocated in a generous arena; that
-    size is tried, then the CONFIRM_WINDOW bytes below it are bisected to the byte (a few
-    child processes, seconds). Only if the window's lower end still runs (the report
-    overstates) is everything below bisected."""
+    TFLM's recording allocator reports what the model allocated in a generous arena. That
+    size is tried: if it runs, the CONFIRM_WINDOW bytes below it are bisected to the byte;
+    if not (the report leaves out a few hundred bytes on some models), sizes above it are
+    tried, the window growing fourfold, and the last gap bisected. A few child processes,
+    seconds; only a report that is far off costs more."""
     from runtime.tflm import probe_arena
 
     generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
@@ -178,16 +179,24 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     probes = 1
     if not first.runs:
         raise MicroRefusal(refusal_text(first.detail))
-    high = generous
-    if first.allocated_bytes and first.allocated_bytes < generous:
+
+    def runs(size: int) -> bool:
+        nonlocal probes
         probes += 1
-        if probe_arena(path, first.allocated_bytes).runs:
-            high = first.allocated_bytes
-    low = max(0, high - CONFIRM_WINDOW) if high < generous else 0
-    if low > 0:
-        probes += 1
-        if probe_arena(path, low).runs:
-            high, low = low, 0  # the report overstates: search all the way down
+        return probe_arena(path, size).runs
+
+    reported = first.allocated_bytes
+    low, high = 0, generous
+    if reported and reported < generous:
+        if runs(reported):
+            high, low = reported, max(0, reported - CONFIRM_WINDOW)
+            if low and runs(low):
+                high, low = low, 0  # the report overstates: search all the way down
+        else:
+            low, step = reported, CONFIRM_WINDOW
+            while low + step < generous and not runs(low + step):
+                low, step = low + step, step * 4
+            high = min(low + step, generous)
     while high - low > 1:
         middle = (low + high) // 2
         probes += 1
