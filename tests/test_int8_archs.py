@@ -33,6 +33,13 @@ MAX_PROBES = 20
 bisection of the last gap (from zero it takes 23 or more)."""
 
 
+def float_tensors(data: bytes) -> dict:
+    """Tensor name -> whether it is float32, in a .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {t["name"]: t["dtype"] == np.float32 for t in Interpreter(model_content=data).get_tensor_details()}
+
+
 @pytest.fixture(scope="module")
 def zoo():
     """name -> (Keras model, contract, float32 calibration inputs, Reference)."""
@@ -76,8 +83,8 @@ def test_diagnosis_compares_every_op_of_a_real_architecture(zoo, name):
     assert "float ops" in kinds_tried and kinds_tried[-1] == "int16"
     for measured in diagnosis.fixes:
         if measured.variant.float_ops and not measured.failure:
-            assert "DEQUANTIZE" in model_ops(measured.data)  # the kept ops really run in float
-            assert measured.size > plain.size
+            assert "DEQUANTIZE" in model_ops(measured.data)
+            assert all(float_tensors(measured.data)[t] for t in measured.variant.float_ops)  # they really run in float
         if not measured.failure:
             assert 0 <= measured.agreement <= 1
     from convert.diagnose import format_diagnosis
@@ -116,7 +123,8 @@ def test_best_int8_tries_the_fixes_cheapest_first_and_refuses_with_the_numbers(z
     assert all(shape == reference.probs.shape for shape in calls)
     for candidate in search.tried[2:-1]:
         if not candidate.measured.failure:
-            assert candidate.size_ratio > 1  # float weights are 4 bytes, not 1
+            assert all(float_tensors(candidate.measured.data)[t] for t in candidate.variant.float_ops)
+            assert candidate.size_ratio > 0 and candidate.speed_ratio > 0
     summary = search.summary()
     assert summary.startswith(f"no int8 variant within budget after {len(search.tried)} tries")
     assert len(re.findall(r"^  \d+\. ", summary, re.M)) == len(search.tried)
