@@ -229,10 +229,11 @@ def consumers(int8_data: bytes, tensor: str) -> list:
 def fixes_to_try(ranked: list, int8_data: bytes, per_channel: bool) -> list:
     """The fixes the ranking points to, cheapest first: the worst op in float; it and the
     ops that read its output (a stretched range is also their input's range); the three
-    worst; the other weight granularity; int16 activations."""
+    worst that add error (a RESHAPE adds none); the other weight granularity; int16 activations."""
     layers = {op.tensor: op.layers for op in ranked}
-    worst = ranked[0].tensor
-    sets = [[worst], [worst] + [t for t in consumers(int8_data, worst) if t in layers], [op.tensor for op in ranked[:3]]]
+    harmful = [op.tensor for op in ranked if op.added > 0] or [ranked[0].tensor]
+    worst = harmful[0]
+    sets = [[worst], [worst] + [t for t in consumers(int8_data, worst) if t in layers], harmful[:3]]
     variants, seen = [], set()
     for tensors in sets:
         key = frozenset(tensors)

@@ -3,8 +3,8 @@ cheapest first, until one passes the caller's judge.
 
 The order is by what a fix costs on the device. The other weight granularity costs nothing
 at run time. Each op kept in float costs its weights at 4 bytes instead of 1 and a float
-kernel, so the worst ops (by the error they add, convert/diagnose.py) are kept in float a
-few at a time, doubling. int16 activations (16x8) come last: every activation tensor
+kernel, so the worst op (by the error it adds, convert/diagnose.py) is kept in float, then
+it and its consumers, then the 4, 8 ... worst. int16 activations (16x8) come last: every activation tensor
 doubles (TFLite Micro's arena too), and LiteRT's int16 kernels ran MobileNetV2 ~50x slower
 than int8 here. The first variant the judge passes is returned, with what it keeps in float
 and what it costs against plain int8; when none passes, nothing is, and every number is."""
@@ -18,12 +18,15 @@ import numpy as np
 
 from runtime.parity import Reference
 
-from .diagnose import DIAGNOSIS_IMAGES, DiagnosisError, compare_ops
+from .diagnose import DIAGNOSIS_IMAGES, DiagnosisError, compare_ops, consumers
 from .int8_variants import Measured, Quantizer, Variant, build_and_measure
 from .tflite_export import tflite_bytes
 
 MAX_FLOAT_SHARE = 0.25
-"""At most this share of the graph's compared ops is kept in float before int16 is tried."""
+"""At most this share of the graph's compared ops is kept in float before int16 is tried..."""
+MIN_FLOAT_OPS = 2
+"""...but at least two: an op's stretched output range is also its consumer's input range,
+so keeping the producer alone in float often does not help."""
 
 Judge = Callable[[np.ndarray], tuple]
 """judge(probs on the reference images) -> (passed: bool, summary: str)."""
@@ -74,15 +77,26 @@ class Int8Search:
         return "\n".join([head, *lines])
 
 
-def _variants_after_plain(ranked: list, per_channel: bool, max_float_ops: int) -> list:
-    """Cheapest first: other granularity, then the k worst ops in float for k = 1, 2, 4 ...
-    up to max_float_ops, then int16 activations."""
-    variants = [Variant(not per_channel)]
-    k = 1
-    while k <= min(max_float_ops, len(ranked)):
-        worst = ranked[:k]
-        variants.append(Variant(per_channel, tuple(op.tensor for op in worst), tuple(op.layers.split("+")[0] for op in worst)))
-        k *= 2
+def _variants_after_plain(ranked: list, plain_data: bytes, per_channel: bool, max_float_ops: int) -> list:
+    """Cheapest first: the other granularity; the worst op in float; it and the ops that read
+    its output; the 4, 8 ... worst, up to max_float_ops; int16 activations. Only ops that add
+    error are kept in float (a RESHAPE adds none)."""
+    harmful = [op for op in ranked if op.added > 0]
+    label = {op.tensor: op.layers.split("+")[0] for op in ranked}
+    sets = []
+    if harmful:
+        worst = harmful[0].tensor
+        sets += [[worst], [worst] + [t for t in consumers(plain_data, worst) if t in label]]
+        k = 4
+        while k <= len(harmful):
+            sets.append([op.tensor for op in harmful[:k]])
+            k *= 2
+    variants, seen = [Variant(not per_channel)], set()
+    for tensors in sets:
+        if len(tensors) > max_float_ops or frozenset(tensors) in seen:
+            continue
+        seen.add(frozenset(tensors))
+        variants.append(Variant(per_channel, tuple(tensors), tuple(label[t] for t in tensors)))
     return variants + [Variant(per_channel, activations="int16")]
 
 
@@ -133,8 +147,8 @@ def best_int8(keras_model, calibration_images: np.ndarray, reference: Reference,
             ranked = sorted(ops, key=lambda op: op.added, reverse=True)
         except DiagnosisError:
             ranked = []  # nothing to keep in float: granularity and int16 are still tried
-    limit = max(1, int(MAX_FLOAT_SHARE * len(ranked))) if max_float_ops is None else max_float_ops
-    for variant in _variants_after_plain(ranked, per_channel, limit):
+    limit = max(MIN_FLOAT_OPS, int(MAX_FLOAT_SHARE * len(ranked))) if max_float_ops is None else max_float_ops
+    for variant in _variants_after_plain(ranked, plain.data, per_channel, limit):
         if attempt(variant):
             break
     return search
