@@ -36,6 +36,8 @@ DIAGNOSIS_IMAGES = 200
 """Calibration images run through both models, tensor by tensor (the first ones)."""
 CHUNK = 8
 """Images per invoke: every tensor of the graph is kept for each, so memory grows with it."""
+HARMFUL = 0.001
+"""Error an op must add (0.1%) to be worth keeping in float: a RESHAPE adds rounding noise only."""
 SHOWN_OPS = 15
 """Rows of the printed ranking (the Diagnosis holds every op)."""
 
@@ -229,9 +231,9 @@ def consumers(int8_data: bytes, tensor: str) -> list:
 def fixes_to_try(ranked: list, int8_data: bytes, per_channel: bool) -> list:
     """The fixes the ranking points to, cheapest first: the worst op in float; it and the
     ops that read its output (a stretched range is also their input's range); the three
-    worst that add error (a RESHAPE adds none); the other weight granularity; int16 activations."""
+    worst that add error (more than HARMFUL); the other weight granularity; int16 activations."""
     layers = {op.tensor: op.layers for op in ranked}
-    harmful = [op.tensor for op in ranked if op.added > 0] or [ranked[0].tensor]
+    harmful = [op.tensor for op in ranked if op.added > HARMFUL] or [ranked[0].tensor]
     worst = harmful[0]
     sets = [[worst], [worst] + [t for t in consumers(int8_data, worst) if t in layers], harmful[:3]]
     variants, seen = [], set()

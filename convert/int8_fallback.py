@@ -18,7 +18,7 @@ import numpy as np
 
 from runtime.parity import Reference
 
-from .diagnose import DIAGNOSIS_IMAGES, DiagnosisError, compare_ops, consumers
+from .diagnose import DIAGNOSIS_IMAGES, HARMFUL, DiagnosisError, compare_ops, consumers
 from .int8_variants import Measured, Quantizer, Variant, build_and_measure
 from .tflite_export import tflite_bytes
 
@@ -80,8 +80,8 @@ class Int8Search:
 def _variants_after_plain(ranked: list, plain_data: bytes, per_channel: bool, max_float_ops: int) -> list:
     """Cheapest first: the other granularity; the worst op in float; it and the ops that read
     its output; the 4, 8 ... worst, up to max_float_ops; int16 activations. Only ops that add
-    error are kept in float (a RESHAPE adds none)."""
-    harmful = [op for op in ranked if op.added > 0]
+    more than HARMFUL error are kept in float."""
+    harmful = [op for op in ranked if op.added > HARMFUL]
     label = {op.tensor: op.layers.split("+")[0] for op in ranked}
     sets = []
     if harmful:
