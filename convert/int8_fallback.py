@@ -49,6 +49,14 @@ class Candidate:
     def variant(self) -> Variant:
         return self.measured.variant
 
+    def to_json(self) -> dict:
+        """What a manifest can record: what was kept in float and what it costs."""
+        v, m = self.variant, self.measured
+        return {"variant": v.describe(), "per_channel": v.per_channel, "activations": v.activations,
+                "float_ops": list(v.float_ops), "float_layers": list(v.float_layers), "passed": self.passed,
+                "summary": self.summary, "bytes": m.size, "size_ratio": self.size_ratio,
+                "ms_per_image": m.ms_per_image, "speed_ratio": self.speed_ratio, "failure": m.failure}
+
     def describe(self) -> str:
         m = self.measured
         if m.failure:
@@ -127,8 +135,8 @@ def best_int8(keras_model, calibration_images: np.ndarray, reference: Reference,
             passed, summary = judge(measured.probs)
             first = search.tried[0].measured if search.tried else measured
             plain = measured if first.failure else first
-            candidate = Candidate(measured, bool(passed), str(summary), measured.size / plain.size,
-                                  measured.ms_per_image / plain.ms_per_image)
+            speed = measured.ms_per_image / plain.ms_per_image if plain.ms_per_image > 0 else float("nan")
+            candidate = Candidate(measured, bool(passed), str(summary), measured.size / plain.size, speed)
         search.tried.append(candidate)
         if log:
             log(f"  tried {candidate.describe()}")

@@ -141,6 +141,9 @@ def test_best_int8_returns_the_first_variant_the_judge_passes(zoo, tmp_path):
     search = best_int8(model, calibration[:60], reference, lambda probs: (next(verdicts), "test judge"), contract)
     assert len(search.tried) == 3 and search.chosen is search.tried[2]
     assert search.chosen.variant.float_ops and search.chosen.passed
+    record = search.chosen.to_json()
+    assert record["float_ops"] == list(search.chosen.variant.float_ops) and record["bytes"] == len(search.data)
+    assert record["passed"] and record["summary"] == "test judge" and record["failure"] is None
     path = tmp_path / "chosen.tflite"
     path.write_bytes(search.data)
     probs = runtime.load(path, contract=contract, isolate=False).predict(reference.images)
