@@ -1,46 +1,63 @@
-"""Where int8 loses accuracy: layer by layer, the int8 model's activations on the
-calibration images (read from LiteRT with every tensor preserved, dequantized with each
-tensor's own scale and zero point) against the float Keras model's, ranked by the error each
-layer adds; then the fix that points to (keep the worst layer in float, through LiteRT's
-quantization debugger), built and measured.
+"""Where int8 loses accuracy, for any architecture: op by op, at the level of the converted
+graph's tensors. The int8 .tflite and the float32 .tflite of the same Keras model run the
+same calibration images in LiteRT with every tensor preserved; each int8 op's output,
+dequantized with its own scale and zero point, is compared with the float tensor of the
+same name. Nested models, BatchNorm (folded into the convolutions), Add, depthwise and
+separable convolutions, Mean, squeeze-excite and hard-swish are all just ops there;
+augmentation layers are not in the inference graph at all.
 
-The error of a layer is per output unit: RMS(int8 - float) / RMS(float) of that unit,
-averaged over the units. Per unit, because an outlier unit stretches the layer's single
-activation scale: its own error stays small while every other unit gets coarse steps."""
+The ops are ranked by the error each adds, then the fixes that points to are built
+(int8_variants: the worst ops kept in float, the other weight granularity, int16
+activations) and measured on the reference images.
+
+The error of an op's output is per unit (the last axis: channels, features):
+RMS(int8 - float) / RMS(float) of that unit, averaged over the units. Per unit, because an
+outlier unit stretches the tensor's single activation scale: its own error stays small
+while every other unit gets coarse steps. What an op adds is its output's error minus the
+largest error among its inputs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
-import warnings
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from runtime.parity import Reference, compare
+from runtime.parity import Reference
 from runtime.tables import text_table
 
-from .tflite_export import tflite_converter
+from .int8_variants import Quantizer, Variant, build_and_measure, quiet
+from .tflite_export import tflite_bytes
 
-WORST_LAYER_WARNING = 0.05
-"""Error added by a layer above which it is named as the likely cause."""
+WORST_OP_WARNING = 0.05
+"""Error added by an op above which it is named as the likely cause."""
+DIAGNOSIS_IMAGES = 200
+"""Calibration images run through both models, tensor by tensor (the first ones)."""
+CHUNK = 8
+"""Images per invoke: every tensor of the graph is kept for each, so memory grows with it."""
+HARMFUL = 0.001
+"""Error an op must add (0.1%) to be worth keeping in float: a RESHAPE adds rounding noise only."""
+SHOWN_OPS = 15
+"""Rows of the printed ranking (the Diagnosis holds every op)."""
 
 
 @dataclass
-class LayerError:
-    """One layer's int8 output against the float model's, on the calibration images."""
+class OpError:
+    """One op's int8 output against the float model's tensor of the same name."""
 
-    layer: str
-    """Keras layer name."""
+    op: str
+    """The TFLite op, e.g. CONV_2D."""
+    index: int
+    """Its position in the int8 graph."""
     tensor: str
-    """The int8 model's tensor name for the layer's output (what the debugger's denylist takes)."""
+    """Its output tensor's name: what the debugger's denylisted_nodes takes to keep it in float."""
+    layers: str
+    """The Keras layers it computes, read from the tensor name (conv+bn+relu are one op)."""
     error: float
-    """Mean over units of RMS(int8 - float) / RMS(float) at this layer's output."""
+    """Mean over units of RMS(int8 - float) / RMS(float) at this op's output."""
     added: float
-    """error minus the error of the layer's input: what this layer's quantization adds."""
+    """error minus the largest error among its inputs: what this op's quantization adds."""
     scale: float
     """The output tensor's quantization scale."""
     outlier_ratio: float
@@ -51,211 +68,244 @@ class LayerError:
 class Diagnosis:
     artifact: str
     calibration: str
-    layers: list = field(default_factory=list)
-    """Worst first."""
+    ops: list = field(default_factory=list)
+    """OpError, worst (largest `added`) first."""
+    compared: int = 0
+    """Ops of the int8 graph whose quantized output was compared with the float tensor of
+    the same name."""
+    quantized_ops: int = 0
+    """Ops with a quantized output (the others compute shapes and indices, in int32)."""
+    total_ops: int = 0
+    fixes: list = field(default_factory=list)
+    """int8_variants.Measured, the model as converted first, then each fix tried."""
     suggestion: str = ""
-    """The best of the changes tried, with its measured effect and the others'."""
+    """The best of the fixes tried, with its measured effect and the others'."""
     agreement: Optional[float] = None
     """Top-1 agreement with the Keras model of the int8 model as converted."""
     fixed_agreement: Optional[float] = None
-    """The same with the worst layer kept in float."""
-
-
-def _quiet():
-    """The converter prints its SavedModel signature and status lines; LiteRT warns about
-    preserved tensors."""
-    from runtime.native_output import filtered_stderr
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(filtered_stderr())
-    stack.enter_context(warnings.catch_warnings())
-    warnings.simplefilter("ignore")
-    return stack
-
-
-def unit_error(quantized: np.ndarray, reference: np.ndarray) -> float:
-    """Mean over units (last axis) of RMS(quantized - reference) / RMS(reference); dead units
-    (all zero in the reference) are left out."""
-    ref = reference.reshape(-1, reference.shape[-1]).astype(np.float64)
-    q = quantized.reshape(ref.shape).astype(np.float64)
-    signal = np.sqrt(np.mean(ref ** 2, axis=0))
-    alive = signal > 0
-    if not alive.any():
-        return 0.0
-    return float(np.mean(np.sqrt(np.mean((q - ref) ** 2, axis=0))[alive] / signal[alive]))
-
-
-QUANTIZED_LAYERS = {"Dense": "FULLY_CONNECTED", "Conv2D": "CONV_2D", "DepthwiseConv2D": "DEPTHWISE_CONV_2D"}
-"""Keras layers the diagnosis measures, and the TFLite op each becomes."""
-PASSED_THROUGH = ("InputLayer", "Flatten", "Reshape", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-                  "GlobalMaxPooling2D", "Dropout", "Rescaling", "ZeroPadding2D", "Softmax", "ReLU")
-"""Layers it runs in float on the way but does not measure (no weights of their own)."""
-FUSED_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "relu6": lambda z: np.clip(z, 0, 6)}
-"""Activations TFLite fuses into the op (its output is after them); others are ops of their own."""
+    """The best agreement among the fixes."""
 
 
 class DiagnosisError(ValueError):
-    """The model holds layers the diagnosis cannot pair with the int8 model's ops."""
+    """The int8 graph has no op that can be compared with the float graph."""
 
 
-def _check_layers(model) -> list:
-    """The layers to measure, or DiagnosisError naming the first layer type it cannot analyse."""
-    for layer in model.layers:
-        kind = layer.__class__.__name__
-        if kind not in QUANTIZED_LAYERS and kind not in PASSED_THROUGH:
-            raise DiagnosisError(f"it analyses {', '.join(QUANTIZED_LAYERS)} layers (with pooling, reshaping and "
-                                 f"dropout between them), and {model.name} has a {kind} layer ({layer.name})")
-    measured = [layer for layer in model.layers if layer.__class__.__name__ in QUANTIZED_LAYERS]
-    if not measured:
-        raise DiagnosisError(f"{model.name} has no {', '.join(QUANTIZED_LAYERS)} layer to analyse")
-    return measured
+class _UnitSums:
+    """Per-unit sums of squares, accumulated over batches of images."""
+
+    def __init__(self, units: int):
+        self.signal = np.zeros(units)
+        self.noise = np.zeros(units)
+
+    def add(self, q: np.ndarray, ref: np.ndarray) -> None:
+        self.signal += np.sum(ref ** 2, axis=0)
+        self.noise += np.sum((q - ref) ** 2, axis=0)
+
+    def error(self) -> float:
+        alive = self.signal > 0
+        if not alive.any():
+            return 0.0
+        return float(np.mean(np.sqrt(self.noise[alive] / self.signal[alive])))
+
+    def outlier_ratio(self) -> float:
+        alive = self.signal[self.signal > 0]
+        return float(np.sqrt(alive.max() / np.median(alive))) if alive.size else 1.0
 
 
-def _float_activations(model, images: np.ndarray) -> list:
-    """Each measured layer's output in float, as the int8 op computes it: after a fused
-    activation (relu), before any other (softmax, tanh ... are ops of their own in TFLite)."""
-    x = images.astype(np.float32)
-    outputs = []
-    for layer in model.layers:
-        kind = layer.__class__.__name__
-        if kind == "InputLayer":
-            continue
-        if kind not in QUANTIZED_LAYERS:
-            x = np.asarray(layer(x, training=False) if kind == "Dropout" else layer(x))
-            continue
-        config = dict(layer.get_config(), activation="linear")
-        linear = layer.__class__.from_config(config)
-        linear.build(x.shape)
-        linear.set_weights(layer.get_weights())
-        z = np.asarray(linear(x), dtype=np.float64)
-        activation = layer.get_config().get("activation")
-        fused = FUSED_ACTIVATIONS.get(activation) if isinstance(activation, str) else None
-        out = fused(z) if fused else z
-        outputs.append((layer.name, out))
-        x = np.asarray(layer(x))
-    return outputs
+def keras_layer_names(model) -> set:
+    """Every layer name in the model, nested models' layers included."""
+    names = set()
+    for layer in getattr(model, "layers", []):
+        names.add(layer.name)
+        names |= keras_layer_names(layer)
+    return names
 
 
-def _int8_activations(data: bytes, images: np.ndarray) -> list:
-    """Each FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D output of the int8 model, in op
-    order, dequantized: (tensor name, values, scale)."""
+def layers_of(tensor: str, names: set, scope_suffix: bool) -> str:
+    """The Keras layers a fused op's tensor name mentions, first computed first. Each
+    ';'-separated piece is a TensorFlow op path; its deepest component that is a layer name
+    counts. With `scope_suffix`, TensorFlow added _1 to every name scope (Keras 3 traces the
+    model twice), so one trailing _N is removed first."""
+    found = []
+    for piece in tensor.split(";"):
+        match = None
+        for part in piece.split("/")[:-1]:
+            candidate = re.sub(r"_\d+$", "", part) if scope_suffix else part
+            if candidate in names:
+                match = candidate
+        if match and match not in found:
+            found.append(match)
+    return "+".join(reversed(found)) if found else tensor.split(";")[0]
+
+
+def short_layers(layers: str) -> str:
+    """The first layer of a fused op and how many more: block_1_expand (+2)."""
+    names = layers.split("+")
+    return names[0] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
+
+
+def _interpreter(data: bytes):
     from ai_edge_litert.interpreter import Interpreter
 
+    with quiet():
+        return Interpreter(model_content=data, experimental_preserve_all_tensors=True)
+
+
+def _set_input(interpreter, images: np.ndarray) -> None:
     from runtime.contract import quantize
 
-    with _quiet():
-        interpreter = Interpreter(model_content=data, experimental_preserve_all_tensors=True)
     inp = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(inp["index"], [len(images), *images.shape[1:]])
     interpreter.allocate_tensors()
     scale, zero_point = inp["quantization"]
-    interpreter.set_tensor(inp["index"], quantize(images, scale, zero_point, np.int8))
-    interpreter.invoke()
-    details = {t["index"]: t for t in interpreter.get_tensor_details()}
-    outputs = []
-    for op in interpreter._get_ops_details():
-        if op["op_name"] not in QUANTIZED_LAYERS.values():
+    if np.issubdtype(inp["dtype"], np.integer):
+        interpreter.set_tensor(inp["index"], quantize(images, scale, zero_point, inp["dtype"]))
+    else:
+        interpreter.set_tensor(inp["index"], images.astype(np.float32))
+
+
+def compare_ops(int8_data: bytes, float_data: bytes, images: np.ndarray, model) -> tuple:
+    """(OpError of every comparable op in graph order, ops with a quantized output, ops in
+    the int8 graph)."""
+    quantized, floating = _interpreter(int8_data), _interpreter(float_data)
+    q_tensors = {t["index"]: t for t in quantized.get_tensor_details()}
+    f_index = {t["name"]: t["index"] for t in floating.get_tensor_details()}
+    ops = quantized._get_ops_details()  # LiteRT's own graph listing, as its QuantizationDebugger reads it
+    measured, quantized_ops = [], 0
+    for op in ops:
+        outputs = [int(i) for i in op["outputs"]]
+        tensor = q_tensors[outputs[0]] if outputs else None
+        if tensor is None or not (np.issubdtype(tensor["dtype"], np.integer) and tensor["quantization"][0] > 0):
             continue
-        tensor = details[int(op["outputs"][0])]
-        t_scale, t_zero = tensor["quantization"]
-        values = t_scale * (interpreter.get_tensor(tensor["index"]).astype(np.float64) - t_zero)
-        outputs.append((tensor["name"], values, t_scale))
-    return outputs
+        quantized_ops += 1
+        if tensor["name"] in f_index:
+            measured.append((op, tensor))
+    if not measured:
+        raise DiagnosisError(f"{model.name}: no op of its int8 graph has a quantized output with a float twin to compare")
+    sums = {}
+    images = np.asarray(images, np.float32)
+    for start in range(0, len(images), CHUNK):
+        batch = images[start : start + CHUNK]
+        _set_input(quantized, batch)
+        _set_input(floating, batch)
+        quantized.invoke()
+        floating.invoke()
+        for op, tensor in measured:
+            ref = floating.get_tensor(f_index[tensor["name"]]).astype(np.float64)
+            scale, zero_point = tensor["quantization"]
+            q = scale * (quantized.get_tensor(tensor["index"]).astype(np.float64) - zero_point)
+            if q.shape != ref.shape:
+                continue
+            units = ref.shape[-1] if ref.ndim else 1
+            sums.setdefault(op["index"], _UnitSums(units)).add(q.reshape(-1, units), ref.reshape(-1, units))
+    names = keras_layer_names(model)
+    first = measured[0][1]["name"].split(";")[0].split("/")[0]
+    scope_suffix = first != model.name and re.sub(r"_\d+$", "", first) == model.name
+    graph_outputs = {int(d["index"]) for d in quantized.get_output_details()}
+    producer_error = {}
+    result = []
+    for op, tensor in measured:
+        if op["index"] not in sums:
+            continue
+        total = sums[op["index"]].error()
+        inputs = [producer_error.get(int(i), 0.0) for i in op["inputs"] if int(i) >= 0]
+        producer_error[int(tensor["index"])] = total
+        layers = layers_of(tensor["name"], names, scope_suffix)
+        if layers == tensor["name"].split(";")[0] and int(tensor["index"]) in graph_outputs and model.layers:
+            layers = model.layers[-1].name  # TensorFlow names the output tensor after the call, not the layer
+        result.append(OpError(op["op_name"], int(op["index"]), tensor["name"], layers,
+                              total, total - max(inputs, default=0.0), float(tensor["quantization"][0]),
+                              sums[op["index"]].outlier_ratio()))
+    return result, quantized_ops, len(ops)
+
+
+def consumers(int8_data: bytes, tensor: str) -> list:
+    """Output tensor names of the ops that read `tensor` in the int8 graph."""
+    interpreter = _interpreter(int8_data)
+    details = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    index = next(i for i, name in details.items() if name == tensor)
+    return [details[int(op["outputs"][0])] for op in interpreter._get_ops_details()
+            if index in [int(i) for i in op["inputs"]] and len(op["outputs"])]
+
+
+def fixes_to_try(ranked: list, int8_data: bytes, per_channel: bool) -> list:
+    """The fixes the ranking points to, cheapest first: the worst op in float; it and the
+    ops that read its output (a stretched range is also their input's range); the three
+    worst that add error (more than HARMFUL); the other weight granularity; int16 activations."""
+    layers = {op.tensor: op.layers for op in ranked}
+    harmful = [op.tensor for op in ranked if op.added > HARMFUL] or [ranked[0].tensor]
+    worst = harmful[0]
+    sets = [[worst], [worst] + [t for t in consumers(int8_data, worst) if t in layers], harmful[:3]]
+    variants, seen = [], set()
+    for tensors in sets:
+        key = frozenset(tensors)
+        if key in seen:
+            continue
+        seen.add(key)
+        variants.append(Variant(per_channel, tuple(tensors), tuple(short_layers(layers[t]) for t in tensors)))
+    return variants + [Variant(not per_channel), Variant(per_channel, activations="int16")]
 
 
 def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, contract, per_channel: bool = True,
                     artifact: str = "model_int8.tflite") -> Diagnosis:
-    """Compares the int8 conversion of `model` with the model itself, layer by layer, on the
-    calibration images, and measures the suggested fix on the reference images."""
-    _check_layers(model)
-    converter = tflite_converter(model, "int8", calibration, per_channel)
-    with _quiet():
-        data = converter.convert()
-    floats = _float_activations(model, calibration)
-    quantized = _int8_activations(data, calibration)
-    if len(floats) != len(quantized):
-        raise DiagnosisError(f"{model.name} has {len(floats)} Dense/Conv layers but its int8 model has {len(quantized)} "
-                             "such ops (the converter merged or split some): cannot pair them")
+    """Compares the int8 conversion of `model` with its float32 conversion op by op on the
+    first DIAGNOSIS_IMAGES calibration images, and measures the fixes on the reference images."""
+    quantizer = Quantizer(model, calibration)
+    plain = build_and_measure(quantizer, Variant(per_channel), reference, contract)
+    if plain.failure:
+        raise DiagnosisError(f"{model.name}: the int8 conversion failed ({plain.failure})")
+    float_data = tflite_bytes(model, "float32")
+    images = np.asarray(calibration[:DIAGNOSIS_IMAGES], np.float32)
+    ranked, quantized_ops, total = compare_ops(plain.data, float_data, images, model)
     granularity = "per-channel" if per_channel else "per-tensor"
-    diagnosis = Diagnosis(artifact, f"{len(calibration)} images, {granularity}")
-    previous = 0.0
-    for (layer, float_out), (tensor, int8_out, scale) in zip(floats, quantized):
-        error = unit_error(int8_out, float_out)
-        units = np.sqrt(np.mean(float_out.reshape(-1, float_out.shape[-1]) ** 2, axis=0))
-        median = float(np.median(units[units > 0])) if (units > 0).any() else 1.0
-        diagnosis.layers.append(LayerError(layer, tensor, error, error - previous, float(scale),
-                                           float(units.max() / median)))
-        previous = error
-    diagnosis.layers.sort(key=lambda layer: layer.added, reverse=True)
-    diagnosis.agreement = _agreement(data, reference, contract)
-
-    in_order = [layer for layer, _ in floats]
-    worst = diagnosis.layers[0]
-    after = in_order.index(worst.layer) + 1
-    by_name = {layer.layer: layer for layer in diagnosis.layers}
-    # The worst layer alone, then with its consumer: a stretched output range is also the
-    # input range of the next int8 layer, so keeping only the producer in float may not help.
-    candidates = [[worst]] + ([[worst, by_name[in_order[after]]]] if after < len(in_order) else [])
-    options = []
-    for layers in candidates:
-        names = " and ".join(layer.layer for layer in layers)
-        data = _keep_in_float(model, calibration, per_channel, [layer.tensor for layer in layers])
-        options.append((f"keep {names} in float", _agreement(data, reference, contract)))
-    other = "per-tensor" if per_channel else "per-channel"
-    with _quiet():
-        data = tflite_converter(model, "int8", calibration, not per_channel).convert()
-    options.append((f"quantize weights {other} ({'--per-tensor' if per_channel else 'drop --per-tensor'})",
-                    _agreement(data, reference, contract)))
-    change, diagnosis.fixed_agreement = max(options, key=lambda option: option[1])
-    tried = "; ".join(f"{name} {agreement:.2%}" for name, agreement in options)
-    if diagnosis.fixed_agreement > diagnosis.agreement:
-        diagnosis.suggestion = (f"{change}: top-1 agreement {diagnosis.agreement:.2%} -> {diagnosis.fixed_agreement:.2%} "
-                                f"on the reference images (measured; tried: {tried})")
+    diagnosis = Diagnosis(artifact, f"{len(calibration)} images, {granularity}", compared=len(ranked),
+                          quantized_ops=quantized_ops, total_ops=total)
+    diagnosis.ops = sorted(ranked, key=lambda op: op.added, reverse=True)
+    diagnosis.agreement = plain.agreement
+    diagnosis.fixes = [plain] + [build_and_measure(quantizer, v, reference, contract)
+                                 for v in fixes_to_try(diagnosis.ops, plain.data, per_channel)]
+    ran = [m for m in diagnosis.fixes[1:] if not m.failure]
+    failed = len(diagnosis.fixes) - 1 - len(ran)
+    tried = f"{len(diagnosis.fixes) - 1} fixes tried" + (f", {failed} failed" if failed else "")
+    best = max(ran, key=lambda m: m.agreement, default=None)
+    diagnosis.fixed_agreement = best.agreement if best else None
+    if best is not None and best.agreement > plain.agreement:
+        diagnosis.suggestion = (f"{best.variant.describe()}: top-1 agreement {plain.agreement:.2%} -> {best.agreement:.2%} "
+                                f"on the reference images (measured, {tried})")
     else:
-        diagnosis.suggestion = (f"keep it as it is: no change tried beats its {diagnosis.agreement:.2%} top-1 agreement "
-                                f"(tried: {tried})")
+        diagnosis.suggestion = (f"keep it as it is: no change tried beats its {plain.agreement:.2%} top-1 agreement "
+                                f"({tried})")
     return diagnosis
 
 
-def _keep_in_float(model, calibration: np.ndarray, per_channel: bool, tensors: list) -> bytes:
-    """The int8 model with the ops producing `tensors` left in float (LiteRT's debugger)."""
-    import tensorflow as tf
-
-    def dataset():
-        for image in calibration:
-            yield [image[np.newaxis]]
-
-    with _quiet():
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=tflite_converter(model, "int8", calibration, per_channel), debug_dataset=dataset,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=tensors))
-        return debugger.get_nondebug_quantized_model()
-
-
-def _agreement(data: bytes, reference: Reference, contract) -> float:
-    import runtime
-
-    with tempfile.TemporaryDirectory() as work:
-        path = Path(work) / "candidate.tflite"
-        path.write_bytes(data)
-        probs = runtime.load(path, contract=contract, isolate=False).predict(reference.images)
-    return compare(path.name, "int8", len(data), probs, reference).agreement
-
-
 def format_diagnosis(diagnosis: Diagnosis) -> str:
-    lines = [f"Quantization diagnosis of {diagnosis.artifact} (calibration {diagnosis.calibration}): "
-             "each Dense/Conv layer's int8 output against the float model's, worst first"]
-    header = ("rank", "layer", "error", "added", "scale", "largest/median unit")
-    rows = [(str(i + 1), layer.layer, f"{layer.error:.2%}", f"{layer.added:+.2%}", f"{layer.scale:.3g}",
-             f"{layer.outlier_ratio:.1f}x") for i, layer in enumerate(diagnosis.layers)]
+    shown = diagnosis.ops[:SHOWN_OPS]
+    lines = [f"Quantization diagnosis of {diagnosis.artifact} (calibration {diagnosis.calibration}): each int8 op's "
+             f"output against the float model's tensor, {diagnosis.compared} of {diagnosis.quantized_ops} quantized ops "
+             f"({diagnosis.total_ops} in the graph) compared, "
+             f"worst first" + (f" ({len(shown)} shown)" if len(shown) < len(diagnosis.ops) else "")]
+    header = ("rank", "op", "layers", "error", "added", "scale", "largest/median unit")
+    rows = [(str(i + 1), f"{op.op}#{op.index}", short_layers(op.layers), f"{op.error:.2%}", f"{op.added:+.2%}", f"{op.scale:.3g}",
+             f"{op.outlier_ratio:.1f}x") for i, op in enumerate(shown)]
     lines += text_table(header, rows, rule=False)
-    worst = diagnosis.layers[0] if diagnosis.layers else None
-    if worst is not None and worst.added > WORST_LAYER_WARNING:
-        cause = (f"one unit's output is {worst.outlier_ratio:.0f}x the median unit's, so the layer's single "
+    worst = diagnosis.ops[0] if diagnosis.ops else None
+    if worst is not None and worst.added > WORST_OP_WARNING:
+        cause = (f"one unit's output is {worst.outlier_ratio:.0f}x the median unit's, so the tensor's single "
                  f"activation scale ({worst.scale:.3g}) is coarse for all the others"
                  if worst.outlier_ratio > 10 else "its activations do not fit int8 well")
-        lines.append(f"{worst.layer} adds the most error ({worst.added:.1%}): {cause}.")
+        lines.append(f"{short_layers(worst.layers)} ({worst.op}#{worst.index}) adds the most error ({worst.added:.1%}): {cause}.")
+    if diagnosis.fixes:
+        lines.append("Fixes measured on the reference images:")
+        plain = diagnosis.fixes[0]
+        rows = []
+        for m in diagnosis.fixes:
+            if m.failure:
+                rows.append((m.variant.describe(), "-", "-", "-", m.failure[:80]))
+                continue
+            rows.append((m.variant.describe() + (" (as converted)" if m is plain else ""), f"{m.agreement:.2%}",
+                         f"{m.size / 1024:.1f} KiB ({m.size / plain.size - 1:+.0%})",
+                         f"{m.ms_per_image:.3f} ({m.ms_per_image / plain.ms_per_image:.1f}x)", ""))
+        lines += text_table(("variant", "agreement", "size", "ms/image", "failure"), rows, rule=False)
     if diagnosis.suggestion:
         lines.append(f"Suggestion: {diagnosis.suggestion}.")
     return "\n".join(lines)

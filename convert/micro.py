@@ -4,8 +4,9 @@ A batch-1 .tflite (a fixed batch leaves only the model's own ops), checked on TF
 interpreter like every artifact, and the three files a firmware needs, in DIR/micro/:
 the model as a 16-byte-aligned C array (.cc and .h), and a header that registers exactly
 the ops the model uses. The tensor arena is measured, not guessed: the smallest arena with
-which TFLM's interpreter allocates and runs the model, found by bisection, each size tried
-in a child process (a tiny arena crashes TFLM), plus a stated margin for 32-bit boards.
+which TFLM's interpreter allocates and runs the model, from what TFLM's recording allocator
+reports, confirmed by a short bisection, each size tried in a child process (a tiny arena
+crashes TFLM), plus a stated margin for 32-bit boards.
 
 A model TFLM cannot run (dynamic-range or float16 quantization, an op TFLM lacks) is
 refused with one line naming the type or op, before any file is written."""
@@ -28,6 +29,7 @@ from runtime.parity import ParityResult, compare
 from runtime.verdict import Limits
 from train.outputs import tool_versions
 
+from .boards import board_fits, fit_sentence
 from .conversion import (ConversionError, ConvertOptions, Target, _calibration_record, _load_inputs, load_keras_model,
                          record_rejection)
 from .tflite_export import tflite_bytes
@@ -45,6 +47,9 @@ ARENA_ALIGNMENT = 16
 GENEROUS_ARENA_PER_MODEL_BYTE = 10
 """The first try: TFLM's Python default (10 bytes per model byte), at least 64 KiB. A model that
 fails with it fails for a reason other than the arena."""
+CONFIRM_WINDOW = 64
+"""Bytes below the size TFLM's recording allocator reports that are bisected to confirm it
+(TFLM aligns its allocations to 16 bytes, so the smallest arena is within a few of them)."""
 BYTES_PER_LINE = 12
 
 
@@ -163,21 +168,39 @@ def check_quantization(name: str, data: bytes) -> None:
 
 
 def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
-    """The smallest arena with which TFLM allocates and runs `path`, by bisection over child
-    processes; refuses the model (MicroRefusal) if even a generous arena does not run it."""
+    """The smallest arena with which TFLM allocates and runs `path`, refusing the model
+    (MicroRefusal) if even a generous arena does not run it.
+
+    TFLM's recording allocator reports what the model allocated in a generous arena. That
+    size is tried: if it runs, the CONFIRM_WINDOW bytes below it are bisected to the byte;
+    if not (the report leaves out a few hundred bytes on some models), sizes above it are
+    tried, the window growing fourfold, and the last gap bisected. A few child processes,
+    seconds; only a report that is far off costs more."""
     from runtime.tflm import probe_arena
 
     generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
     first = probe_arena(path, generous)
     probes = 1
     if not first.runs:
-        raise MicroRefusal(_refusal_text(first.detail))
-    high = generous
-    if first.allocated_bytes and first.allocated_bytes < generous:
+        raise MicroRefusal(refusal_text(first.detail))
+
+    def runs(size: int) -> bool:
+        nonlocal probes
         probes += 1
-        if probe_arena(path, first.allocated_bytes).runs:
-            high = first.allocated_bytes
-    low = 0  # an empty arena holds nothing
+        return probe_arena(path, size).runs
+
+    reported = first.allocated_bytes
+    low, high = 0, generous
+    if reported and reported < generous:
+        if runs(reported):
+            high, low = reported, max(0, reported - CONFIRM_WINDOW)
+            if low and runs(low):
+                high, low = low, 0  # the report overstates: search all the way down
+        else:
+            low, step = reported, CONFIRM_WINDOW
+            while low + step < generous and not runs(low + step):
+                low, step = low + step, step * 4
+            high = min(low + step, generous)
     while high - low > 1:
         middle = (low + high) // 2
         probes += 1
@@ -193,7 +216,7 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     return ArenaSize(high, final, probes, first.allocated_bytes)
 
 
-def _refusal_text(detail: str) -> str:
+def refusal_text(detail: str) -> str:
     """TFLM's reason, without the temporary file's name and the arena size (not the point);
     an op TFLM lacks is named first."""
     reason = re.sub(r"^\S*?\.tmp\.tflite: TFLite Micro cannot run it with a \d+-byte arena: ", "", detail)
@@ -201,6 +224,9 @@ def _refusal_text(detail: str) -> str:
     if missing:
         said = re.sub(r"^TFLM failed to allocate tensors \((.*)\)$", r"\1", reason)
         return f"no kernel for the op {missing.group(1)}, which the model uses (TFLM: {said})"
+    failed = re.search(r"Node (\w+) \(number (\d+)f?\) failed to (prepare|invoke)", reason)
+    if failed:
+        return f"its {failed.group(1)} kernel cannot {failed.group(3)} op {failed.group(2)} of the model (TFLM: {reason})"
     return reason
 
 
@@ -342,8 +368,10 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
                 arena = measure_arena(tmp, len(data))
             except MicroRefusal as err:
                 raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
-            log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs, {arena.probes} "
-                f"child processes), +{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
+            log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs; TFLM's recording "
+                f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
+                f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
+            log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
             backend = TFLMBackend(tmp, tflite_micro, arena.bytes, checked=True)  # measure_arena ran this size
             loaded = Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
             probs = loaded.predict(reference.images)
