@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "`python -m train` kept in calibration.npz, up to 2000)")
     parser.add_argument("--per-tensor", action="store_true",
                         help="int8 weights with one scale per tensor instead of one per output channel")
+    parser.add_argument("--plain-int8", action="store_true",
+                        help="when int8 TFLite misses --max-drop, refuse it at once instead of trying the measured fixes "
+                        "(the most harmful ops kept in float, int16 activations, the other weight granularity)")
     parser.add_argument("--diagnose", action="store_true",
                         help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
                         "fails its check); `diagnose` alone prints it without converting")

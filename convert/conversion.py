@@ -62,6 +62,8 @@ class ConvertOptions:
     """Let the converters and interpreters print their own status lines."""
     limits: Limits = field(default_factory=Limits)
     """What each file must meet: the accuracy budget of lossy files, the tolerance of float ones."""
+    fallback: bool = True
+    """When int8 TFLite misses the budget, try the measured fixes (ops in float, 16x8, granularity)."""
 
 
 @dataclass
@@ -171,12 +173,23 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
             if options.metadata:
                 result.failures += _embedded_mismatches(tmp, manifest)
             report.results.append(result)
+            fallback = None
+            if not result.passed and options.fallback and target == Target("tflite", "int8") and \
+                    result.verdict.get("rule") in ("accuracy", "agreement"):
+                log(f"  plain int8 misses the budget ({'; '.join(result.failures)}); trying the measured fixes ...")
+                fallback = int8_within_budget(model, calibration, reference, manifest, tmp, options, log)
+                if fallback is not None:
+                    loaded, result, quantization = fallback
+                    result.calibration = calibration_record.describe()
+                    report.results[-1] = result
             if not result.passed:
                 log(f"  REJECTED {name}: {'; '.join(result.failures)}; the file was not written")
                 tmp.unlink()  # atomic_path leaves the old file at `path` as it was
                 record_rejection(models, manifest, name, target.precision, "; ".join(result.failures))
                 continue
             artifact = artifact_record(name, target, tmp, loaded, manifest, result, tools, calibration_record)
+            if fallback is not None:
+                artifact.extra["quantization"] = quantization
             manifest.limits = options.limits.to_json()
             with manifest_lock(models, shared=False):  # readers see the new file only with its new entry
                 commit_file(tmp, path)
@@ -246,6 +259,47 @@ def _embedded_mismatches(path: Path, manifest: Manifest) -> list:
 def _calibration_record(options: ConvertOptions) -> Calibration:
     """How int8 artifacts were calibrated, as the manifest records it."""
     return Calibration(samples=options.calibration_samples, split="train", per_channel=options.per_channel, method="minmax")
+
+
+def int8_within_budget(model, calibration, reference: Reference, manifest: Manifest, tmp: Path, options: ConvertOptions,
+                       log) -> Optional[tuple]:
+    """When plain int8 misses the budget: the cheapest measured fix that meets it
+    (convert/int8_fallback.best_int8: the other weight granularity, the most harmful ops kept in
+    float, int16 activations), written to `tmp` with the metadata and judged again through the
+    runtime like any file. (loaded model, its ParityResult, what was kept) or None, all tries logged."""
+    from .int8_fallback import best_int8
+
+    contract, name = manifest.keras.contract, Target("tflite", "int8").filename(manifest.model)
+
+    def judge(probs):
+        verdict = compare(name, "int8", 0, probs, reference, options.limits)
+        return verdict.passed, verdict.summary
+
+    try:
+        search = best_int8(model, calibration, reference, judge, contract, options.per_channel, log=log)
+    except Exception as err:  # the converters and the debugger raise many kinds
+        log(f"  no fix could be measured: {type(err).__name__}: {one_line(err)[:300]}")
+        return None
+    if search.chosen is None:
+        log(f"  {search.summary().splitlines()[0]}")
+        return None
+    data = search.data
+    if options.metadata:
+        data = tflite_with_metadata(data, manifest.model, contract, manifest.labels)
+    tmp.write_bytes(data)
+    try:
+        loaded = runtime.load(tmp, contract=contract, quiet=not options.verbose)
+        probs = loaded.predict(reference.images)
+    except ToolkitError as err:
+        log(f"  the chosen fix does not load back through the runtime: {err}")
+        return None
+    result = compare(name, "int8", tmp.stat().st_size, probs, reference, options.limits)
+    if options.metadata:
+        result.failures += _embedded_mismatches(tmp, manifest)
+    chosen = search.chosen.to_json()
+    result.notes.append(f"int8 within budget by {chosen['variant']}: {chosen['bytes']} bytes "
+                        f"({chosen['size_ratio']:.2f}x plain int8's), {chosen['speed_ratio']:.1f}x its time per image")
+    return loaded, result, chosen
 
 
 def record_rejection(models: Path, manifest: Manifest, name: str, precision: str, reason: str) -> None:
