@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 echo
-echo "== python -m train $*"
+echo "== python -m train${*:+ $*}"
 .venv/bin/python -m train "$@"
 echo
 echo "== python -m convert all"

@@ -45,7 +45,7 @@ fi
 # install scripts are not needed: only its dist/ files are copied into the page).
 if [ ! -f web/node_modules/onnxruntime-web/package.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
     echo "Installing onnxruntime-web for the web page (npm ci, ~30 MB download) ..."
-    if ! command -v npm >/dev/null || ! npm ci --prefix web --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null; then
+    if ! command -v npm >/dev/null || ! npm ci --prefix web --ignore-scripts --prefer-offline --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null; then
         echo "warning: onnxruntime-web is not installed (npm ci --prefix web failed): \`python -m convert web\` and the web page's tests need it" >&2
     fi
 fi
