@@ -88,7 +88,7 @@ def _checked_input(models: Path, record) -> Path:
     return path
 
 
-def _load_inputs(options: ConvertOptions):
+def load_inputs(options: ConvertOptions):
     models = Path(options.models)
     try:
         manifest = read_manifest(models)
@@ -141,7 +141,7 @@ def load_keras_model(path: Path):
 
 
 def _convert(options: ConvertOptions, log) -> ConvertReport:
-    models, manifest, keras_path, reference, pool = _load_inputs(options)
+    models, manifest, keras_path, reference, pool = load_inputs(options)
     model = load_keras_model(keras_path)
     contract = manifest.keras.contract
     calibration = contract.model_input(pool[: options.calibration_samples])
@@ -167,7 +167,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 record_rejection(models, manifest, name, target.precision, message)
                 continue
             result = compare(name, target.precision, tmp.stat().st_size, probs, reference, options.limits)
-            calibration_record = _calibration_record(options) if target.precision == "int8" else None
+            calibration_record = calibration_record_for(options) if target.precision == "int8" else None
             if calibration_record:
                 result.calibration = calibration_record.describe()
             if options.metadata:
@@ -256,7 +256,7 @@ def _embedded_mismatches(path: Path, manifest: Manifest) -> list:
     return problems
 
 
-def _calibration_record(options: ConvertOptions) -> Calibration:
+def calibration_record_for(options: ConvertOptions) -> Calibration:
     """How int8 artifacts were calibrated, as the manifest records it."""
     return Calibration(samples=options.calibration_samples, split="train", per_channel=options.per_channel, method="minmax")
 

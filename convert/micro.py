@@ -30,7 +30,7 @@ from runtime.verdict import Limits
 from train.outputs import tool_versions
 
 from .boards import board_fits, fit_sentence
-from .conversion import (ConversionError, ConvertOptions, Target, _calibration_record, _load_inputs, load_keras_model,
+from .conversion import (ConversionError, ConvertOptions, Target, calibration_record_for, load_inputs, load_keras_model,
                          record_rejection)
 from .tflite_export import tflite_bytes
 
@@ -334,15 +334,15 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
 
 
 def _convert_micro(options: MicroOptions, log) -> MicroReport:
-    from runtime.backends import _import
+    from runtime.backends import import_backend
     from runtime.model import Model
     from runtime.tflm import TFLMBackend, check_against_litert
 
     started = time.perf_counter()
-    tflite_micro = _import("tflite-micro")  # before the work: says what to install
+    tflite_micro = import_backend("tflite-micro")  # before the work: says what to install
     convert_options = ConvertOptions([Target("tflite", options.precision)], models=options.models,
                                      calibration_samples=options.calibration_samples, per_channel=options.per_channel)
-    models, manifest, keras_path, reference, pool = _load_inputs(convert_options)
+    models, manifest, keras_path, reference, pool = load_inputs(convert_options)
     keras_model = load_keras_model(keras_path)
     contract = manifest.keras.contract
     calibration = contract.model_input(pool[: convert_options.calibration_samples])
@@ -378,7 +378,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             result = compare(model_name, options.precision, len(data), probs, reference, options.limits)
             result.backend = f"{backend.name} {backend.version}"
             if options.precision == "int8":
-                result.calibration = _calibration_record(convert_options).describe()
+                result.calibration = calibration_record_for(convert_options).describe()
             same = check_against_litert(loaded, reference.images, result)
             report.results.append(result)
             if not result.passed:
@@ -423,7 +423,7 @@ def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: P
         contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
         input_tensor=tensor(loaded.input), output_tensor=tensor(loaded.output),
         converted_from={"path": keras.path, "sha256": keras.sha256}, metrics=metrics,
-        calibration=_calibration_record(convert_options) if precision == "int8" else None,
+        calibration=calibration_record_for(convert_options) if precision == "int8" else None,
         tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
         micro=MicroRecord(model=model_name, source=files["source"], header=files["header"],
                           ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops, flash_bytes=len(data),

@@ -62,7 +62,7 @@ def model_format(path) -> str:
     return suffix[1:]
 
 
-def _import(name: str):
+def import_backend(name: str):
     """Imports the backend's module, or says which package to install."""
     try:
         return importlib.import_module(_MODULES[name])
@@ -78,7 +78,7 @@ def available_backends(path) -> list:
     found = []
     for name in BACKENDS_FOR_FORMAT[Path(path).suffix.lower()]:
         try:
-            _import(name)
+            import_backend(name)
         except BackendUnavailableError:
             continue
         found.append(name)
@@ -102,7 +102,7 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
     errors = []
     for name in candidates:
         try:
-            _import(name)
+            import_backend(name)
         except BackendUnavailableError as err:
             errors.append(err)
             continue
@@ -118,7 +118,7 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
     drops the interpreter's status lines (runtime.native_output). With `image_shape` (the
     input contract's), a TFLite model whose input differs is refused before its tensors are
     allocated."""
-    module = _import(backend)
+    module = import_backend(backend)
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, module, num_threads)
     if backend == "tflite-micro":
@@ -156,7 +156,7 @@ MAX_TENSOR_BYTES = 1 << 28
 declare a [1, 40000, 40000] input."""
 
 
-def _check_io(path, inputs: list, outputs: list) -> None:
+def check_io(path, inputs: list, outputs: list) -> None:
     """One input and one output, of a type this runtime feeds and reads, of a bounded size."""
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelFileError(f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
@@ -186,7 +186,7 @@ def package_version(name: str) -> str:
         return "unknown"
 
 
-class _Versioned:
+class Versioned:
     name: str
 
     @property
@@ -195,7 +195,7 @@ class _Versioned:
         return package_version(self.name)
 
 
-class TFLiteBackend(_Versioned):
+class TFLiteBackend(Versioned):
     """LiteRT's or tflite-runtime's `Interpreter` (the same API).
 
     An interpreter holds its tensors in place and is not safe to share between threads,
@@ -220,7 +220,7 @@ class TFLiteBackend(_Versioned):
                 self.inputs = [self._info(d) for d in inputs]
                 self.outputs = [self._info(d) for d in outputs]
                 # Sizes and the contract are checked on the model's declarations, before allocating.
-                _check_io(path, self.inputs, self.outputs)
+                check_io(path, self.inputs, self.outputs)
                 for tensor in self._interpreter.get_tensor_details():
                     check_tensor_size(path, f"tensor {tensor['name']!r}", tensor["shape"], tensor["dtype"])
                 if image_shape is not None and tuple(self.inputs[0].shape[1:]) != tuple(image_shape):
@@ -267,7 +267,7 @@ class TFLiteBackend(_Versioned):
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
 
 
-class OnnxRuntimeBackend(_Versioned):
+class OnnxRuntimeBackend(Versioned):
     """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
 
     def __init__(self, path, module, num_threads: Optional[int] = None):
@@ -288,7 +288,7 @@ class OnnxRuntimeBackend(_Versioned):
                 raise ModelFileError(f"{path}: tensor {arg.name!r} has type {arg.type}, expected float, int8 or uint8")
         self.inputs = [self._info(t) for t in inputs]
         self.outputs = [self._info(t) for t in outputs]
-        _check_io(path, self.inputs, self.outputs)
+        check_io(path, self.inputs, self.outputs)
         self._input_name = inputs[0].name
 
     @staticmethod

@@ -241,12 +241,12 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     `batch_size` None: the largest batch is chosen by memory (memory_bounded_batch)."""
     import gc
 
-    from .backends import _import
+    from .backends import import_backend
     from .model import load
 
     with np.load(reference, allow_pickle=False) as data:
         images = data["images"]
-    module = _import(backend)
+    module = import_backend(backend)
     bare_load = _bare_onnx if backend == "onnxruntime" else _bare_tflite
     load(path, backend=backend, num_threads=threads)  # one-time library set-up is nobody's load time
     start = time.perf_counter()

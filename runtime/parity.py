@@ -214,11 +214,11 @@ def _backend_for(path: Path, backend, micro: bool = False):
     """The backend to load an artifact with. The batch-1 model of a tflite-micro artifact runs
     on TFLite Micro when it is installed (else on the .tflite backends); TFLite Micro runs
     nothing else."""
-    from .backends import BACKENDS_FOR_FORMAT, BackendUnavailableError, _import
+    from .backends import BACKENDS_FOR_FORMAT, BackendUnavailableError, import_backend
 
     if backend is None and micro:
         try:
-            _import("tflite-micro")
+            import_backend("tflite-micro")
         except BackendUnavailableError:
             return None
         return "tflite-micro"

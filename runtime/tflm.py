@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from .backends import TensorInfo, _check_io, _Versioned
+from .backends import TensorInfo, check_io, Versioned
 from .errors import ModelFileError, one_line
 from .native_output import captured_stderr
 
@@ -62,7 +62,7 @@ def manifest_arena_bytes(path) -> Optional[int]:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
-class TFLMBackend(_Versioned):
+class TFLMBackend(Versioned):
     """TFLM's MicroInterpreter on a batch-1 model: `run` feeds the images one at a time.
 
     The arena is `arena_bytes`, else the one measured for this file by `python -m convert
@@ -95,7 +95,7 @@ class TFLMBackend(_Versioned):
                                  f"{one_line(err)}" + (f" ({_reasons(messages)})" if _reasons(messages) else "")) from err
         self.inputs = [self._info(self._interpreter.get_input_details(0), data, "input")]
         self.outputs = [self._info(self._interpreter.get_output_details(0), data, "output")]
-        _check_io(path, self.inputs, self.outputs)
+        check_io(path, self.inputs, self.outputs)
         if self.inputs[0].shape[0] != 1:
             raise ModelFileError(f"{path}: input batch is {self.inputs[0].shape[0]}; TFLite Micro runs batch-1 models "
                                  "(python -m convert micro makes one)")
@@ -190,12 +190,12 @@ def _run_in_child(path: str, arena_bytes: int) -> dict:
 def litert_reference(path, precision: str):
     """LiteRT on `path` with the kernels TFLM's outputs must equal (LITERT_RESOLVERS), or None
     when LiteRT is not installed or the precision has no such rule."""
-    from .backends import BackendUnavailableError, TFLiteBackend, _import
+    from .backends import BackendUnavailableError, TFLiteBackend, import_backend
 
     if precision not in LITERT_RESOLVERS:
         return None
     try:
-        module = _import("litert")
+        module = import_backend("litert")
     except BackendUnavailableError:
         return None
     return TFLiteBackend(path, module, "litert", num_threads=1, op_resolver=LITERT_RESOLVERS[precision])
