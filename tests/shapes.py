@@ -78,3 +78,33 @@ def train_shape_cnn(path: Path, rescaling: bool = False, epochs: int = 20, seed:
     model.fit(x if rescaling else x / np.float32(255), y, epochs=epochs, batch_size=32, verbose=0)
     model.save(path)
     return path
+
+
+def write_example(out_dir: Path, per_class: int = 150) -> None:
+    """What the own-model docs page converts: OUT_DIR/shapes.keras, the data folder
+    OUT_DIR/shapes/<class>/*.png, and two pictures to predict, triangle.png and circle.png."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_shape_cnn(out_dir / "shapes.keras")
+    write_shape_folder(out_dir / "shapes", per_class)
+    rng = np.random.default_rng(2)  # not the data folder's seed: pictures the model has not seen
+    for kind in ("triangle", "circle"):
+        draw_shape(kind, rng, DRAWN).save(out_dir / f"{kind}.png")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Write the own-model example: a small Keras CNN (shapes.keras), its data folder "
+        "(shapes/<class>/*.png) and two pictures to predict (triangle.png, circle.png).",
+        epilog="example: python tests/shapes.py . && python -m convert all --keras shapes.keras --data shapes/",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("out_dir", type=Path, nargs="?", default=Path("."), help="folder to write into")
+    parser.add_argument("--per-class", type=int, default=150, help="pictures per class in the data folder")
+    args = parser.parse_args()
+    if args.per_class < 2:
+        parser.error(f"--per-class must be at least 2, got {args.per_class}")
+    write_example(args.out_dir, args.per_class)
+    print(f"Wrote {args.out_dir / 'shapes.keras'}, {args.out_dir / 'shapes'}/ "
+          f"({len(CLASSES)} classes x {args.per_class} pictures), triangle.png and circle.png")
