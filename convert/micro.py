@@ -23,7 +23,7 @@ from typing import Optional
 
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
-from runtime.files import atomic_path, folder_lock, sha256_file
+from runtime.files import atomic_path, folder_lock, manifest_lock, sha256_file
 from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
 from runtime.parity import ParityResult, compare
 from runtime.verdict import Limits
@@ -352,6 +352,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     files = {"source": f"{MICRO_FOLDER}/{name}_model_data.cc", "header": f"{MICRO_FOLDER}/{name}_model_data.h",
              "ops_header": f"{MICRO_FOLDER}/{name}_ops.h"}
     report = MicroReport(reference)
+    entry = None
 
     log(f"Converting {models / model_name} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
     data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
@@ -362,6 +363,10 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     log(f"  ops: {', '.join(ops)}", flush=True)
     try:
         with contextlib.ExitStack() as files_in_place:
+            # Unwound in reverse: the files are renamed into place, then the manifest lists them, then
+            # the lock taken after verification is released; readers never see one without the other.
+            lock = files_in_place.enter_context(contextlib.ExitStack())
+            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry))
             tmp = files_in_place.enter_context(atomic_path(models / model_name))
             tmp.write_bytes(data)
             try:
@@ -391,19 +396,23 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             }
             for key, text in sources.items():
                 files_in_place.enter_context(atomic_path(models / files[key])).write_text(text)
+            lock.enter_context(manifest_lock(models, shared=False))
             entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
     except _Rejected:
         log(f"  REJECTED {model_name}: {'; '.join(result.failures)}; no file was written")
         record_rejection(models, manifest, model_name, options.precision, "; ".join(result.failures))
         return report
-    manifest.put(entry)
-    write_manifest(models, manifest)
     report.entry = entry
     log(f"  verified with {result.backend}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
     for note in result.notes:
         log(f"  note: {note}")
     log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in files.values())}")
     return report
+
+
+def list_entry(models: Path, manifest, entry: Artifact) -> None:
+    manifest.put(entry)
+    write_manifest(models, manifest)
 
 
 def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: ParityResult, same,
