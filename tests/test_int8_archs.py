@@ -177,10 +177,10 @@ def test_micro_arena_of_a_mobilenet_is_found_from_the_allocator_report(zoo, tmp_
 def test_convert_micro_says_which_boards_a_mobilenet_fits(zoo, tmp_path):
     model, _, _, _ = zoo["mnv2"]
     model.save(tmp_path / "mnv2.keras")
-    x, y = shape_data(20, seed=7)
-    np.savez(tmp_path / "data.npz", x=x, y=y)
+    x, _ = shape_data(20, seed=7)
+    np.savez(tmp_path / "data.npz", x=x)  # no labels: a model this briefly trained may score near chance, refused then
     result = run_cli("convert", "micro", "--keras", tmp_path / "mnv2.keras", "--data", tmp_path / "data.npz",
-                     "--models", tmp_path / "models")
+                     "--max-drop", "100", "--models", tmp_path / "models")
     assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: verification's verdict, not this test's subject
     assert re.search(r"arena: \d+ bytes measured \(the smallest that allocates and runs; TFLM's recording allocator "
                      r"reported \d+, confirmed with \d+ child processes\)", result.stdout), result.stdout

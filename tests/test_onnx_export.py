@@ -115,7 +115,7 @@ def test_convert_onnx_rejects_it_in_one_line(tmp_path):
 
     lanczos_model().save(tmp_path / "lanczos.keras")
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", x=rng.integers(0, 256, (60, 20, 20, 1), dtype=np.uint8), y=np.arange(60) % 3)
+    np.savez(tmp_path / "data.npz", x=rng.integers(0, 256, (60, 20, 20, 1), dtype=np.uint8))  # no labels: an untrained model is at chance
     result = run_cli("convert", "onnx", "--keras", tmp_path / "lanczos.keras", "--data", tmp_path / "data.npz",
                      "--models", tmp_path / "models", "--quantize", "float32")
     assert result.returncode == 1, result.stdout + result.stderr
