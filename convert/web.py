@@ -39,7 +39,7 @@ CHECKOUT_WEB = Path(__file__).resolve().parents[1] / "web"
 ORT_TARBALL_MAX_BYTES = 200 << 20
 """onnxruntime-web 1.30.0's tarball is 33 MB."""
 PAGE_FILES = ("index.html", "style.css", "app.js", "model.js", "contract.js", "images.js", "digits.js",
-              "pillow.js", "resample.js", "numeric.js", "camera.js")
+              "components.js", "raster.js", "constants.js", "pillow.js", "resample.js", "numeric.js", "camera.js")
 """What the page is made of, copied as they are."""
 ORT_PACKAGE = "onnxruntime-web"
 ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")

@@ -1,6 +1,6 @@
 """Operations on 2-D numpy images that `runtime.digits` is built from, each defined exactly
 (its rule in its docstring) so that another implementation, the web page's
-`web/digits.js`, can reproduce it bit for bit: percentiles by rank, block means, separable
+`web/raster.js`, can reproduce it bit for bit: percentiles by rank, block means, separable
 running max/min filters and the closings and openings made of them, an area-averaging
 resampler, binary dilation, a stroke width estimate and 8-connected components. Plain numpy:
 no scipy or OpenCV on a device.

@@ -1,6 +1,8 @@
 """Debian's Chromium driven by Playwright, and the page served as a user serves it
 (`python -m runtime serve`), for the web page's tests. Playwright never downloads a browser
-here: it launches /usr/bin/chromium (apt package `chromium`, installed by scripts/setup.sh)."""
+here: it launches /usr/bin/chromium (apt package `chromium`, installed by scripts/setup.sh).
+The fixtures `playwright` and `playwright_browser` are imported by the test modules that drive
+the page (one browser per module)."""
 
 from __future__ import annotations
 
@@ -71,3 +73,20 @@ def to_base64(array) -> str:
 
 def from_base64(text: str) -> bytes:
     return base64.b64decode(text)
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    """Playwright's driver, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def playwright_browser(playwright):
+    """One headless Chromium for the module's pages."""
+    browser = launch(playwright)
+    yield browser
+    browser.close()

@@ -75,15 +75,15 @@ writeFileSync(out, JSON.stringify({ width: r.width, height: r.height, data: Arra
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run web/digits.js")
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run web/raster.js")
 @pytest.mark.parametrize("shape", [(20, 3000), (3000, 20), (1, 5000), (5000, 1), (1500, 1100), (700, 3)])
 def test_the_page_reduces_strips_to_the_same_image_as_python(tmp_path, shape):
-    """web/digits.js ports reduce_blocks: bit for bit the same float32 image, strips included
+    """web/raster.js ports reduce_blocks: bit for bit the same float32 image, strips included
     (where numpy's own sum would pair the rows up, the rule adds them in order)."""
     gray = np.random.default_rng(1).random(shape, dtype=np.float32) * np.float32(255)
     (tmp_path / "in.bin").write_bytes(gray.tobytes())
     script = tmp_path / "reduce.mjs"
-    script.write_text(NODE_REDUCE % (ROOT / "web" / "digits.js").as_uri())
+    script.write_text(NODE_REDUCE % (ROOT / "web" / "raster.js").as_uri())
     subprocess.run(["node", str(script), str(tmp_path / "in.bin"), str(shape[1]), str(shape[0]), str(WORKING_SIDE),
                     str(tmp_path / "out.json")], check=True, timeout=CLI_TIMEOUT_S)
     page = json.loads((tmp_path / "out.json").read_text())

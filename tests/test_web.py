@@ -1,8 +1,7 @@
 """The web page of `python -m convert web`, in a real browser: Debian's Chromium driven by
 Playwright, the folder served by `python -m runtime serve` on 127.0.0.1. The page's
 predictions are compared with onnxruntime in Python on the whole reference bundle, its
-JavaScript image preparation with runtime.images on the same image files, and its failures
-with what a user must see."""
+failures with what a user must see. (Its image preparation: tests/test_web_prepare.py.)"""
 
 from __future__ import annotations
 
@@ -18,13 +17,13 @@ from PIL import Image
 import runtime
 from runtime.contract import InputContract
 from runtime.files import sha256_file
-from runtime.images import ImageError, prepare_image
-from runtime.manifest import Artifact, FileRecord, Manifest, TensorRecord, write_manifest
+from runtime.images import prepare_image
 from runtime.serve import page_addresses
 
-from browser import from_base64, launch, open_page, serving, to_base64
+from browser import from_base64, launch, open_page, playwright, playwright_browser, serving, to_base64  # noqa: F401 (fixtures)
 from conftest import ROOT, run_cli
-from photos import case_style, digit_photo, render_photo
+from photos import digit_photo
+from tiny_onnx import tiny_rgb_models
 
 pytestmark = pytest.mark.browser
 
@@ -33,15 +32,6 @@ FLOAT32_MAX_DP = 1e-5
 WebAssembly SIMD ones): only summation order differs."""
 INT8_MIN_TOP1 = 0.999
 """int8 kernels may round a requantized value differently by one step; the digit must stay."""
-PREPARE_MAX_PIXEL_DIFF = 1
-"""JavaScript's and Python's preparation of one image may differ by one grey level in a pixel:
-for the resize contracts, runtime.resample multiplies float32 matrices (BLAS, in its own
-order of sums) where the page sums the same weights in float64, which moves a value by ~1e-5
-and flips its rounding when it sits at x.5. (The digit normalisation is ported operation for
-operation, float32 rounding and numpy's sum order included, and comes out identical.)
-Anything larger (a shifted crop, a different centre of mass) is a real difference."""
-PREPARE_MAX_DIFFERING_SHARE = 0.01
-"""...and at most 1% of an image's pixels may differ at all."""
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PREDICT_ALL = """async (data) => {
@@ -60,37 +50,6 @@ PREDICT_ALL = """async (data) => {
   for (let i = 0; i < raw.length; i += 8192) text += String.fromCharCode(...raw.subarray(i, i + 8192));
   return { probabilities: btoa(text), ms };
 }"""
-PREPARE_FILES = """async ({ files, contract }) => {
-  const { prepareFile } = await import("./images.js");
-  const { readContract } = await import("./contract.js");
-  const parsed = readContract(contract);
-  const results = [];
-  for (const file of files) {
-    const bytes = Uint8Array.from(atob(file.data), (c) => c.charCodeAt(0));
-    try {
-      const pixels = await prepareFile(new Blob([bytes]), parsed, file.name);
-      results.push({ pixels: btoa(String.fromCharCode(...pixels)) });
-    } catch (err) {
-      results.push({ error: err.message });
-    }
-  }
-  return results;
-}"""
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def playwright_browser(playwright):
-    browser = launch(playwright)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -352,134 +311,11 @@ def test_a_page_opened_as_a_file_says_to_serve_it(playwright_browser, pages):
     page.close()
 
 
-def _agreement_images(reference, folder) -> list:
-    """Image files of the kinds the page meets: photos of digits (PNG and JPEG), one larger
-    than the runtime's working size, light-on-dark, MNIST itself, transparent, tiny, colour,
-    a blank page; and photos with what runtime.digits removes or rebuilds (a thin pen, ruled
-    lines, a dark table edge) and two digits side by side."""
-    rng = np.random.default_rng(7)
-    files = []
-    for i in range(12):
-        photo = digit_photo(reference.images[i], rng)
-        files.append((f"photo{i}.png", Image.fromarray(photo)))
-        files.append((f"photo{i}.jpg", Image.fromarray(photo)))
-    big = Image.fromarray(digit_photo(reference.images[12], rng)).resize((1500, 1100), Image.Resampling.BILINEAR)
-    files.append(("big.jpg", big))
-    files.append(("light-on-dark.png", Image.fromarray(255 - digit_photo(reference.images[13], rng))))
-    files.append(("mnist.png", Image.fromarray(reference.images[14])))
-    alpha = np.zeros((120, 90, 4), np.uint8)
-    alpha[..., 3] = np.asarray(Image.fromarray(reference.images[15]).resize((90, 120), Image.Resampling.BICUBIC))
-    files.append(("transparent.png", Image.fromarray(alpha, "RGBA")))
-    files.append(("tiny.png", Image.fromarray(255 - reference.images[16][8:20, 10:17])))
-    colour = np.stack([digit_photo(reference.images[17], rng)] * 3, axis=-1) * np.array([1.0, 0.8, 0.6])
-    files.append(("colour.jpg", Image.fromarray(colour.astype(np.uint8))))
-    files.append(("blank.png", Image.new("L", (64, 48), 200)))
-    cases = np.random.default_rng(8)
-    for k, case in enumerate(("thin_pen", "blue_ruled", "dark_edge", "two_digits")):
-        photo = render_photo(reference.images[18 + k], case_style(case, cases), cases, second=reference.images[22])
-        files.append((f"{case.replace('_', '-')}.jpg", Image.fromarray(photo)))
-    paths = []
-    for name, image in files:
-        path = folder / name
-        image.save(path, quality=90) if name.endswith(".jpg") else image.save(path)
-        paths.append(path)
-    return paths
-
-
-CONTRACTS = {
-    "digit": InputContract(),
-    "rgb-crop": InputContract(image_shape=(32, 32, 3), preprocessing="resize", resize="crop"),
-    "rgb-pad": InputContract(image_shape=(32, 32, 3), preprocessing="resize", resize="pad"),
-    "gray-stretch": InputContract(image_shape=(24, 40), preprocessing="resize", resize="stretch"),
-}
-
-
-def test_page_prepares_images_as_the_runtime_does(playwright_browser, int8_url, reference, tmp_path):
-    """The same image files through the page's JavaScript (decode + prepare) and through
-    runtime.images.prepare_image; blind to how either prepares them inside."""
-    paths = _agreement_images(reference, tmp_path)
-    page = open_page(playwright_browser, int8_url)
-    files = [{"name": p.name, "data": to_base64(p.read_bytes())} for p in paths]
-    lines, compared, worst, refused = [], 0, 0, []
-    for name, contract in CONTRACTS.items():
-        results = page.evaluate(PREPARE_FILES, {"files": files, "contract": contract.to_json()})
-        for path, result in zip(paths, results):
-            try:
-                python = prepare_image(path, contract)
-            except ImageError as err:  # the page says what the runtime says, after the file's name
-                assert "error" in result and result["error"].split(": ", 1)[1] == str(err).split(": ", 1)[1], (name, path.name, result, str(err))
-                refused.append((name, path.name, result["error"]))
-                continue
-            assert "pixels" in result, (name, path.name, result)
-            browser = np.frombuffer(from_base64(result["pixels"]), np.uint8).reshape(contract.image_shape)
-            diff = np.abs(browser.astype(int) - python.astype(int))
-            compared += 1
-            worst = max(worst, int(diff.max()))
-            lines.append(f"{name:12} {path.name:18} max |Δ| {diff.max()}  differing {np.count_nonzero(diff)} of {diff.size}")
-            assert diff.max() <= PREPARE_MAX_PIXEL_DIFF, lines[-1]
-            assert np.count_nonzero(diff) <= PREPARE_MAX_DIFFERING_SHARE * diff.size, lines[-1]
-    print(f"\npreparation, page vs runtime.images: {compared} images compared, largest |Δ| {worst}")
-    print("\n".join(line for line in lines if "max |Δ| 0" not in line) or "every image identical")
-    print("\n".join(f"{name:12} {file:18} refused by both: {message}" for name, file, message in refused))
-    assert [(name, file) for name, file, _ in refused] == [("digit", "blank.png"), ("digit", "two-digits.jpg")]
-    assert compared == len(CONTRACTS) * len(paths) - len(refused)
-    page.close()
-
-
-def test_page_scales_pixels_as_the_contract_says(playwright_browser, int8_url):
-    """(pixel / pixel_scale - mean) / std in float32, bit for bit, per channel."""
-    contract = InputContract(image_shape=(2, 128, 3), pixel_scale=127.5, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                             preprocessing="resize")
-    pixels = np.arange(256 * 3, dtype=np.uint16).reshape(2, 128, 3).astype(np.uint8)
-    page = open_page(playwright_browser, int8_url)
-    scaled = page.evaluate("""async ({ contract, data }) => {
-      const { readContract, scalePixels } = await import("./contract.js");
-      const pixels = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-      return Array.from(scalePixels(pixels, readContract(contract)));
-    }""", {"contract": contract.to_json(), "data": to_base64(pixels.tobytes())})
-    page.close()
-    assert np.array_equal(np.asarray(scaled, np.float32).reshape(pixels.shape), contract.scale_pixels(pixels))
-
-
-
-def _tiny_rgb_models(folder, contract: InputContract, labels: list, ir_version: int = 8) -> tuple:
-    """A models folder holding one float32 ONNX classifier of 32x32 RGB images (a linear layer
-    and a softmax, random weights) with its manifest, as `convert` would list it; and a batch
-    of images for it."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(11)
-    height, width, channels = contract.image_shape
-    weights = rng.normal(0, 0.05, (height * width * channels, len(labels))).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", ["image"], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
-        "tiny_rgb",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", height, width, channels])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(labels)])],
-        [numpy_helper.from_array(weights, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=ir_version)
-    helper.set_model_props(model, {"model": "tiny_rgb", "labels": json.dumps(labels), "input_contract": json.dumps(contract.to_json())})
-    folder.mkdir()
-    path = folder / "tiny_rgb_float32.onnx"
-    onnx.save(model, path)
-    images = rng.integers(0, 256, (64, height, width, channels), dtype=np.uint8)
-    np.savez(folder / "reference.npz", images=images, probs=np.zeros((64, len(labels)), np.float32))
-    record = FileRecord("reference.npz", sha256_file(folder / "reference.npz"), 64)
-    artifact = Artifact(path=path.name, format="onnx", precision="float32", sha256=sha256_file(path), bytes=path.stat().st_size,
-                        contract=contract, labels=labels, input_tensor=TensorRecord("image", "float32", [-1, height, width, channels]),
-                        output_tensor=TensorRecord("probs", "float32", [-1, len(labels)]))
-    write_manifest(folder, Manifest("tiny_rgb", labels, {"name": "random"}, record, record, [artifact]))
-    return path, images
-
-
 def test_an_rgb_model_with_mean_and_std_runs_on_the_page_as_in_python(playwright_browser, tmp_path):
     """Not only 28x28 digits: a 32x32 RGB contract with per-channel mean and std, padded."""
     contract = InputContract(image_shape=(32, 32, 3), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), preprocessing="resize", resize="pad")
     labels = ["circle", "square", "triangle"]
-    path, images = _tiny_rgb_models(tmp_path / "models", contract, labels)
+    path, images = tiny_rgb_models(tmp_path / "models", contract, labels)
     result = run_cli("convert", "web", "--models", tmp_path / "models")
     assert result.returncode == 0, result.stderr
     model = runtime.load(path)
@@ -503,7 +339,7 @@ def test_an_rgb_model_with_mean_and_std_runs_on_the_page_as_in_python(playwright
 
 
 def test_convert_web_refuses_an_onnx_file_too_new_for_onnxruntime_web(tmp_path):
-    _tiny_rgb_models(tmp_path / "models", InputContract(image_shape=(32, 32, 3), preprocessing="resize"), ["a", "b"], ir_version=14)
+    tiny_rgb_models(tmp_path / "models", InputContract(image_shape=(32, 32, 3), preprocessing="resize"), ["a", "b"], ir_version=14)
     result = run_cli("convert", "web", "--models", tmp_path / "models")
     assert result.returncode == 2 and re.fullmatch(
         r"error: .*tiny_rgb_float32.onnx: ONNX IR version 14, and onnxruntime-web reads 13 at most \(export it with .*\)\n", result.stderr)
