@@ -5,8 +5,6 @@ with a one-line error, or a result and a note."""
 import io
 import json
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from runtime.images import MAX_ASPECT, ImageError, load_image, prepare_image, re
 from runtime.contract import InputContract
 from runtime.raster import reduce_blocks
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 CLI_TIMEOUT_S = 60
 """A hang is a failure: every command here must end well within this."""
@@ -62,34 +60,6 @@ def test_the_digit_normalisation_of_a_strip_array_ends_with_a_clear_error(shape)
     gray[..., ::7] = 0.0  # some ink to look at
     with pytest.raises(ImageError, match="strip: no digit found"):
         normalize_digit(gray, "strip")
-
-
-NODE_REDUCE = """
-import { readFileSync, writeFileSync } from "node:fs";
-import { reduceBlocks } from "%s";
-const [,, file, width, height, side, out] = process.argv;
-const buf = readFileSync(file);
-const data = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-const r = reduceBlocks({ data, width: +width, height: +height }, +side);
-writeFileSync(out, JSON.stringify({ width: r.width, height: r.height, data: Array.from(r.data) }));
-"""
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run web/raster.js")
-@pytest.mark.parametrize("shape", [(20, 3000), (3000, 20), (1, 5000), (5000, 1), (1500, 1100), (700, 3)])
-def test_the_page_reduces_strips_to_the_same_image_as_python(tmp_path, shape):
-    """web/raster.js ports reduce_blocks: bit for bit the same float32 image, strips included
-    (where numpy's own sum would pair the rows up, the rule adds them in order)."""
-    gray = np.random.default_rng(1).random(shape, dtype=np.float32) * np.float32(255)
-    (tmp_path / "in.bin").write_bytes(gray.tobytes())
-    script = tmp_path / "reduce.mjs"
-    script.write_text(NODE_REDUCE % (ROOT / "web" / "raster.js").as_uri())
-    subprocess.run(["node", str(script), str(tmp_path / "in.bin"), str(shape[1]), str(shape[0]), str(WORKING_SIDE),
-                    str(tmp_path / "out.json")], check=True, timeout=CLI_TIMEOUT_S)
-    page = json.loads((tmp_path / "out.json").read_text())
-    python = reduce_blocks(gray, WORKING_SIDE)
-    assert (page["height"], page["width"]) == python.shape
-    np.testing.assert_array_equal(np.asarray(page["data"], np.float32).reshape(python.shape), python)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
