@@ -68,3 +68,13 @@ def run_page_js(calls: list, tmp_path) -> list:
                    check=True, timeout=NODE_TIMEOUT_S)
     answers = json.loads((tmp_path / "answers.json").read_text())
     return [{"error": a["error"]} if "error" in a else {"pixels": base64.b64decode(a["pixels"])} for a in answers]
+
+
+def page_constants() -> dict:
+    """The exports of web/constants.js as Node reads them (arrays as lists)."""
+    if shutil.which("node") is None:
+        pytest.skip("needs Node.js (the `node` command) to run the page's JavaScript")
+    script = "const m = await import(process.argv[1]); console.log(JSON.stringify(m));"
+    result = subprocess.run(["node", "--input-type=module", "-e", script, (ROOT / "web" / "constants.js").as_uri()],
+                            capture_output=True, text=True, check=True, timeout=NODE_TIMEOUT_S)
+    return json.loads(result.stdout)

@@ -16,10 +16,12 @@ from runtime.contract import InputContract
 from runtime.digits import WORKING_SIDE, normalize_digit
 from runtime.errors import ImageError
 from runtime.images import MAX_ASPECT, fit_image
+from runtime.page_constants import render, shared_constants
 from runtime.raster import reduce_blocks
 from runtime.resample import resize
 
-from page_js import run_page_js
+from conftest import ROOT, run_cli
+from page_js import page_constants, run_page_js
 from photos import case_style, digit_photo, render_photo
 
 
@@ -124,3 +126,23 @@ def test_the_page_reduces_strips_to_the_same_image_as_python(tmp_path, shape):
     [answer] = run_page_js([{"op": "reduce", "pixels": gray, "side": WORKING_SIDE}], tmp_path)
     python = reduce_blocks(gray, WORKING_SIDE)
     np.testing.assert_array_equal(np.frombuffer(answer["pixels"], np.float32).reshape(python.shape), python)
+
+
+def test_the_pages_constants_are_generated_from_the_runtime():
+    """web/constants.js is what `python -m runtime.page_constants` writes now (a constant
+    changed in the Python without running the generator fails here), and Node reads back
+    from it the very values Python holds."""
+    assert (ROOT / "web" / "constants.js").read_text() == render(), "run `python -m runtime.page_constants`"
+    expected = {name: list(value) if isinstance(value, tuple) else value for name, (value, _) in shared_constants().items()}
+    assert page_constants() == expected
+    assert {"NO_DIGIT_CONTRAST", "KEEP_STROKES", "MAX_ASPECT", "RESIZE_MODES"} <= expected.keys()
+
+
+def test_the_generator_checks_and_rewrites_a_stale_file(tmp_path):
+    stale = tmp_path / "constants.js"
+    stale.write_text(render().replace("export const MIN_CONTRAST = 0.12;", "export const MIN_CONTRAST = 0.1;"))
+    result = run_cli("runtime.page_constants", "--check", "--output", stale)
+    assert result.returncode == 1 and result.stderr == f"error: {stale} is out of date: run `python -m runtime.page_constants`\n"
+    result = run_cli("runtime.page_constants", "--output", stale)
+    assert result.returncode == 0 and stale.read_text() == render(), result.stderr
+    assert run_cli("runtime.page_constants", "--check", "--output", stale).returncode == 0

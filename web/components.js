@@ -1,7 +1,7 @@
 // The 8-connected components of the ink and what the digit's selection needs of each: a
 // port of the Components class and _narrow_join in runtime/digits.py (select_digit uses
 // them in digits.js). The Python says what each rule means; the constants are its own
-// (constants.js).
+// (constants.js, generated from it).
 
 import { FRAME_CONTACT, FRAME_DEPTH, GROUP_MARGIN, GROUP_MIN_MASS, JOIN_SHARE, LINE_SPAN, SECOND_DIGIT_HEIGHT,
   SECOND_DIGIT_MASS, SIDE_BY_SIDE_WIDTH, THIN, TOUCH_WEIGHT, TOUCHING_WIDTH } from "./constants.js";

@@ -2,6 +2,8 @@
 // model.json: what one image is (image_shape, uint8) and how pixels become the model's
 // input, x = (pixel / pixel_scale - mean) / std, in float32 as numpy computes it.
 
+import { PREPROCESSING, RESIZE_MODES } from "./constants.js";
+
 /** The contract from its JSON form (InputContract.to_json), checked as the runtime checks it. */
 export function readContract(data) {
   const imageShape = (data.image_shape || []).map(Number);
@@ -23,8 +25,8 @@ export function readContract(data) {
     contract.pixelScale > 0 &&
     [contract.mean, contract.std].every((v) => [0, 1, channels].includes(v.length)) &&
     contract.std.every((v) => v > 0) &&
-    ["mnist-digit", "resize"].includes(contract.preprocessing) &&
-    ["crop", "pad", "stretch"].includes(contract.resize);
+    PREPROCESSING.includes(contract.preprocessing) &&
+    RESIZE_MODES.includes(contract.resize);
   if (!valid) throw new Error(`input contract ${JSON.stringify(data)} is malformed`);
   return contract;
 }

@@ -7,7 +7,7 @@
 //
 // Each function names the Python it ports; the image operations are those of runtime/raster.py
 // (raster.js), the components and their selection rules digits.py's Components (components.js),
-// the tuning constants runtime/digits.py's own (constants.js). Images are { data, width, height }
+// the tuning constants runtime/digits.py's own (constants.js, generated from it). Images are { data, width, height }
 // as raster.js describes.
 //
 // When runtime/digits.py changes, port it here again: tests/test_page_js.py runs this code in

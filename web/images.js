@@ -4,13 +4,11 @@
 // channels, resized to its height and width by a centre crop, black padding or a stretch.
 // Decoding is the browser's; everything after it is the runtime's arithmetic.
 
+import { MAX_ASPECT, MAX_PIXELS } from "./constants.js";
 import { normalizeDigit } from "./digits.js";
 import { pyRound } from "./numeric.js";
 import { luma, overWhite } from "./pillow.js";
 import { resize, toUint8 } from "./resample.js";
-
-export const MAX_PIXELS = 40_000_000; // larger images are refused, as the runtime does
-export const MAX_ASPECT = 20; // so are strips whose longer side is more than this many times the shorter
 
 /** An image file cannot be read, or is too large: the message names it. */
 export class ImageError extends Error {}
