@@ -8,8 +8,8 @@ For any other model ("resize"): the image is read in the model's channels (grays
 RGB; transparency becomes white) and resized to its height and width, keeping the aspect
 ratio by a centre crop or black padding, or stretched, as the contract says.
 
-Pillow is imported only here, and only to decode files: EXIF orientation, 16-bit, palette
-and alpha (transparent is paper).
+Pillow decodes the files here (EXIF orientation, 16-bit, palette and alpha: transparent is
+paper), and resizes for the resize contracts in runtime.resample (its BILINEAR filter).
 """
 
 from __future__ import annotations

@@ -1,44 +1,32 @@
-"""Image resampling in plain numpy, defined exactly so that any other implementation (the
-web page's JavaScript) can reproduce it: a separable triangle (bilinear) filter whose width
-grows with the reduction factor, so that shrinking averages every source pixel
-(antialiased) and enlarging interpolates bilinearly. Pixel centres sit at i + 0.5."""
+"""Image resizing for the resize contracts: Pillow's BILINEAR filter on float32 planes (mode
+"F"), so the runtime resizes as Pillow does, to the bit. Its filter is a separable triangle
+whose width grows with the reduction factor, so that shrinking averages every source pixel
+(antialiased) and enlarging interpolates linearly; pixel centres sit at i + 0.5. On float
+planes Pillow keeps its weights and sums in double and rounds each pass to float32, a
+rule the web page's port (web/resample.js) follows exactly.
+
+Pillow is already the runtime's image reader (runtime.images); it is imported here only
+when an image is resized."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def filter_weights(size_in: int, size_out: int) -> np.ndarray:
-    """(size_out, size_in) weights, each row summing to 1: output pixel i is centred at
-    (i + 0.5) * scale in input coordinates, scale = size_in / size_out, and input pixel j
-    weighs max(0, 1 - |j + 0.5 - centre| / support), support = max(scale, 1)."""
-    if size_in < 1 or size_out < 1:
-        raise ValueError(f"resample: sizes must be >= 1, got {size_in} -> {size_out}")
-    scale = size_in / size_out
-    support = max(scale, 1.0)
-    centres = (np.arange(size_out) + 0.5) * scale
-    distance = np.abs(np.arange(size_in)[np.newaxis, :] + 0.5 - centres[:, np.newaxis]) / support
-    weights = np.clip(1.0 - distance, 0.0, None)
-    total = weights.sum(axis=1, keepdims=True)
-    # An output pixel between two input centres at the border can miss every triangle when
-    # enlarging by a lot; it takes its nearest input pixel.
-    empty = total[:, 0] == 0
-    if empty.any():
-        nearest = np.clip(np.floor(centres[empty]).astype(int), 0, size_in - 1)
-        weights[empty, nearest] = 1.0
-        total[empty] = 1.0
-    return weights / total
-
-
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 (height, width[, C]) from a float or uint8 (H, W[, C]) image."""
+    """float32 (height, width[, C]) from a float or uint8 (H, W[, C]) image, each channel
+    resized by Pillow's Image.resize((width, height), BILINEAR) in mode "F"."""
+    if height < 1 or width < 1:
+        raise ValueError(f"resize: height and width must be >= 1, got {height} x {width}")
+    from PIL import Image
+
     x = np.asarray(image, dtype=np.float32)
-    rows = filter_weights(x.shape[0], height).astype(np.float32)
-    cols = filter_weights(x.shape[1], width).astype(np.float32)
-    if x.ndim == 2:
-        return rows @ (x @ cols.T)  # columns first: the large image is read once
-    planes = np.moveaxis(x, 2, 0)  # (C, H, W)
-    return np.moveaxis(rows @ (planes @ cols.T), 0, 2)
+    planes = x[..., np.newaxis] if x.ndim == 2 else x
+    out = np.empty((height, width, planes.shape[2]), np.float32)
+    for c in range(planes.shape[2]):
+        plane = Image.fromarray(np.ascontiguousarray(planes[..., c]))
+        out[..., c] = np.asarray(plane.resize((width, height), Image.Resampling.BILINEAR))
+    return out[..., 0] if x.ndim == 2 else out
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -118,6 +118,35 @@ def test_the_page_normalises_digits_as_the_runtime_does(tmp_path):
     assert refused == ["blank", "two_digits"], [(n, a) for n, a in zip(images, page) if "error" in a]
 
 
+def test_the_page_fits_images_to_resize_contracts_as_the_runtime_does(tmp_path):
+    """Resize contracts (crop, pad, stretch; grey and RGB): byte-identical uint8 pixels."""
+    images = colour_images()
+    calls, expected = [], []
+    for contract_name, contract in RESIZE_CONTRACTS.items():
+        for name, image in images.items():
+            pixels = image if contract.channels == 3 else grey(image.astype(np.uint8))
+            calls.append({"op": "prepare", "pixels": pixels, "contract": contract.to_json(), "name": name})
+            expected.append((contract_name, name, fit_image(pixels, contract)))
+    for (contract_name, name, python), answer in zip(expected, run_page_js(calls, tmp_path)):
+        assert "pixels" in answer, (contract_name, name, answer)
+        page = np.frombuffer(answer["pixels"], np.uint8).reshape(python.shape)
+        diff = np.abs(page.astype(int) - python.astype(int))
+        assert diff.max() == 0, f"{contract_name} {name}: {np.count_nonzero(diff)} of {diff.size} pixels differ, by up to {diff.max()}"
+
+
+@pytest.mark.parametrize("shape, size", [((45, 70, 3), (32, 32)), ((7, 5, 1), (29, 41)), ((301, 203, 1), (24, 40)),
+                                         ((32, 32, 3), (32, 32)), ((10, 200, 3), (10, 37)), ((3, 1000, 1), (64, 9))])
+def test_the_page_resamples_as_the_runtime_does(tmp_path, shape, size):
+    """web/resample.js against runtime.resample.resize: the same float32 bits, enlarging,
+    shrinking by integer and fractional factors, one axis only and not at all."""
+    image = np.random.default_rng(27).uniform(0, 255, shape).astype(np.float32)
+    image = image if shape[2] == 3 else image[..., 0]
+    [answer] = run_page_js([{"op": "resize", "pixels": image, "height": size[0], "width": size[1]}], tmp_path)
+    python = resize(image, *size)
+    page = np.frombuffer(answer["pixels"], np.float32).reshape(python.shape)
+    np.testing.assert_array_equal(page, python)
+
+
 @pytest.mark.parametrize("shape", [(20, 3000), (3000, 20), (1, 5000), (5000, 1), (1500, 1100), (700, 3)])
 def test_the_page_reduces_strips_to_the_same_image_as_python(tmp_path, shape):
     """web/raster.js ports reduce_blocks: bit for bit the same float32 image, strips included
