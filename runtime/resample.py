@@ -18,7 +18,10 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     resized by Pillow's Image.resize((width, height), BILINEAR) in mode "F"."""
     if height < 1 or width < 1:
         raise ValueError(f"resize: height and width must be >= 1, got {height} x {width}")
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError as err:
+        raise ImportError("resizing images needs Pillow: pip install Pillow (the images extra)") from err
 
     x = np.asarray(image, dtype=np.float32)
     planes = x[..., np.newaxis] if x.ndim == 2 else x
