@@ -4,7 +4,9 @@ holds the page's ports to the Python runtime without starting Chromium.
 
 `run_page_js(calls)` sends every call to one Node process and returns its answers. A call
 is a dict: {"op": "prepare", "pixels": float32 array (h, w[, c]), "contract": to_json()}
-(web/images.js preparePixels), {"op": "resize", "pixels": ..., "height", "width"}
+(web/images.js preparePixels), {"op": "rgba", "pixels": (h, w, 4) values 0..255, "channels"}
+(images.js pixelsFromRgba: a decoded file's RGBA bytes to grey or RGB), {"op": "resize",
+"pixels": ..., "height", "width"}
 (web/resample.js resize) or {"op": "reduce", "pixels": (h, w), "side"} (web/raster.js
 reduceBlocks). Each answer is {"pixels": bytes} (uint8 for prepare, float32 otherwise,
 row-major) or {"error": the message the page would show}."""
@@ -26,7 +28,7 @@ NODE_TIMEOUT_S = 120
 RUNNER = r"""
 import { readFileSync, writeFileSync } from "node:fs";
 const [,, web, callsFile, outFile] = process.argv;
-const { preparePixels } = await import(new URL("images.js", web));
+const { pixelsFromRgba, preparePixels } = await import(new URL("images.js", web));
 const { readContract } = await import(new URL("contract.js", web));
 const { resize } = await import(new URL("resample.js", web));
 const { reduceBlocks } = await import(new URL("raster.js", web));
@@ -39,6 +41,8 @@ for (const call of JSON.parse(readFileSync(callsFile, "utf8"))) {
   try {
     if (call.op === "prepare") {
       answers.push({ pixels: bytes(preparePixels(pixels, h, w, readContract(call.contract), call.name)) });
+    } else if (call.op === "rgba") {
+      answers.push({ pixels: bytes(pixelsFromRgba(Uint8Array.from(pixels), w, h, call.channels)) });
     } else if (call.op === "resize") {
       answers.push({ pixels: bytes(resize(pixels, h, w, c, call.height, call.width)) });
     } else {

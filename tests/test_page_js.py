@@ -134,6 +134,19 @@ def test_the_page_fits_images_to_resize_contracts_as_the_runtime_does(tmp_path):
         assert diff.max() == 0, f"{contract_name} {name}: {np.count_nonzero(diff)} of {diff.size} pixels differ, by up to {diff.max()}"
 
 
+@pytest.mark.parametrize("channels, mode", [(1, "L"), (3, "RGB")])
+def test_the_page_reads_decoded_pixels_as_the_runtime_does(tmp_path, channels, mode):
+    """web/images.js pixelsFromRgba (web/pillow.js) against what runtime.images does with
+    Pillow: every alpha over white paper (alpha_composite), then convert("L") or RGB."""
+    rng = np.random.default_rng(28)
+    rgba = rng.integers(0, 256, (64, 256, 4)).astype(np.uint8)
+    rgba[:, :, 3] = np.arange(256, dtype=np.uint8)  # every alpha, 0 and 255 included
+    paper = Image.new("RGBA", (256, 64), (255, 255, 255, 255))
+    python = np.asarray(Image.alpha_composite(paper, Image.fromarray(rgba, "RGBA")).convert(mode), np.float32)
+    [answer] = run_page_js([{"op": "rgba", "pixels": rgba, "channels": channels}], tmp_path)
+    np.testing.assert_array_equal(np.frombuffer(answer["pixels"], np.float32).reshape(python.shape), python)
+
+
 @pytest.mark.parametrize("shape, size", [((45, 70, 3), (32, 32)), ((7, 5, 1), (29, 41)), ((301, 203, 1), (24, 40)),
                                          ((32, 32, 3), (32, 32)), ((10, 200, 3), (10, 37)), ((3, 1000, 1), (64, 9))])
 def test_the_page_resamples_as_the_runtime_does(tmp_path, shape, size):
