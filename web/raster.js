@@ -174,7 +174,7 @@ export function runningExtreme({ data, width, height }, window, axis, takeMax) {
 }
 
 /** np.pad(image, r, mode="edge"). */
-export function padEdge({ data, width, height }, r) {
+function padEdge({ data, width, height }, r) {
   const w = width + 2 * r;
   const h = height + 2 * r;
   const out = new Float32Array(w * h);
@@ -186,7 +186,7 @@ export function padEdge({ data, width, height }, r) {
 }
 
 /** image[r : r + height, r : r + width]. */
-export function cropFloat({ data, width }, top, left, h, w) {
+function cropFloat({ data, width }, top, left, h, w) {
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) out.set(data.subarray((top + y) * width + left, (top + y) * width + left + w), y * w);
   return grid(out, w, h);
