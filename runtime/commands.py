@@ -290,8 +290,3 @@ def doctor(args) -> int:
     from .doctor import run
 
     return run(as_json=args.json)
-def watch(args) -> int:
-    """`python -m runtime watch`: the loop is runtime/watch.py, the frame sources runtime/frames.py."""
-    from .watch_command import run_watch
-
-    return run_watch(args)
