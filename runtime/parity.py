@@ -195,7 +195,7 @@ def _check_models(models_dir, limits, backend, num_threads, verify_checksum, kee
         result.backend = f"{model.backend.name} {model.backend.version}"
         result.calibration = entry.calibration.describe() if entry.calibration else ""
         if micro:
-            from .tflm import check_micro_artifact
+            from .workstation.micro_checks import check_micro_artifact
 
             check_micro_artifact(Path(models_dir), entry, model, reference.images, result)
         report.results.append(result)
