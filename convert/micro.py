@@ -423,11 +423,8 @@ def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: P
 
     keras = manifest.keras
     precision = convert_options.targets[0].precision
-    metrics = Metrics(
-        accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
-        max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
-        verified_with=result.backend, verdict=result.verdict,
-    )
+    metrics = Metrics(**result.parity_metrics(), reference_images=manifest.reference.images,
+                      verified_with=result.backend, verdict=result.verdict)
     entry = Artifact(
         path=model_name, format="tflite-micro", precision=precision, sha256=sha256_file(tmp), bytes=len(data),
         contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
