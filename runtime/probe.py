@@ -9,20 +9,41 @@ or the error."""
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 import numpy as np
 
 from .child import ChildTimeoutError, answer, run_module
 from .errors import ModelFileError, one_line
+from .probe_cache import ProbeCache, default_cache, probe_key
 
 PROBE_TIMEOUT_S = 60
 PROBE_BATCHES = (1, 3)
 """Batch sizes run in the child: the first allocation and a resize, as predict does."""
 
 
-def probe(path, backend: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+def probe(path, backend: str, timeout: float = PROBE_TIMEOUT_S, cache: Optional[ProbeCache] = None) -> None:
     """Loads and runs `path` with `backend` in a child; raises ModelFileError if that fails,
-    crashes or hangs."""
+    crashes or hangs. A file whose content passed before on this backend and version (`cache`,
+    default: the per-user one, runtime/probe_cache.py) is not probed again."""
+    cache = cache if cache is not None else default_cache()
+    key = _key(path, backend)
+    if key is not None and cache.passed(key):
+        return
+    _probe_in_child(path, backend, timeout)
+    if key is not None and _key(path, backend) == key:  # the content that passed is the content now there
+        cache.remember(key)
+
+
+def _key(path, backend: str) -> Optional[str]:
+    """The file's probe key, or None when it cannot be read here (the child then says why)."""
+    try:
+        return probe_key(path, backend)
+    except OSError:
+        return None
+
+
+def _probe_in_child(path, backend: str, timeout: float) -> None:
     try:
         child = run_module("runtime.probe", [path, backend], timeout)
     except ChildTimeoutError as err:
