@@ -1,8 +1,9 @@
 """Which model files already passed the child-process check (runtime.probe), so a file is
 probed once per content and interpreter, not on every `load`: the key is the sha256 of the
-file's bytes, the backend and its version, remembered in this process and as one empty file
-per key under the user's cache folder (<cache>/probed/). Only passes are remembered; a cache
-that cannot be read or written never fails a load, it only costs the probe again."""
+file's bytes, the backend, its version and the Python running it, remembered in this process
+and as one empty file per key under the user's cache folder (<cache>/probed/). Only passes
+are remembered; a cache that cannot be read or written never fails a load, it only costs the
+probe again."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import contextlib
 import hashlib
 import importlib
 import os
+import sys
 from pathlib import Path
-from typing import Optional
 
 from .files import sha256_file
 from .interpreters import MODULES, package_version
@@ -24,14 +25,19 @@ CHECK_VERSION = "1"
 def interpreter_version(backend: str) -> str:
     """The backend's package version, from its module (imported already when a backend was
     chosen; importlib.metadata would cost more than the lookup saves)."""
-    top = importlib.import_module(MODULES[backend].split(".")[0])
+    try:
+        top = importlib.import_module(MODULES[backend].split(".")[0])
+    except ImportError:
+        return package_version(backend)
     return str(getattr(top, "__version__", "") or package_version(backend))
 
 
-def probe_key(path, backend: str, file_sha256: Optional[str] = None) -> str:
-    """The key of `path`'s current content (or of `file_sha256`, when known) on `backend`."""
-    digest = file_sha256 or sha256_file(path)
-    text = f"{digest} {backend} {interpreter_version(backend)} {CHECK_VERSION}"
+def probe_key(path, backend: str) -> str:
+    """The key of `path`'s current content on `backend` in this Python (its executable, numpy)."""
+    import numpy
+
+    text = (f"{sha256_file(path)} {backend} {interpreter_version(backend)} {CHECK_VERSION} "
+            f"{sys.executable} {numpy.__version__}")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
