@@ -161,7 +161,7 @@ def _convert(options: ConvertOptions, log) -> ConvertReport:
                 probs = loaded.predict(reference.images)
             except ToolkitError as err:
                 message = str(err).replace(str(tmp), str(path))  # the file it is about, not its temporary name
-                report.results.append(ParityResult(name, target.precision, 0, failures=[message]))
+                report.results.append(ParityResult(artifact=name, precision=target.precision, bytes=0, failures=[message]))
                 log(f"  REJECTED {name}: {message}; the file was not written")
                 tmp.unlink()
                 record_rejection(models, manifest, name, target.precision, message)
@@ -319,8 +319,7 @@ def artifact_record(name, target, tmp, loaded, manifest: Manifest, result, tools
         input_tensor=tensor(loaded.input), output_tensor=tensor(loaded.output),
         converted_from={"path": keras.path, "sha256": keras.sha256},
         metrics=Metrics(
-            accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
-            max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
+            **result.parity_metrics(), reference_images=manifest.reference.images,
             verified_with=f"{loaded.backend.name} {loaded.backend.version}", verdict=result.verdict,
         ),
         calibration=calibration, tools=tools,

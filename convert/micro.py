@@ -176,7 +176,7 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     if not (the report leaves out a few hundred bytes on some models), sizes above it are
     tried, the window growing fourfold, and the last gap bisected. A few child processes,
     seconds; only a report that is far off costs more."""
-    from runtime.tflm import probe_arena
+    from runtime.workstation.arena_probe import probe_arena
 
     generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
     first = probe_arena(path, generous)
@@ -336,7 +336,8 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
 def _convert_micro(options: MicroOptions, log) -> MicroReport:
     from runtime.backends import import_backend
     from runtime.model import Model
-    from runtime.tflm import TFLMBackend, check_against_litert
+    from runtime.workstation.micro_checks import check_against_litert
+    from runtime.workstation.tflm_backend import TFLMBackend
 
     started = time.perf_counter()
     tflite_micro = import_backend("tflite-micro")  # before the work: says what to install
@@ -377,7 +378,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
                 f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
                 f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
             log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
-            backend = TFLMBackend(tmp, tflite_micro, arena.bytes, checked=True)  # measure_arena ran this size
+            backend = TFLMBackend(tmp, tflite_micro, arena.bytes)  # measure_arena ran this size in a child
             loaded = Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
             probs = loaded.predict(reference.images)
             result = compare(model_name, options.precision, len(data), probs, reference, options.limits)
@@ -422,11 +423,8 @@ def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: P
 
     keras = manifest.keras
     precision = convert_options.targets[0].precision
-    metrics = Metrics(
-        accuracy=result.accuracy, delta_accuracy=result.delta_accuracy, agreement=result.agreement,
-        max_abs_dp=result.max_abs_dp, mean_abs_dp=result.mean_abs_dp, reference_images=manifest.reference.images,
-        verified_with=result.backend, verdict=result.verdict,
-    )
+    metrics = Metrics(**result.parity_metrics(), reference_images=manifest.reference.images,
+                      verified_with=result.backend, verdict=result.verdict)
     entry = Artifact(
         path=model_name, format="tflite-micro", precision=precision, sha256=sha256_file(tmp), bytes=len(data),
         contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,

@@ -279,8 +279,12 @@ def main(argv=None) -> int:
     from . import commands
     from .errors import ToolkitError
 
+    if args.command == "watch":  # runtime/watch_command.py uses commands' helpers, so it is not one of them
+        from .watch_command import run_watch as run
+    else:
+        run = getattr(commands, args.command)
     try:
-        return getattr(commands, args.command)(args)
+        return run(args)
     except (ToolkitError, ValueError, OSError) as err:  # what the commands did not report themselves
         print(f"error: {err}", file=sys.stderr)
         return 2

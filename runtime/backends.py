@@ -4,53 +4,28 @@ backend it holds. Interpreter packages are imported only when a backend is opene
 
 from __future__ import annotations
 
-import importlib
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import BackendUnavailableError, InputShapeError, ModelFileError, one_line
+from .interpreters import PACKAGES, Versioned, import_backend, package_version  # noqa: F401 (this module's API too)
 from .onnx_external import check_external_data
+from .tensors import MAX_TENSOR_BYTES, SUPPORTED_DTYPES, TensorInfo, check_io, check_tensor_size  # noqa: F401
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
 """Names accepted by `--backend` and `load(..., backend=)`."""
 
-_MODULES = {
-    "litert": "ai_edge_litert.interpreter",
-    "tflite-runtime": "tflite_runtime.interpreter",
-    "onnxruntime": "onnxruntime",
-    "tflite-micro": "tflite_micro",
-}
-_PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime",
-             "tflite-micro": "tflite-micro"}
 BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
 """Which backends can run a file, in order of preference."""
 ON_REQUEST = {".tflite": ("tflite-micro",)}
 """Backends used only when named: TFLite Micro runs batch-1 models (`python -m convert micro`),
-not every .tflite file, and only on x86_64 Linux (runtime/tflm.py)."""
+not every .tflite file, and only on x86_64 Linux (runtime/workstation/tflm_backend.py)."""
 CHECKS_ITS_OWN_FILES = ("tflite-micro",)
 """Backends that load every file in a child process first themselves (with its arena), so
 `load` need not probe it."""
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One input or output tensor as the interpreter reports it."""
-
-    name: str
-    shape: tuple
-    """-1 marks a dimension the model leaves open (the batch)."""
-    dtype: np.dtype
-    scale: float = 0.0
-    """Quantization scale; 0 when the tensor is not quantized."""
-    zero_point: int = 0
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale > 0 and np.issubdtype(self.dtype, np.integer)
 
 
 def model_format(path) -> str:
@@ -60,17 +35,6 @@ def model_format(path) -> str:
             f"{path}: unknown model format {suffix!r}; expected a .tflite or .onnx file"
         )
     return suffix[1:]
-
-
-def import_backend(name: str):
-    """Imports the backend's module, or says which package to install."""
-    try:
-        return importlib.import_module(_MODULES[name])
-    except ImportError as err:
-        raise BackendUnavailableError(
-            f"backend {name!r} needs the package {_PACKAGES[name]!r}: pip install {_PACKAGES[name]}"
-            f" ({err})"
-        ) from err
 
 
 def available_backends(path) -> list:
@@ -121,10 +85,10 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
     module = import_backend(backend)
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, module, num_threads)
-    if backend == "tflite-micro":
-        from .tflm import TFLMBackend
+    if backend == "tflite-micro":  # a workstation backend: its module is imported only when asked for
+        from .workstation.arena_probe import open_probed
 
-        return TFLMBackend(path, module)
+        return open_probed(path, module)
     return TFLiteBackend(path, module, backend, num_threads, quiet, image_shape=image_shape)
 
 
@@ -134,7 +98,7 @@ def _install_hint(candidates) -> str:
     import platform
 
     if platform.machine() not in ("armv7l", "armv6l"):
-        return "pip install " + " or ".join(_PACKAGES[name] for name in candidates)
+        return "pip install " + " or ".join(PACKAGES[name] for name in candidates)
     import sys
 
     if sys.version_info[:2] > (3, 11):  # 32-bit Raspberry Pi OS 13 (trixie): Python 3.13
@@ -147,52 +111,6 @@ def _install_hint(candidates) -> str:
     if "litert" in candidates:
         return f"ai-edge-litert has no 32-bit ARM wheels: use --backend tflite-runtime and {extra}"
     return "onnxruntime has no 32-bit ARM wheels: run the .tflite artifacts, or use a 64-bit OS"
-
-
-SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
-MAX_TENSOR_BYTES = 1 << 28
-"""A tensor the model declares larger than this (256 MiB; a 4096 x 4096 RGB float image is
-192 MiB) is refused before any memory is allocated for it: a file of a few hundred bytes can
-declare a [1, 40000, 40000] input."""
-
-
-def check_io(path, inputs: list, outputs: list) -> None:
-    """One input and one output, of a type this runtime feeds and reads, of a bounded size."""
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelFileError(f"{path}: expected a model with 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
-    for role, info in (("input", inputs[0]), ("output", outputs[0])):
-        if info.dtype not in SUPPORTED_DTYPES:
-            raise ModelFileError(f"{path}: {role} tensor has type {info.dtype}, expected float32, int8 or uint8")
-        if len(info.shape) < 2:
-            raise ModelFileError(f"{path}: {role} tensor has shape {info.shape}, expected a batch dimension and more")
-        check_tensor_size(path, f"{role} tensor {info.name!r}", info.shape, info.dtype)
-
-
-def check_tensor_size(path, what: str, shape, dtype) -> None:
-    """ModelFileError when a tensor of `shape` (open dimensions counted as 1) would take more
-    than MAX_TENSOR_BYTES."""
-    size = int(np.prod([max(int(d), 1) for d in shape], dtype=object)) * np.dtype(dtype).itemsize
-    if size > MAX_TENSOR_BYTES:
-        raise ModelFileError(f"{path}: {what} has shape {list(shape)}, {size:,} bytes, more than the "
-                             f"{MAX_TENSOR_BYTES:,} allowed; refusing to allocate it")
-
-
-def package_version(name: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(_PACKAGES[name])
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-class Versioned:
-    name: str
-
-    @property
-    def version(self) -> str:
-        """The interpreter package's version (looked up on demand: importlib.metadata is slow to import)."""
-        return package_version(self.name)
 
 
 class TFLiteBackend(Versioned):

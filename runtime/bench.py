@@ -12,7 +12,6 @@ Run as `python -m runtime.bench PATH BACKEND THREADS RUNS REFERENCE BATCH` in th
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import statistics
@@ -26,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from .child import ChildTimeoutError, answer, child_env, run_module, signal_name
 from .tables import format_size, text_table
 
 BATCH_SIZES = (1, 32, 1000)
@@ -295,18 +295,20 @@ class BenchChildError(RuntimeError):
 
 
 def _run_child(args: list, timeout: float = CHILD_TIMEOUT_S) -> dict:
+    """One artifact measured by `python -m runtime.bench ...` in a child (runtime/child.py)."""
     try:
-        child = subprocess.run([sys.executable, "-m", "runtime.bench", *map(str, args)],
-                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as err:
+        child = run_module("runtime.bench", args, timeout)
+    except ChildTimeoutError as err:
         raise BenchChildError(f"not measured within {timeout:.0f} s") from err
-    if child.returncode < 0:
-        raise BenchChildError(f"the benchmark process was killed by signal {-child.returncode} (the interpreter crashed, "
+    if child.signal:
+        raise BenchChildError(f"the benchmark process was killed by {child.signal} (the interpreter crashed, "
                               "or the system ran out of memory)")
-    if child.returncode != 0:
-        last = (child.stderr.strip().splitlines() or [f"exit status {child.returncode}, no message"])[-1]
-        raise BenchChildError(last.removeprefix("error: "))
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    reply = child.reply()
+    if reply is not None and "error" in reply:
+        raise BenchChildError(str(reply["error"]))
+    if child.returncode != 0 or reply is None:
+        raise BenchChildError(child.last_stderr_line(f"exit status {child.returncode}, no message"))
+    return reply
 
 
 def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] = None, startup: bool = True, log=None,
@@ -346,14 +348,16 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
 
 
 def _peak_run(command: list, env: Optional[dict] = None) -> tuple:
-    """Wall seconds and peak RSS (MiB) of one whole process."""
+    """Wall seconds and peak RSS (MiB) of one whole process (this package first on its PYTHONPATH,
+    as runtime/child.py gives every child)."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                               env=env)
+                               env=child_env(env))
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} exited with {os.waitstatus_to_exitcode(status)}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} " + (f"was killed by {signal_name(code)}" if code < 0 else f"exited with {code}"))
     return elapsed, usage.ru_maxrss / 1024
 
 
@@ -465,16 +469,13 @@ def _ips(t: Timings, batch: int) -> float:
 
 
 def child_main(argv: list) -> int:
-    """The child's body: one line of JSON, or one `error:` line and exit status 2."""
+    """The child's body: one line of JSON, the row or {"error": ...} (runtime/child.py)."""
     from .errors import ToolkitError
 
     path, backend, threads, runs, reference, batch = argv[:6]
-    try:
-        print(json.dumps(measure(path, backend, int(threads) or None, int(runs) or None, reference, int(batch) or None)))
-    except (ToolkitError, ValueError, OSError, RuntimeError, MemoryError) as err:  # interpreters raise RuntimeError
-        print(f"error: {' '.join(str(err).split()) or type(err).__name__}", file=sys.stderr)
-        return 2
-    return 0
+    return answer(lambda: measure(path, backend, int(threads) or None, int(runs) or None, reference, int(batch) or None),
+                  describe=lambda err: " ".join(str(err).split()) or type(err).__name__,
+                  catch=(ToolkitError, ValueError, OSError, RuntimeError, MemoryError))  # interpreters raise RuntimeError
 
 
 if __name__ == "__main__":

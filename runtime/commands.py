@@ -184,7 +184,7 @@ def parity(args) -> int:
         limits = Limits(max_drop=default.max_drop if args.max_drop is None else args.max_drop / 100,
                         float_max_dp=default.float_max_dp if args.float_max_dp is None else args.float_max_dp)
     if args.report:
-        from .report import ReportDependencyError, require_matplotlib
+        from .workstation.report import ReportDependencyError, require_matplotlib
 
         try:
             require_matplotlib()  # before the work, so a device without it fails at once
@@ -207,7 +207,7 @@ def parity(args) -> int:
         else:
             print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed")
     if args.report:
-        from .report import ReportOptions, write_report
+        from .workstation.report import ReportOptions, write_report
 
         options = ReportOptions(limits=limits, num_threads=args.threads, verify_checksum=not args.no_verify)
         try:
@@ -290,8 +290,3 @@ def doctor(args) -> int:
     from .doctor import run
 
     return run(as_json=args.json)
-def watch(args) -> int:
-    """`python -m runtime watch`: the loop is runtime/watch.py, the frame sources runtime/frames.py."""
-    from .watch_command import run_watch
-
-    return run_watch(args)

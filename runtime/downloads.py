@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolkitError
+from .user_cache import CACHE_ENV, cache_dir  # noqa: F401 (train/ and convert/ import cache_dir from here)
 
-CACHE_ENV = "EDGE_MNIST_CACHE"
 DOWNLOAD_TIMEOUT_S = 30
 CHUNK_BYTES = 1 << 20
 
@@ -42,13 +42,6 @@ class PinnedFile:
     """Its path inside the cache folder."""
     max_bytes: int
     """A larger download is refused (a registry serving something else must not fill the disk)."""
-
-
-def cache_dir() -> Path:
-    """The per-user cache folder (not created here)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-mnist"
 
 
 def parse_digest(digest: str) -> tuple:

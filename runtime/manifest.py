@@ -15,6 +15,7 @@ from typing import Optional
 from .contract import InputContract
 from .errors import ManifestError
 from .files import missing_models_hint, write_bytes_atomic
+from .parity_metrics import ParityMetrics
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
@@ -89,15 +90,11 @@ class Calibration:
 
 
 @dataclass
-class Metrics:
+class Metrics(ParityMetrics):
     """An artifact's parity with the Keras model on the reference images, measured when it
-    was converted (None: not measured, e.g. accuracy without labels)."""
+    was converted: the five numbers (ParityMetrics; None: not measured, e.g. accuracy without
+    labels) and how they were measured."""
 
-    accuracy: Optional[float] = None
-    delta_accuracy: Optional[float] = None
-    agreement: Optional[float] = None
-    max_abs_dp: Optional[float] = None
-    mean_abs_dp: Optional[float] = None
     reference_images: Optional[int] = None
     verified_with: Optional[str] = None
     """The interpreter package and version that ran the check."""

@@ -164,7 +164,8 @@ def load(
 
     A file whose checksum was not verified against a manifest is first loaded and run in a
     child process (`isolate`, by default), so a file that crashes the native interpreter
-    raises ModelFileError here instead of killing this process. `quiet` drops the
+    raises ModelFileError here instead of killing this process; once per file content and
+    backend version (runtime/probe_cache.py remembers passes). `quiet` drops the
     interpreter's status lines on stderr (False shows them).
     """
     path = Path(path)

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ManifestError
+from .parity_metrics import ParityMetrics
 from .verdict import Limits, PairedChange, judge, reference_problems
 
 REFERENCE_NAME = "reference.npz"
@@ -57,20 +58,13 @@ def load_reference(models_dir) -> Reference:
 
 
 @dataclass
-class ParityResult:
-    """One artifact measured against the reference."""
+class ParityResult(ParityMetrics):
+    """One artifact measured against the reference: the five numbers (ParityMetrics; None when
+    the artifact could not be run, see failures) and the verdict on them."""
 
-    artifact: str
-    precision: str
-    bytes: int
-    accuracy: Optional[float] = None
-    """None when the artifact could not be run (see failures)."""
-    delta_accuracy: Optional[float] = None
-    """accuracy - Keras accuracy, as a fraction."""
-    agreement: Optional[float] = None
-    """Share of images with the same top-1 class as Keras."""
-    max_abs_dp: Optional[float] = None
-    mean_abs_dp: Optional[float] = None
+    artifact: str = ""
+    precision: str = ""
+    bytes: int = 0
     failures: list = field(default_factory=list)
     """One sentence per missed threshold or problem, with the measured value; empty when passed."""
     backend: str = ""
@@ -89,8 +83,14 @@ class ParityResult:
     def passed(self) -> bool:
         return not self.failures
 
+    def __post_init__(self):
+        if not self.artifact:
+            raise TypeError(f"artifact: got {self.artifact!r}, expected the artifact's file name")
+
     def to_json(self) -> dict:
-        return dict(asdict(self), passed=self.passed)
+        data = asdict(self)
+        named = {key: data.pop(key) for key in ("artifact", "precision", "bytes")}  # what it is about, first
+        return dict(named, **data, passed=self.passed)
 
 
 def compare(
@@ -187,7 +187,7 @@ def _check_models(models_dir, limits, backend, num_threads, verify_checksum, kee
             report.skipped.append((name, precision, str(err)))
             continue
         except (ModelFileError, ValueError, TypeError) as err:  # a file that cannot run, or not on these images
-            failed = ParityResult(name, precision, size)
+            failed = ParityResult(artifact=name, precision=precision, bytes=size)
             failed.failures.append(str(err))
             report.results.append(failed)
             continue
@@ -195,7 +195,7 @@ def _check_models(models_dir, limits, backend, num_threads, verify_checksum, kee
         result.backend = f"{model.backend.name} {model.backend.version}"
         result.calibration = entry.calibration.describe() if entry.calibration else ""
         if micro:
-            from .tflm import check_micro_artifact
+            from .workstation.micro_checks import check_micro_artifact
 
             check_micro_artifact(Path(models_dir), entry, model, reference.images, result)
         report.results.append(result)

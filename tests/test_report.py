@@ -13,7 +13,7 @@ import pytest
 import runtime
 from runtime.parity import check_models, compare
 from runtime.tables import format_size
-from runtime.report import GALLERY_CAP, ReportOptions, analyse, write_report
+from runtime.workstation.report import GALLERY_CAP, ReportOptions, analyse, write_report
 
 from conftest import ROOT, run_cli
 
@@ -218,7 +218,7 @@ PARITY_WITHOUT_REPORT = textwrap.dedent(
     """
     import contextlib, importlib.util, io, sys
     assert importlib.util.find_spec("matplotlib") is not None, "matplotlib must be installed for this to prove anything"
-    import runtime.report  # the report module itself imports matplotlib only when it draws
+    import runtime.workstation.report  # the report module itself imports matplotlib only when it draws
     from runtime.__main__ import main
     codes = []
     with contextlib.redirect_stdout(io.StringIO()):

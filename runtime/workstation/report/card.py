@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..manifest import Manifest
-from ..parity import ParityReport
-from ..platform_info import describe_platform, machine_record
-from ..tables import format_percent, format_pp, format_sci, format_size
+from ...manifest import Manifest
+from ...parity import ParityReport
+from ...platform_info import describe_platform, machine_record
+from ...tables import format_percent, format_pp, format_sci, format_size
 from .analysis import Analysis
 from .common import HTML_NAME, ReportOptions, now
 
@@ -28,8 +28,8 @@ DATASET_NOTES = {
 def measure_latency(report: ParityReport, result, options: ReportOptions):
     """bench.Timings of one reference image through the runtime's Model, on the backend parity used:
     p50/p99 over `latency_runs` calls after bench's warm-up (no throughput figures)."""
-    from ..bench import timings
-    from ..model import load
+    from ...bench import timings
+    from ...model import load
 
     path = Path(report.models) / result.artifact
     image = report.reference.images[:1]
@@ -72,7 +72,7 @@ def pi_commands(artifacts: list, reference_path: str, predict_with: str, example
     """The README's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
     lines): which extras to install (the project's device extras are named after the
     backends), then the parity and predict commands."""
-    from ..backends import BACKENDS_FOR_FORMAT
+    from ...backends import BACKENDS_FOR_FORMAT
 
     suffixes = sorted({Path(a.path).suffix.lower() for a in artifacts}, key=lambda s: s != ".tflite")
     preferred = [BACKENDS_FOR_FORMAT[s][0] for s in suffixes if s in BACKENDS_FOR_FORMAT]
@@ -103,7 +103,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
                options: ReportOptions) -> str:
     """Markdown from the manifest (architecture and data recorded when the model was made or
     converted) and this parity run."""
-    from ..bench import WARMUP_RUNS
+    from ...bench import WARMUP_RUNS
 
     keras_entry = manifest.keras
     exported = manifest.exported

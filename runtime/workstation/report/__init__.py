@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..files import write_bytes_atomic
-from ..manifest import read_manifest
-from ..parity import ParityReport
+from ...files import write_bytes_atomic
+from ...manifest import read_manifest
+from ...parity import ParityReport
 from .analysis import Analysis, analyse
 from .card import measure_latency, model_card
 from .common import (

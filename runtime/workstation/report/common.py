@@ -50,7 +50,7 @@ class ReportOptions:
 
     def max_abs_dp_for(self, precision: str) -> Optional[float]:
         """The |Δp| limit an artifact of `precision` is held to (None: judged on accuracy instead)."""
-        from ..verdict import LOSSY_PRECISIONS, Limits
+        from ...verdict import LOSSY_PRECISIONS, Limits
 
         return None if precision in LOSSY_PRECISIONS else (self.limits or Limits()).float_max_dp
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..manifest import Manifest
-from ..parity import ParityReport
-from ..platform_info import describe_platform
-from ..tables import format_percent, format_pp, format_sci, format_size
+from ...manifest import Manifest
+from ...parity import ParityReport
+from ...platform_info import describe_platform
+from ...tables import format_percent, format_pp, format_sci, format_size
 from .analysis import Analysis
 from .common import CARD_NAME, now, slug
 from .figures import Figures

@@ -1,0 +1,71 @@
+"""A file no manifest lists is probed in a child once per content, backend and version
+(runtime/probe_cache.py): a pass is remembered, a failure never is, and a cache that cannot be
+written never fails a load."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from runtime.errors import ModelFileError
+from runtime.probe import probe
+from runtime.probe_cache import ProbeCache, probe_key
+
+MODEL = "mnist_mlp_int8.tflite"
+
+
+@pytest.fixture
+def unlisted(pipeline, tmp_path):
+    """The int8 model copied out of its models folder: no manifest vouches for it."""
+    path = tmp_path / "unlisted" / "model.tflite"
+    path.parent.mkdir()
+    shutil.copy(pipeline.models / MODEL, path)
+    return path
+
+
+def test_a_file_that_passed_is_remembered_by_its_content(unlisted, tmp_path):
+    folder = tmp_path / "probed"
+    cache = ProbeCache(folder)
+    key = probe_key(unlisted, "litert")
+    assert not cache.passed(key)
+    probe(unlisted, "litert", cache=cache)
+    assert cache.passed(key) and os.listdir(folder) == [key] and (folder / key).stat().st_size == 0
+    assert ProbeCache(folder).passed(key)  # what the next process finds
+    changed = unlisted.with_name("changed.tflite")
+    changed.write_bytes(unlisted.read_bytes() + b"\0")
+    assert probe_key(changed, "litert") != key and probe_key(unlisted, "onnxruntime") != key
+
+
+def test_a_file_that_fails_is_never_remembered(unlisted, tmp_path):
+    unlisted.write_bytes(unlisted.read_bytes()[:200])
+    folder = tmp_path / "probed"
+    cache = ProbeCache(folder)
+    for _ in range(2):  # probed again, and refused again
+        with pytest.raises(ModelFileError, match=r"model\.tflite"):
+            probe(unlisted, "litert", cache=cache)
+    assert not cache.passed(probe_key(unlisted, "litert")) and not folder.exists()
+
+
+def test_an_unwritable_cache_never_fails_a_load(unlisted, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = ProbeCache(blocker / "probed")
+    probe(unlisted, "litert", cache=cache)  # no error
+    assert cache.passed(probe_key(unlisted, "litert")) and blocker.is_file()  # remembered in memory only
+
+
+def test_load_remembers_a_pass_in_the_users_cache_folder(unlisted, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_MNIST_CACHE"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(ROOT))
+    code = ("import json, sys, runtime; m = runtime.load(sys.argv[1]); "
+            "print(json.dumps({'backend': m.backend.name}))")
+    for _ in range(2):
+        child = subprocess.run([sys.executable, "-c", code, str(unlisted)], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+    backend = json.loads(child.stdout)["backend"]
+    assert os.listdir(tmp_path / "xdg" / "edge-mnist" / "probed") == [probe_key(unlisted, backend)]
