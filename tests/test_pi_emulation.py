@@ -220,14 +220,18 @@ def test_int8_answers_match_x86_64(target, pipeline, tmp_path, capsys):
               f"numpy {arm['numpy']}, {pillow}")
 
 
-def test_unlisted_file_is_probed_in_an_emulated_child(target, pipeline, tmp_path):
+def test_unlisted_file_is_probed_in_an_emulated_child(target, pipeline, tmp_path, monkeypatch):
     """A file no manifest vouches for is first loaded in a child process (runtime.probe); under
-    emulation that child must be emulated too (the script's launcher is sys.executable)."""
+    emulation that child must be emulated too (the script's launcher is sys.executable). An
+    empty probe cache makes sure the child runs; the pass it records proves that it did."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGE_MNIST_CACHE", str(cache))
     model = shutil.copy(pipeline.models / "mnist_mlp_int8.tflite", tmp_path / "unlisted.tflite")
     result = pi("run", target, "-m", "runtime", "info", model, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     info = json.loads(result.stdout)
     assert info["manifest"] is None and info["backend"].startswith(target.tflite_backend + " ")
+    assert len(list((cache / "probed").iterdir())) == 1, "the emulated child's pass was not recorded"
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t.flavour == "tflite"], ids=str, indirect=True)

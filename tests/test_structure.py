@@ -136,3 +136,38 @@ def test_parity_and_the_manifest_share_the_five_metrics_and_old_entries_load_unc
     assert result.parity_metrics() == {"accuracy": 0.9, "delta_accuracy": None, "agreement": 0.98,
                                        "max_abs_dp": None, "mean_abs_dp": None}
     assert list(result.to_json())[:4] == ["artifact", "precision", "bytes", "accuracy"]
+
+
+MAX_LINES = 500
+GENERATED = {"convert/tflite_metadata_schema/metadata_schema_py_generated.py"}
+"""Written by flatc from metadata_schema.fbs and vendored whole (its header says so)."""
+PACKAGES = ("runtime", "convert", "train")
+
+
+def test_no_file_is_over_500_lines():
+    long = []
+    for folder in (*PACKAGES, "tests", "benchmarks", "scripts", "web"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".js", ".sh") or "node_modules" in path.parts or not path.is_file():
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            lines = path.read_text(errors="replace").count("\n")
+            if rel not in GENERATED and lines > MAX_LINES:
+                long.append(f"{rel}: {lines} lines")
+    assert not long, "; ".join(long)
+
+
+def test_no_module_imports_another_modules_private_names():
+    ours = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    found = []
+    for name, path in ours.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            if target in ours and target != name:
+                found += [f"{name} imports {target}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, "; ".join(found)
