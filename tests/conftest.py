@@ -78,6 +78,21 @@ def pipeline(tmp_path_factory) -> PipelineRun:
     return PipelineRun(models, completed(runs["train"]), completed(runs["convert"]))
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected what this run leaves out
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist each file goes to one worker, in collection order (pyproject.toml:
+    --dist loadfile --no-loadscope-reorder). The first file that needs the trained model goes
+    first and the files that do not come next, so one worker trains while the other runs them."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    needs_model: dict[Path, bool] = {}
+    for item in items:
+        needs_model[item.path] = needs_model.get(item.path, False) or "pipeline" in item.fixturenames
+    first = next((path for path, needs in needs_model.items() if needs), None)
+    rank = {path: 0 if path == first else 2 if needs else 1 for path, needs in needs_model.items()}
+    items.sort(key=lambda item: rank[item.path])  # stable: each file keeps its own order
+
+
 @pytest.fixture(scope="session")
 def reference(pipeline):
     from runtime.parity import load_reference
