@@ -51,7 +51,19 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("command, arguments", WRONG, ids=[f"{c} {a.split()[0]} #{i}" for i, (c, a) in enumerate(WRONG)])
+LOADS_KERAS = {
+    "all --keras {w}/text.png --data {w}/flat.npz --models {w}/out1",
+    "all --keras {m}/mnist_mlp.keras --data {w}/junk.npz --models {w}/out2",
+    "all --keras {m}/mnist_mlp.keras --data {w}/flat.npz --models {w}/out3",
+    "all --keras {m}/mnist_mlp.keras --data {w}/empty --models {w}/out4",
+}
+"""Cases that import TensorFlow and load the Keras file before the error (~6 s each): slow tier."""
+
+
+@pytest.mark.parametrize("command, arguments", [
+    pytest.param(c, a, id=f"{c} {a.split()[0]} #{i}", marks=[pytest.mark.slow] if a in LOADS_KERAS else [])
+    for i, (c, a) in enumerate(WRONG)
+])
 def test_wrong_invocations_get_one_error_line(pipeline, files, command, arguments):
     args = arguments.format(m=pipeline.models, w=files).split()
     result = run_cli(command, *args)

@@ -160,6 +160,7 @@ def stroke_widths(batch):
     return np.array([stroke_width(resample(im.astype(np.float32) / 255, 112, 112) >= 0.5) for im in batch])
 
 
+@pytest.mark.slow
 def test_photos_of_mnist_digits_come_back_with_mnist_strokes(reference):
     """The stroke constants are calibrated here: crisp photos of MNIST digits keep their
     strokes (KEEP_STROKES) and come back with MNIST's width and ink; thin-pen photos are
@@ -178,6 +179,7 @@ def test_photos_of_mnist_digits_come_back_with_mnist_strokes(reference):
             assert abs(normalised.mean() / images.mean() - 1) <= INK_MATCH, (normalised.mean(), images.mean())
 
 
+@pytest.mark.slow
 def test_enlarged_mnist_digits_keep_the_models_accuracy(pipeline, reference):
     """MNIST's own digits, enlarged and read as photos, keep nearly all of the model's accuracy."""
     model = runtime.load(pipeline.models / "mnist_mlp_float32.tflite")

@@ -108,6 +108,7 @@ def test_an_op_onnx_lacks_is_refused_naming_the_keras_layer(tmp_path):
     assert not (tmp_path / "lanczos.onnx").exists()
 
 
+@pytest.mark.slow  # a conversion through the CLI (TensorFlow and tf2onnx in a new process)
 def test_convert_onnx_rejects_it_in_one_line(tmp_path):
     import re
 

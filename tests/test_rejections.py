@@ -80,6 +80,7 @@ def test_web_says_it_runs_the_float_file_and_why(pipeline, tmp_path):
     assert asked.returncode == 2 and f"--artifact mnist_mlp_int8.onnx: conversion rejected it: {REASON}" in asked.stderr
 
 
+@pytest.mark.slow  # follows the advice: converts the ONNX files again
 def test_web_without_any_onnx_file_gives_advice_that_works(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     for name in ("mnist_mlp_int8.onnx", "mnist_mlp_float32.onnx"):
