@@ -15,6 +15,7 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
+from runtime.tables import plural
 from runtime.verdict import reference_problems
 from train.data import DataError, check_class_names, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
@@ -174,7 +175,7 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
             for note in notes:
                 log(f"Note: {note}")
             labels.append(k)
-    log(f"Read {len(images)} images in {len(classes)} classes from {folder} ({contract.describe_preprocessing()})")
+    log(f"Read {len(images)} {plural(len(images), 'image')} in {len(classes)} {plural(len(classes), 'class', 'classes')} from {folder} ({contract.describe_preprocessing()})")
     return np.stack(images), np.asarray(labels, np.int64), [p.name for p in classes]
 
 
@@ -183,7 +184,7 @@ def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> t
     (at most MAX_REFERENCE, at least 1) held out, stratified by label when there are labels;
     the rest (at most CALIBRATION_POOL) for calibration."""
     if count < 2:
-        raise DataError(f"the data has {count} image(s); at least 2 are needed (one to check, one to calibrate)")
+        raise DataError(f"the data has {count} {plural(count, 'image')}; at least 2 are needed (one to check, one to calibrate)")
     rng = np.random.default_rng(seed)
     wanted = min(MAX_REFERENCE, max(1, round(count * REFERENCE_FRACTION)))
     if labels is None:
@@ -334,15 +335,15 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     source = options.labels or options.data
     names = check_class_names(names, str(source))
     if len(names) != classes:
-        raise UserModelError(f"{source}: {len(names)} class names, but {path.name} outputs {classes} classes")
+        raise UserModelError(f"{source}: {len(names)} class {plural(len(names), 'name')}, but {path.name} outputs {classes} {plural(classes, 'class', 'classes')}")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
-        raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} classes")
+        raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
     reference, calibration = split(len(x), y)
     x_ref = contract.model_input(x[reference])
     model, probs, appended = _probabilities(model, x_ref, path, log)
     check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)
     accuracy = None if y is None else float(np.mean(probs.argmax(1) == y[reference]))
-    log(f"Data: {options.data}: {len(x)} images, {classes} classes ({', '.join(names[:8])}"
+    log(f"Data: {options.data}: {len(x)} {plural(len(x), 'image')}, {classes} {plural(classes, 'class', 'classes')} ({', '.join(names[:8])}"
         f"{', ...' if len(names) > 8 else ''}); {len(reference)} held out for parity, {len(calibration)} for calibration"
         + ("" if y is not None else "; no labels, so agreement only"))
     if accuracy is not None:

@@ -30,7 +30,7 @@ from runtime.files import folder_lock, sha256_file
 from runtime.manifest import Artifact, read_manifest
 from runtime.metadata import read_embedded
 from runtime.rejections import rejections
-from runtime.tables import format_size
+from runtime.tables import format_size, plural
 
 PAGE_PACKAGE = "convert.web_page"
 """The page's sources as package data: pyproject.toml maps this package onto web/."""
@@ -338,7 +338,7 @@ def format_build(build: WebBuild) -> str:
         (f"page: {len(page)} files", sum(page.values()), "index.html, style.css, model.json and the scripts"),
     ]
     width = max(len(name) for name, _, _ in rows)
-    lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} files"]
+    lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} {plural(len(build.files), 'file')}"]
     lines += [f"  {name:<{width}}  {format_size(size):>10}  {what}" for name, size, what in rows]
     if build.note:
         lines.append(f"Note: {build.note}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import BackendUnavailableError, ManifestError, ModelFileError, one_line
 from .model import load
+from .tables import plural
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
 
@@ -200,12 +201,12 @@ def parity(args) -> int:
     else:
         print("Platform: " + describe_platform(report.platform))
         labelled = "" if report.reference.has_labels else " (no labels: agreement only)"
-        print(f"Reference: {len(report.reference.images)} held-out images in {Path(args.models) / 'reference.npz'}{labelled}\n")
+        print(f"Reference: {len(report.reference.images)} held-out {plural(len(report.reference.images), 'image')} in {Path(args.models) / 'reference.npz'}{labelled}\n")
         print(parity_table(report.results, report.reference, skipped=report.skipped))
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
-            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed")
+            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed")
     if args.report:
         from .report import ReportOptions, write_report
 
@@ -258,7 +259,7 @@ def info(args) -> int:
     if embedded is None:
         print("  in the file: no contract or labels")
     else:
-        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} labels", embedded["labels"])) if value]
+        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} {plural(len(embedded['labels'] or []), 'label')}", embedded["labels"])) if value]
         print(f"  in the file: {' and '.join(carried)} ({embedded['where']})")
     entry = data["manifest"]
     if entry is None:

@@ -15,6 +15,7 @@ from typing import Optional
 from .contract import InputContract
 from .errors import ManifestError
 from .files import missing_models_hint, write_bytes_atomic
+from .tables import plural
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
@@ -82,7 +83,7 @@ class Calibration:
 
     def describe(self) -> str:
         """"500 images, per-channel", as the calibration column shows it."""
-        return f"{self.samples} images, {'per-channel' if self.per_channel else 'per-tensor'}"
+        return f"{self.samples} {plural(self.samples, 'image')}, {'per-channel' if self.per_channel else 'per-tensor'}"
 
     def to_json(self) -> dict:
         return _to_json(self)

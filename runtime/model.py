@@ -13,6 +13,7 @@ from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
 from .files import manifest_lock, sha256_file, special_kind
 from .manifest import MANIFEST_NAME, read_manifest
+from .tables import plural
 
 MAX_BATCH = 1024
 """Larger inputs are run in chunks of this many images, bounding the interpreter's memory."""
@@ -60,7 +61,7 @@ class Model:
             )
         if len(self.output.shape) != 2 or self.output.shape[1] != len(self.labels):
             raise ModelFileError(
-                f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} labels"
+                f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} {plural(len(self.labels), 'label')}"
             )
 
     def predict(self, images) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Optional
 
 from .errors import ToolkitError
 from .files import open_regular
+from .tables import plural
 
 SERVER_NAME = "edge-mnist (python -m runtime serve)"
 MIME_TYPES = {
@@ -350,7 +351,7 @@ def servable_files(folder: Path) -> list:
 def exposure(host: str, port: int, folder: Path) -> str:
     """Who can read what, said when the server starts."""
     files = len(servable_files(folder))
-    what = (f"Readable: the {files} files in {folder} (regular files inside it only: no dotfiles, no folder "
+    what = (f"Readable: the {files} {plural(files, 'file')} in {folder} (regular files inside it only: no dotfiles, no folder "
             "listings, no links out of it)")
     if host in ("0.0.0.0", "", "::"):
         return (f"{what}, by ANY device that can reach this computer on port {port}, on every network it is on "
