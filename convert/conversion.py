@@ -21,6 +21,7 @@ from runtime.parity import ParityResult, Reference, compare, load_reference
 from runtime.verdict import Limits, reference_problems
 from train.outputs import tool_versions
 
+from .keras_file import load_keras
 from .metadata import tflite_with_metadata
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
@@ -131,13 +132,8 @@ def convert(options: ConvertOptions, log=print) -> ConvertReport:
 
 
 def load_keras_model(path: Path):
-    """Keras's safe mode: a model file never executes code (no Lambda layers)."""
-    import keras
-
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises ValueError, TypeError, OSError ... for bad files
-        raise ConversionError(f"{path}: cannot load the Keras model in safe mode: {one_line(err)}") from err
+    """The training output's model; a damaged file is said to be one (convert/keras_file.py)."""
+    return load_keras(path)
 
 
 def _convert(options: ConvertOptions, log) -> ConvertReport:

@@ -20,6 +20,9 @@ from runtime.verdict import reference_problems
 from train.data import DataError, check_class_names, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
+from .keras_file import SAVE_HINT
+from .keras_file import load_keras as load_keras_file
+
 REFERENCE_FRACTION = 0.5
 """Share of the data held out as the reference bundle: half, because every verdict rests on
 these images (a loss of 5 pp is visible in 250 images, not reliably in 100), while int8
@@ -63,28 +66,11 @@ class UserModelOptions:
 
 
 def load_keras(path) -> object:
-    """The model in Keras's safe mode: a file never runs code (no Lambda layers)."""
-    import keras
-
-    import zipfile
-
-    from runtime.files import special_kind
-
+    """The user's model, refused unless it is named .keras (convert/keras_file.py checks the rest)."""
     path = Path(path)
-    kind = special_kind(path)
-    if kind is not None:
-        raise UserModelError(f"{path}: is {kind}, not a file (expected a Keras model saved as .keras)")
-    if not path.is_file():
-        raise UserModelError(f"{path}: no such file (expected a Keras model saved as .keras)")
-    if path.suffix.lower() != ".keras":
-        raise UserModelError(f"{path}: not a .keras file; save the model with model.save('name.keras')")
-    if not zipfile.is_zipfile(path):  # Keras itself says "File not found" of such a file
-        raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive, and this file is not one); "
-                             "save the model with model.save('name.keras')")
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises ValueError, TypeError, OSError, zipfile errors ... for bad files
-        raise UserModelError(f"{path}: cannot load the Keras model in safe mode: {one_line(err)}") from err
+    if path.suffix.lower() != ".keras" and path.is_file():
+        raise UserModelError(f"{path}: not a .keras file; {SAVE_HINT}")
+    return load_keras_file(path)
 
 
 def image_shape_and_classes(model, path) -> tuple:

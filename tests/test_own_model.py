@@ -282,7 +282,7 @@ def _flat_input(path):
 @pytest.mark.parametrize("make_model, message", [
     (_two_inputs, r"the model has 2 inputs and 1 outputs; expected an image classifier with one input and one output"),
     (_flat_input, r"input shape \(N, 784\) is not an image; expected \(H, W\) or \(H, W, C\)"),
-    (lambda path: path.write_bytes(b"PK\x03\x04 not really a zip"), r"not a Keras model \(a \.keras file is a zip archive"),
+    (lambda path: path.write_bytes(b"PK\x03\x04 not really a zip"), r"not a Keras model file, or a damaged one \(a \.keras file is a zip archive"),
 ], ids=["two inputs", "1-D input", "not a Keras file"])
 def test_a_model_that_is_not_an_image_classifier(shapes, tmp_path, make_model, message):
     make_model(tmp_path / "model.keras")
