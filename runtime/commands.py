@@ -43,6 +43,8 @@ def predict(args) -> int:
     except OSError as err:
         return _fail(f"--save-normalized {args.save_normalized}: cannot create the folder ({one_line(err)})")
     preparation = model.contract.describe_preprocessing()
+    if not args.json:
+        print(f"Model: {model_summary(model)}", file=sys.stderr)
     if not args.json and model.contract.preprocessing != "mnist-digit":
         print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed, warned_scores = [], 0, False
@@ -158,6 +160,19 @@ class ModelInputs:
             raise ImageError(f"{source}: its normalised image could not be written to {target} ({one_line(err)})") from err
         self.written[name] = str(source)
         return target
+
+
+SHOWN_LABELS = 10
+"""model_summary names this many classes, then "...": MNIST's ten digits, or the first of yours."""
+
+
+def model_summary(model) -> str:
+    """The model that answers, in one line: its path, backend, what it was trained on and its
+    classes, so that an image of yours predicted by the MNIST model (no --model) is seen as such."""
+    labels = ", ".join(model.labels[:SHOWN_LABELS]) + (", ..." if len(model.labels) > SHOWN_LABELS else "")
+    trained = f", trained on {model.entry.dataset}" if model.entry is not None and model.entry.dataset else ""
+    count = len(model.labels)
+    return f"{model.path} ({model.backend.name}{trained}; {count} {plural(count, 'class', 'classes')}: {labels})"
 
 
 def default_model(models_dir) -> str:

@@ -91,7 +91,10 @@ def test_predict_an_rgb_png_prints_the_class_name(shapes, tmp_path):
             expected[str(path)] = kind
     result = run_cli("runtime", "predict", *expected, "--model", shapes["models"] / "shapes_int8.tflite")
     assert result.returncode == 0, result.stderr
-    assert our_lines(result.stderr) == ["Each image is resized to 32x32 RGB: aspect ratio kept, centre-cropped."]
+    lines = our_lines(result.stderr)
+    assert re.fullmatch(rf"Model: {re.escape(str(shapes['models'] / 'shapes_int8.tflite'))} \([\w-]+, trained on "
+                        rf"{re.escape(str(shapes['data']))}; 3 classes: circle, square, triangle\)", lines[0]), lines
+    assert lines[1:] == ["Each image is resized to 32x32 RGB: aspect ratio kept, centre-cropped."]
     got = dict(re.fullmatch(r"(.+): (\w+) \(\d+\.\d%\)", line).groups() for line in result.stdout.splitlines())
     right = sum(got[path] == kind for path, kind in expected.items())
     assert set(got) == set(expected) and right >= len(expected) - 1, got
