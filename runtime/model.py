@@ -3,10 +3,12 @@ file's format, precision or input contract."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
@@ -64,7 +66,7 @@ class Model:
                 f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} {plural(len(self.labels), 'label')}"
             )
 
-    def predict(self, images) -> np.ndarray:
+    def predict(self, images: npt.ArrayLike) -> np.ndarray:
         """Probabilities (N, classes) as float32 for uint8 images (N, *image_shape) or one image."""
         x = np.asarray(images)
         if x.dtype == np.uint8:
@@ -147,7 +149,7 @@ def _pixel_values(channels: int) -> np.ndarray:
 
 
 def load(
-    path,
+    path: Union[str, os.PathLike],
     *,
     backend: Optional[str] = None,
     num_threads: Optional[int] = None,

@@ -46,6 +46,7 @@ def test_every_package_and_page_file_is_in_the_wheel_config():
     patterns = setuptools["package-data"]["convert.web_page"]
     for name in (*PAGE_FILES, "package.json", "package-lock.json"):
         assert any(name.endswith(p.lstrip("*")) for p in patterns), name
+    assert setuptools["package-data"]["runtime"] == ["py.typed"] and (ROOT / "runtime" / "py.typed").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,7 @@ def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert all(f"convert/web_page/{name}" in names for name in PAGE_FILES)
     assert "convert/tflite_metadata_schema/metadata_schema_py_generated.py" in names
+    assert "runtime/py.typed" in names  # the public API's type hints reach type checkers
     bin_dir = fresh_venv(tmp_path / "venv-train", wheel, "train")
     work = tmp_path / "empty"
     work.mkdir()
