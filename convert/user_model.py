@@ -14,7 +14,8 @@ import numpy as np
 
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
-from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
+from runtime.layout import MANIFEST_NAME
+from runtime.manifest import Manifest, read_manifest
 from runtime.tables import plural
 from runtime.verdict import reference_problems
 from train.data import DataError, check_class_names, open_npz, read_labels_file

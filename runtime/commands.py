@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import BackendUnavailableError, ManifestError, ModelFileError, one_line
+from .layout import MANIFEST_NAME, REFERENCE_NAME
 from .model import load
 from .tables import plural
 
@@ -183,7 +184,7 @@ def default_model(models_dir) -> str:
     manifest = read_manifest(models_dir)
     exported = manifest.exported
     if not exported:
-        raise ManifestError(f"{Path(models_dir) / 'manifest.json'} lists no exported model: run `python -m convert all` first")
+        raise ManifestError(f"{Path(models_dir) / MANIFEST_NAME} lists no exported model: run `python -m convert all` first")
     preferred = [a for a in exported if a.format == "tflite" and a.precision == "int8"] or exported
     return str(Path(models_dir) / preferred[0].path)
 
@@ -216,7 +217,7 @@ def parity(args) -> int:
     else:
         print("Platform: " + describe_platform(report.platform))
         labelled = "" if report.reference.has_labels else " (no labels: agreement only)"
-        print(f"Reference: {len(report.reference.images)} held-out {plural(len(report.reference.images), 'image')} in {Path(args.models) / 'reference.npz'}{labelled}\n")
+        print(f"Reference: {len(report.reference.images)} held-out {plural(len(report.reference.images), 'image')} in {Path(args.models) / REFERENCE_NAME}{labelled}\n")
         print(parity_table(report.results, report.reference, skipped=report.skipped))
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")

@@ -15,9 +15,9 @@ from typing import Optional
 from .contract import InputContract
 from .errors import ManifestError
 from .files import missing_models_hint, write_bytes_atomic
+from .layout import MANIFEST_NAME
 from .tables import plural
 
-MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
 """2: user models (contract with preprocessing, architecture, `converted_from`); 1 is still read."""
 

@@ -14,7 +14,8 @@ from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
 from .files import manifest_lock, sha256_file, special_kind
-from .manifest import MANIFEST_NAME, read_manifest
+from .layout import MANIFEST_NAME
+from .manifest import read_manifest
 from .tables import plural
 
 MAX_BATCH = 1024

@@ -11,9 +11,8 @@ from typing import Optional
 import numpy as np
 
 from .errors import ManifestError
+from .layout import REFERENCE_NAME
 from .verdict import Limits, PairedChange, judge, reference_problems
-
-REFERENCE_NAME = "reference.npz"
 
 
 @dataclass(frozen=True)

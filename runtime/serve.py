@@ -24,6 +24,7 @@ from typing import Optional
 
 from .errors import ToolkitError
 from .files import open_regular
+from .layout import WEB_CONFIG_NAME, WEB_INDEX_NAME
 from .tables import plural
 
 SERVER_NAME = "edge-mnist (python -m runtime serve)"
@@ -252,7 +253,7 @@ def check_folder(folder) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise ServeError(f"{folder}: no such folder; build it with `python -m convert web` (it writes DIR/web)")
-    missing = [name for name in ("index.html", "model.json") if not (folder / name).is_file()]
+    missing = [name for name in (WEB_INDEX_NAME, WEB_CONFIG_NAME) if not (folder / name).is_file()]
     if missing:
         raise ServeError(f"{folder}: not a page built by `python -m convert web` (no {' or '.join(missing)}); "
                          "serve the DIR/web folder it wrote")
