@@ -8,7 +8,7 @@ from .backends import BACKENDS
 
 DEFAULT_MIN_CONFIDENCE = 0.7
 """Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model); see
-README, "How sure is an answer"."""
+docs/photos.md, "How sure is an answer"."""
 
 PREDICT_EXAMPLES = """
 examples:

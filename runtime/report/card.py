@@ -69,7 +69,7 @@ def _interval_pp(accuracy: float, n: int) -> float:
 
 def pi_commands(artifacts: list, reference_path: str, predict_with: str, example: str = "digit.jpg",
                 models: str = "models") -> tuple:
-    """The README's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
+    """docs/raspberry-pi.md's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
     lines): which extras to install (the project's device extras are named after the
     backends), then the parity and predict commands."""
     from ..backends import BACKENDS_FOR_FORMAT
