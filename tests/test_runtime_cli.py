@@ -279,10 +279,15 @@ def test_predict_save_normalized_into_a_file_is_a_clear_error(pipeline, photo_fo
                         our_lines(result.stderr)[0])
 
 
-def test_min_confidence_must_be_a_fraction(pipeline, photo_folder):
+@pytest.mark.parametrize("command", ["predict", "watch"])
+def test_min_confidence_must_be_a_fraction(pipeline, photo_folder, command):
+    """predict and watch share their model options: the same check, the same help."""
     root, _ = photo_folder
-    result = run_cli("runtime", "predict", root / "a", "--min-confidence", "1.5")
+    result = run_cli("runtime", command, root / "a", "--min-confidence", "1.5")
     assert result.returncode == 2 and "expected a fraction in 0..1, got 1.5" in result.stderr
+    shown = run_cli("runtime", command, "--help").stdout
+    assert "--models DIR          folder whose manifest names the default model (default: models)" in shown
+    assert "--min-confidence P    mark answers whose probability is below P as unsure (default: 0.7" in shown
 
 
 def test_predict_without_model_says_which_model_answered(pipeline, photo_folder):
