@@ -5,7 +5,7 @@ submodules (and without knowing whether the model is a digit model or a resize m
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
@@ -14,10 +14,13 @@ from .digits import normalize_digit
 from .images import fit_image
 from .images import prepare_image as prepare_image_file
 
+if TYPE_CHECKING:
+    from .model import Model
+
 ARRAY_SHAPES = "(H, W), (H, W, 1) or (H, W, 3)"
 
 
-def contract_of(model_or_contract) -> InputContract:
+def contract_of(model_or_contract: Union[Model, InputContract]) -> InputContract:
     """The input contract of a loaded runtime.Model, or the InputContract itself."""
     if isinstance(model_or_contract, InputContract):
         return model_or_contract
@@ -48,7 +51,7 @@ def _array_pixels(image: np.ndarray, channels: int) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def prepare_image(image: Union[str, os.PathLike, np.ndarray], model_or_contract,
+def prepare_image(image: Union[str, os.PathLike, np.ndarray], model_or_contract: Union[Model, InputContract],
                   notes: Optional[list] = None) -> np.ndarray:
     """One uint8 input of the model, shaped contract.image_shape, from an image file (a path)
     or a uint8 array shaped (H, W), (H, W, 1) or (H, W, 3): a digit model's MNIST
