@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.layout import MANIFEST_NAME, MICRO_FOLDER, WEB_FOLDER  # noqa: E402 (after the path)
+
 TARGETS = {"time": 2.0, "memory": 1.5}
 """`convert all` at most this many times TensorFlow's own conversion (issue 20, item 8)."""
 
@@ -122,7 +124,7 @@ def tensorflow_baseline(models: Path, out: Path) -> dict:
 def compare(models: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="conversion-cost-") as work:
         copy = Path(work) / "models"
-        shutil.copytree(models, copy, ignore=shutil.ignore_patterns("web", "micro", "*.tflite", "*.onnx"))
+        shutil.copytree(models, copy, ignore=shutil.ignore_patterns(WEB_FOLDER, MICRO_FOLDER, "*.tflite", "*.onnx"))
         ours = peak_run([sys.executable, "-m", "convert", "all", "--models", str(copy)])
         baseline_out = Path(work) / "baseline"
         baseline_out.mkdir()
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
         print(json.dumps(tensorflow_baseline(Path(args.tensorflow_baseline[0]), Path(args.tensorflow_baseline[1]))))
         return 0
     models = Path(args.models)
-    if not (models / "manifest.json").is_file():
+    if not (models / MANIFEST_NAME).is_file():
         print(f"error: --models {models}: no manifest.json there (run `python -m train` or `python -m convert all --keras ...` first)",
               file=sys.stderr)
         return 2

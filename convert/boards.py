@@ -20,7 +20,7 @@ BOARDS = (
     Board("ESP32 (ESP32-WROOM-32)", 4 * 1024 * 1024, 520 * 1024),
     Board("Raspberry Pi Pico (RP2040)", 2 * 1024 * 1024, 264 * 1024),
 )
-"""The boards of the README's table."""
+"""The boards of the table in docs/micro.md, "Flash and RAM beside three boards"."""
 RESERVED_RAM = 16 * 1024
 """RAM left for the stack, the interpreter object and the firmware's own data beside the
 arena. An allowance, not a measurement: nothing here was run on a board."""

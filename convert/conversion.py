@@ -15,12 +15,14 @@ import numpy as np
 import runtime
 from runtime.errors import ManifestError, ToolkitError, one_line
 from runtime.files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
+from runtime.layout import MANIFEST_NAME, REFERENCE_NAME, artifact_name
 from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
 from runtime.metadata import read_embedded
 from runtime.parity import ParityResult, Reference, compare, load_reference
 from runtime.verdict import Limits, reference_problems
 from train.outputs import tool_versions
 
+from .keras_file import load_keras
 from .metadata import tflite_with_metadata
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
@@ -40,7 +42,7 @@ class Target:
     precision: str
 
     def filename(self, stem: str) -> str:
-        return f"{stem}_{self.precision}.{self.format}"
+        return artifact_name(stem, self.precision, self.format)
 
 
 @dataclass
@@ -95,14 +97,14 @@ def load_inputs(options: ConvertOptions):
     except ManifestError as err:
         raise ConversionError(str(err)) from err
     if manifest.keras is None:
-        raise ConversionError(f"{models / 'manifest.json'} lists no Keras model: run `python -m train` first")
+        raise ConversionError(f"{models / MANIFEST_NAME} lists no Keras model: run `python -m train` first")
     keras_path = _checked_input(models, manifest.keras)
     _checked_input(models, manifest.reference)
     calibration_path = _checked_input(models, manifest.calibration)
     reference = load_reference(models)
     problem, _ = reference_problems(reference.probs, reference.labels)
     if problem:
-        raise ConversionError(f"{models / 'reference.npz'}: {problem}; nothing is converted, as no file could be "
+        raise ConversionError(f"{models / REFERENCE_NAME}: {problem}; nothing is converted, as no file could be "
                               "judged against it (the data's labels, their order, or the input contract is not the "
                               "model's)")
     with np.load(calibration_path, allow_pickle=False) as data:
@@ -131,13 +133,8 @@ def convert(options: ConvertOptions, log=print) -> ConvertReport:
 
 
 def load_keras_model(path: Path):
-    """Keras's safe mode: a model file never executes code (no Lambda layers)."""
-    import keras
-
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises ValueError, TypeError, OSError ... for bad files
-        raise ConversionError(f"{path}: cannot load the Keras model in safe mode: {one_line(err)}") from err
+    """The training output's model; a damaged file is said to be one (convert/keras_file.py)."""
+    return load_keras(path)
 
 
 def _convert(options: ConvertOptions, log) -> ConvertReport:

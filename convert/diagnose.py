@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 
 from runtime.parity import Reference
-from runtime.tables import text_table
+from runtime.tables import plural, text_table
 
 from .int8_variants import Quantizer, Variant, build_and_measure, quiet
 from .tflite_export import tflite_bytes
@@ -258,7 +258,7 @@ def diagnose_tflite(model, calibration: np.ndarray, reference: Reference, contra
     images = np.asarray(calibration[:DIAGNOSIS_IMAGES], np.float32)
     ranked, quantized_ops, total = compare_ops(plain.data, float_data, images, model)
     granularity = "per-channel" if per_channel else "per-tensor"
-    diagnosis = Diagnosis(artifact, f"{len(calibration)} images, {granularity}", compared=len(ranked),
+    diagnosis = Diagnosis(artifact, f"{len(calibration)} {plural(len(calibration), 'image')}, {granularity}", compared=len(ranked),
                           quantized_ops=quantized_ops, total_ops=total)
     diagnosis.ops = sorted(ranked, key=lambda op: op.added, reverse=True)
     diagnosis.agreement = plain.agreement

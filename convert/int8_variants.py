@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from runtime.parity import Reference, compare
+from runtime.tables import plural
 
 from .tflite_export import tflite_converter
 
@@ -51,7 +52,7 @@ class Variant:
             return f"int16 activations, int8 weights {weights} (16x8)"
         if self.float_ops:
             names = ", ".join(self.float_layers or self.float_ops)
-            return f"int8 {weights}, {len(self.float_ops)} op{'s' if len(self.float_ops) > 1 else ''} in float ({names})"
+            return f"int8 {weights}, {len(self.float_ops)} {plural(len(self.float_ops), 'op')} in float ({names})"
         return f"int8 {weights}"
 
 

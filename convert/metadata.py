@@ -25,6 +25,7 @@ import flatbuffers
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.metadata import CONTRACT_FILE, CONTRACT_KEY, LABELS_FILE, LABELS_KEY, MODEL_KEY
+from runtime.tables import plural
 
 from .tflite_metadata_schema import metadata_schema_py_generated as meta
 
@@ -49,7 +50,7 @@ class MetadataError(ToolkitError, ValueError):
 
 
 def _description(contract: InputContract, labels: list) -> str:
-    return (f"Image classifier, {len(labels)} classes ({', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}). "
+    return (f"Image classifier, {len(labels)} {plural(len(labels), 'class', 'classes')} ({', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}). "
             f"Input: {contract.describe()}. Files: {contract.describe_preprocessing()}.")
 
 

@@ -24,6 +24,7 @@ from typing import Optional
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
 from runtime.files import atomic_path, folder_lock, manifest_lock, sha256_file
+from runtime.layout import micro_files
 from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
 from runtime.parity import ParityResult, compare
 from runtime.verdict import Limits
@@ -34,8 +35,6 @@ from .conversion import (ConversionError, ConvertOptions, Target, calibration_re
                          record_rejection)
 from .tflite_export import tflite_bytes
 
-MICRO_FOLDER = "micro"
-"""Where the C++ files go, inside the models folder."""
 MICRO_PRECISIONS = ("int8", "float32", "float16", "dynamic")
 """What `--quantize` accepts; TFLM runs int8 and float32 and refuses the others (no kernels)."""
 ARENA_MARGIN = 0.25
@@ -350,8 +349,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     name = f"{manifest.model}_{options.precision}"
     ident = c_identifier(name)
     model_name = f"{name}_micro.tflite"
-    files = {"source": f"{MICRO_FOLDER}/{name}_model_data.cc", "header": f"{MICRO_FOLDER}/{name}_model_data.h",
-             "ops_header": f"{MICRO_FOLDER}/{name}_ops.h"}
+    files = micro_files(name)
     report = MicroReport(reference)
     entry = None
 

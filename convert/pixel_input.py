@@ -2,7 +2,8 @@
 (pixel / pixel_scale - mean) / std, moved into the graph. An app passes camera pixels and
 cannot get the normalisation wrong, and the runtime has no float copy of the batch to make.
 
-Measured on the seed model, 1,000 images (see the README's benchmarks):
+Measured on the seed model, 1,000 images (`python -m runtime bench`: docs/runtime.md,
+"Benchmarks"; summed up in docs/conversion.md):
 - TFLite float: a uint8 input with CAST and MUL in the graph runs as fast as the float
   input did, so the runtime's pixel / 255 (a fifth of the time) is saved.
 - ONNX: CAST, MUL and ADD in the graph made onnxruntime 2.4x slower than a float input;

@@ -14,10 +14,15 @@ import numpy as np
 
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
-from runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
+from runtime.layout import MANIFEST_NAME
+from runtime.manifest import Manifest, read_manifest
+from runtime.tables import plural
 from runtime.verdict import reference_problems
 from train.data import DataError, check_class_names, open_npz, read_labels_file
 from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
+
+from .keras_file import SAVE_HINT
+from .keras_file import load_keras as load_keras_file
 
 REFERENCE_FRACTION = 0.5
 """Share of the data held out as the reference bundle: half, because every verdict rests on
@@ -62,28 +67,11 @@ class UserModelOptions:
 
 
 def load_keras(path) -> object:
-    """The model in Keras's safe mode: a file never runs code (no Lambda layers)."""
-    import keras
-
-    import zipfile
-
-    from runtime.files import special_kind
-
+    """The user's model, refused unless it is named .keras (convert/keras_file.py checks the rest)."""
     path = Path(path)
-    kind = special_kind(path)
-    if kind is not None:
-        raise UserModelError(f"{path}: is {kind}, not a file (expected a Keras model saved as .keras)")
-    if not path.is_file():
-        raise UserModelError(f"{path}: no such file (expected a Keras model saved as .keras)")
-    if path.suffix.lower() != ".keras":
-        raise UserModelError(f"{path}: not a .keras file; save the model with model.save('name.keras')")
-    if not zipfile.is_zipfile(path):  # Keras itself says "File not found" of such a file
-        raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive, and this file is not one); "
-                             "save the model with model.save('name.keras')")
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises ValueError, TypeError, OSError, zipfile errors ... for bad files
-        raise UserModelError(f"{path}: cannot load the Keras model in safe mode: {one_line(err)}") from err
+    if path.suffix.lower() != ".keras" and path.is_file():
+        raise UserModelError(f"{path}: not a .keras file; {SAVE_HINT}")
+    return load_keras_file(path)
 
 
 def image_shape_and_classes(model, path) -> tuple:
@@ -174,7 +162,7 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
             for note in notes:
                 log(f"Note: {note}")
             labels.append(k)
-    log(f"Read {len(images)} images in {len(classes)} classes from {folder} ({contract.describe_preprocessing()})")
+    log(f"Read {len(images)} {plural(len(images), 'image')} in {len(classes)} {plural(len(classes), 'class', 'classes')} from {folder} ({contract.describe_preprocessing()})")
     return np.stack(images), np.asarray(labels, np.int64), [p.name for p in classes]
 
 
@@ -183,7 +171,7 @@ def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> t
     (at most MAX_REFERENCE, at least 1) held out, stratified by label when there are labels;
     the rest (at most CALIBRATION_POOL) for calibration."""
     if count < 2:
-        raise DataError(f"the data has {count} image(s); at least 2 are needed (one to check, one to calibrate)")
+        raise DataError(f"the data has {count} {plural(count, 'image')}; at least 2 are needed (one to check, one to calibrate)")
     rng = np.random.default_rng(seed)
     wanted = min(MAX_REFERENCE, max(1, round(count * REFERENCE_FRACTION)))
     if labels is None:
@@ -334,15 +322,15 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     source = options.labels or options.data
     names = check_class_names(names, str(source))
     if len(names) != classes:
-        raise UserModelError(f"{source}: {len(names)} class names, but {path.name} outputs {classes} classes")
+        raise UserModelError(f"{source}: {len(names)} class {plural(len(names), 'name')}, but {path.name} outputs {classes} {plural(classes, 'class', 'classes')}")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
-        raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} classes")
+        raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
     reference, calibration = split(len(x), y)
     x_ref = contract.model_input(x[reference])
     model, probs, appended = _probabilities(model, x_ref, path, log)
     check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)
     accuracy = None if y is None else float(np.mean(probs.argmax(1) == y[reference]))
-    log(f"Data: {options.data}: {len(x)} images, {classes} classes ({', '.join(names[:8])}"
+    log(f"Data: {options.data}: {len(x)} {plural(len(x), 'image')}, {classes} {plural(classes, 'class', 'classes')} ({', '.join(names[:8])}"
         f"{', ...' if len(names) > 8 else ''}); {len(reference)} held out for parity, {len(calibration)} for calibration"
         + ("" if y is not None else "; no labels, so agreement only"))
     if accuracy is not None:

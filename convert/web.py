@@ -27,10 +27,11 @@ from runtime.downloads import PinnedFile, cache_dir, fetch
 from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.errors import ModelFileError, ToolkitError
 from runtime.files import folder_lock, sha256_file
+from runtime.layout import MANIFEST_NAME, WEB_CONFIG_NAME, WEB_FOLDER
 from runtime.manifest import Artifact, read_manifest
 from runtime.metadata import read_embedded
 from runtime.rejections import rejections
-from runtime.tables import format_size
+from runtime.tables import format_size, plural
 
 PAGE_PACKAGE = "convert.web_page"
 """The page's sources as package data: pyproject.toml maps this package onto web/."""
@@ -53,8 +54,6 @@ the pin in web/package.json."""
 PAGE_INPUT_TYPES = ("uint8", "float32")
 """uint8: the model takes the pixels as they are (the contract's scaling is in its graph, as
 `convert` makes ONNX files); float32: the page applies the contract's scaling (contract.js)."""
-OUTPUT_NAME = "web"
-CONFIG_NAME = "model.json"
 BUILDING_PREFIX = ".web-building-"
 """The folder is assembled under this name beside DIR/web and renamed into place when complete."""
 
@@ -101,7 +100,7 @@ def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
             raise WebBuildError(f"--artifact {name}: conversion rejected it: {rejected[-1].reason} (the manifest's ONNX "
                                 f"artifacts: {listed})")
         if artifact is None:
-            raise WebBuildError(f"--artifact {name}: not listed in {models / 'manifest.json'} (its ONNX artifacts: {listed})")
+            raise WebBuildError(f"--artifact {name}: not listed in {models / MANIFEST_NAME} (its ONNX artifacts: {listed})")
         if artifact.format != "onnx":
             raise WebBuildError(f"--artifact {name}: a {artifact.format} file; the page runs ONNX files (the manifest's: {listed})")
         return artifact
@@ -114,9 +113,9 @@ def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
     rejected = [r for r in rejections(models) if r.path.endswith(".onnx")]
     if rejected:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected)
-        raise WebBuildError(f"{models / 'manifest.json'} lists no ONNX artifact: conversion rejected every ONNX file "
+        raise WebBuildError(f"{models / MANIFEST_NAME} lists no ONNX artifact: conversion rejected every ONNX file "
                             f"({reasons}); the page runs only files that passed verification")
-    raise WebBuildError(f"{models / 'manifest.json'} lists no ONNX artifact: run `python -m convert onnx --models {models}` first")
+    raise WebBuildError(f"{models / MANIFEST_NAME} lists no ONNX artifact: run `python -m convert onnx --models {models}` first")
 
 
 def float_fallback_note(manifest, artifact: Artifact, models: Path) -> Optional[str]:
@@ -139,7 +138,7 @@ def check_artifact(artifact: Artifact, models: Path) -> Path:
     contract and labels inside the file, float32 input and output tensors."""
     path = models / artifact.path
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file, though {models / 'manifest.json'} lists it: run `python -m convert onnx --models {models}` again")
+        raise ModelFileError(f"{path}: no such file, though {models / MANIFEST_NAME} lists it: run `python -m convert onnx --models {models}` again")
     digest = sha256_file(path)
     if digest != artifact.sha256:
         raise ModelFileError(f"{path}: sha256 {digest[:12]}… differs from the manifest's {artifact.sha256[:12]}…: "
@@ -286,7 +285,7 @@ def build_web(options: WebOptions) -> WebBuild:
     missing = [name for name in PAGE_FILES if not (source / name).is_file()]
     if missing:
         raise WebBuildError(f"{source} lacks the page's {', '.join(missing)}")
-    target = models / OUTPUT_NAME
+    target = models / WEB_FOLDER
     with folder_lock(models):
         for stale in models.glob(BUILDING_PREFIX + "*"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
@@ -300,7 +299,7 @@ def build_web(options: WebOptions) -> WebBuild:
             shutil.copyfile(model_path, building / model_path.name)
             wasm_bytes = (building / ORT_FILES[1]).stat().st_size
             config = model_config(manifest, artifact, ort_version, wasm_bytes)
-            (building / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+            (building / WEB_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
             files = {p.name: p.stat().st_size for p in sorted(building.iterdir())}
             _replace_folder(building, target)
         except BaseException:
@@ -316,12 +315,12 @@ def _replace_folder(new: Path, target: Path) -> None:
         if not target.is_dir():
             raise WebBuildError(f"{target} exists and is not a folder: move it away first")
         old = Path(tempfile.mkdtemp(prefix=BUILDING_PREFIX + "old-", dir=target.parent))
-        os.replace(target, old / OUTPUT_NAME)
+        os.replace(target, old / WEB_FOLDER)
     try:
         os.replace(new, target)
     except OSError:
         if old is not None:
-            os.replace(old / OUTPUT_NAME, target)
+            os.replace(old / WEB_FOLDER, target)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
@@ -329,7 +328,7 @@ def _replace_folder(new: Path, target: Path) -> None:
 
 def format_build(build: WebBuild) -> str:
     """What `python -m convert web` prints: the folder, its size by part, how to serve it."""
-    page = {n: b for n, b in build.files.items() if n in PAGE_FILES or n == CONFIG_NAME}
+    page = {n: b for n, b in build.files.items() if n in PAGE_FILES or n == WEB_CONFIG_NAME}
     model_name = Path(build.artifact.path).name
     rows = [
         (model_name, build.files[model_name], f"the model ({build.artifact.precision} ONNX)"),
@@ -338,7 +337,7 @@ def format_build(build: WebBuild) -> str:
         (f"page: {len(page)} files", sum(page.values()), "index.html, style.css, model.json and the scripts"),
     ]
     width = max(len(name) for name, _, _ in rows)
-    lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} files"]
+    lines = [f"Wrote {build.folder}/: {format_size(build.total_bytes)} in {len(build.files)} {plural(len(build.files), 'file')}"]
     lines += [f"  {name:<{width}}  {format_size(size):>10}  {what}" for name, size, what in rows]
     if build.note:
         lines.append(f"Note: {build.note}")

@@ -8,7 +8,7 @@ from .backends import BACKENDS
 
 DEFAULT_MIN_CONFIDENCE = 0.7
 """Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model); see
-README, "How sure is an answer"."""
+docs/photos.md, "How sure is an answer"."""
 
 PREDICT_EXAMPLES = """
 examples:
@@ -162,6 +162,18 @@ def _frame_size(text: str) -> tuple:
     return int(width), int(height)
 
 
+def model_options(sub) -> None:
+    """--model, --models and --min-confidence: which model answers, and when an answer is unsure
+    (predict and watch take them alike)."""
+    sub.add_argument("--model", default=None, metavar="PATH",
+                     help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
+    sub.add_argument("--models", default="models", metavar="DIR",
+                     help="folder whose manifest names the default model (default: models)")
+    sub.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+                     help="mark answers whose probability is below P as unsure (default: "
+                     f"{DEFAULT_MIN_CONFIDENCE}: on photos of digits it marks 2/3 of the wrong answers, 9%% of the right ones)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime",
@@ -187,14 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   formatter_class=_formatter,
                                   description="Classify PNG/JPEG/BMP files, or folders of them, with an exported model.")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    predict.add_argument("--model", default=None, metavar="PATH",
-                         help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
-    predict.add_argument("--models", default="models", metavar="DIR",
-                         help="folder whose manifest names the default model (default: models)")
+    model_options(predict)
     predict.add_argument("--top", type=_positive_int, default=1, metavar="K", help="show the K most likely classes (default: 1)")
-    predict.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
-                         help="mark answers whose probability is below P as unsure (default: "
-                         f"{DEFAULT_MIN_CONFIDENCE}: on photos of digits it marks 2/3 of the wrong answers, 9%% of the right ones)")
     predict.add_argument("--save-normalized", default=None, metavar="DIR",
                          help="write the image each file became, as the model saw it, to DIR/<name>.png (default: not written)")
     common(predict)
@@ -254,15 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Classify every frame of a video file, a folder of images, a V4L2 camera or the\n"
                                 "Raspberry Pi camera, and time each stage.")
     watch.add_argument("source", metavar="SOURCE", help="video file, folder of images, /dev/videoN (or N), or picamera2")
-    watch.add_argument("--model", default=None, metavar="PATH",
-                       help="model file (default: the int8 .tflite listed in DIR/manifest.json)")
-    watch.add_argument("--models", default="models", metavar="DIR",
-                       help="folder whose manifest names the default model (default: models)")
+    model_options(watch)
     watch.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="classify every N-th frame (default: 1, all)")
     watch.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                        help="stop after N classified frames (default: at the end of the stream)")
-    watch.add_argument("--min-confidence", type=_fraction, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
-                       help=f"mark answers whose probability is below P as unsure (default: {DEFAULT_MIN_CONFIDENCE}, as predict)")
     watch.add_argument("--size", type=_frame_size, default=(640, 480), metavar="WxH",
                        help="frame size asked of a camera (default: 640x480; files keep their own)")
     common(watch)

@@ -318,7 +318,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     An artifact whose child fails is skipped (report.skipped says why); the others are measured."""
     from .backends import available_backends
     from .manifest import read_manifest
-    from .parity import REFERENCE_NAME
+    from .layout import REFERENCE_NAME
     from .platform_info import machine_record
 
     models_dir = Path(models_dir)

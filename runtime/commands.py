@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from .errors import BackendUnavailableError, ManifestError, ModelFileError, one_line
+from .layout import MANIFEST_NAME, REFERENCE_NAME
 from .model import load
+from .tables import plural
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
 
@@ -42,6 +44,8 @@ def predict(args) -> int:
     except OSError as err:
         return _fail(f"--save-normalized {args.save_normalized}: cannot create the folder ({one_line(err)})")
     preparation = model.contract.describe_preprocessing()
+    if not args.json:
+        print(f"Model: {model_summary(model)}", file=sys.stderr)
     if not args.json and model.contract.preprocessing != "mnist-digit":
         print(f"Each image is {preparation}.", file=sys.stderr)
     results, failed, warned_scores = [], 0, False
@@ -159,6 +163,19 @@ class ModelInputs:
         return target
 
 
+SHOWN_LABELS = 10
+"""model_summary names this many classes, then "...": MNIST's ten digits, or the first of yours."""
+
+
+def model_summary(model) -> str:
+    """The model that answers, in one line: its path, backend, what it was trained on and its
+    classes, so that an image of yours predicted by the MNIST model (no --model) is seen as such."""
+    labels = ", ".join(model.labels[:SHOWN_LABELS]) + (", ..." if len(model.labels) > SHOWN_LABELS else "")
+    trained = f", trained on {model.entry.dataset}" if model.entry is not None and model.entry.dataset else ""
+    count = len(model.labels)
+    return f"{model.path} ({model.backend.name}{trained}; {count} {plural(count, 'class', 'classes')}: {labels})"
+
+
 def default_model(models_dir) -> str:
     """The model `predict` uses without --model: the manifest's int8 TFLite artifact, else
     its first exported one."""
@@ -167,7 +184,7 @@ def default_model(models_dir) -> str:
     manifest = read_manifest(models_dir)
     exported = manifest.exported
     if not exported:
-        raise ManifestError(f"{Path(models_dir) / 'manifest.json'} lists no exported model: run `python -m convert all` first")
+        raise ManifestError(f"{Path(models_dir) / MANIFEST_NAME} lists no exported model: run `python -m convert all` first")
     preferred = [a for a in exported if a.format == "tflite" and a.precision == "int8"] or exported
     return str(Path(models_dir) / preferred[0].path)
 
@@ -200,12 +217,12 @@ def parity(args) -> int:
     else:
         print("Platform: " + describe_platform(report.platform))
         labelled = "" if report.reference.has_labels else " (no labels: agreement only)"
-        print(f"Reference: {len(report.reference.images)} held-out images in {Path(args.models) / 'reference.npz'}{labelled}\n")
+        print(f"Reference: {len(report.reference.images)} held-out {plural(len(report.reference.images), 'image')} in {Path(args.models) / REFERENCE_NAME}{labelled}\n")
         print(parity_table(report.results, report.reference, skipped=report.skipped))
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
-            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed")
+            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed")
     if args.report:
         from .workstation.report import ReportOptions, write_report
 
@@ -258,7 +275,7 @@ def info(args) -> int:
     if embedded is None:
         print("  in the file: no contract or labels")
     else:
-        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} labels", embedded["labels"])) if value]
+        carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} {plural(len(embedded['labels'] or []), 'label')}", embedded["labels"])) if value]
         print(f"  in the file: {' and '.join(carried)} ({embedded['where']})")
     entry = data["manifest"]
     if entry is None:

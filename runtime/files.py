@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 from .errors import ManifestError
+from .layout import LOCK_NAME, MANIFEST_LOCK_NAME
 
 
 def sha256_file(path) -> str:
@@ -91,9 +92,6 @@ def commit_file(tmp, path) -> None:
 
 TEMP_GLOB = ".*.tmp.*"
 """What atomic_path's temporary files look like; a killed writer can leave one behind."""
-LOCK_NAME = ".models.lock"
-
-
 @contextlib.contextmanager
 def folder_lock(folder, create: bool = True) -> Iterator[None]:
     """Holds an exclusive lock on a models folder, so that two writers (train, convert) never
@@ -118,7 +116,6 @@ def folder_lock(folder, create: bool = True) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-MANIFEST_LOCK_NAME = ".manifest.lock"
 READ_LOCK_TIMEOUT_S = 60
 """A reader waits this long for a writer's rename and manifest rewrite (a moment) to end."""
 WRITE_LOCK_TIMEOUT_S = 600

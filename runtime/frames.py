@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import ImageError, ToolkitError, one_line
 from .images import IMAGE_SUFFIXES, read_pixels
+from .tables import plural
 
 MODES = ("L", "RGB")
 CAMERA_SIZE = (640, 480)
@@ -161,7 +162,7 @@ class FolderSource(FrameSource):
             raise FrameSourceError(f"SOURCE {source}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
 
     def describe(self) -> str:
-        return f"{len(self.paths)} images in {self.source}"
+        return f"{len(self.paths)} {plural(len(self.paths), 'image')} in {self.source}"
 
     def __iter__(self) -> Iterator[Frame]:
         for index in range(0, len(self.paths), self.options.stride):
@@ -197,7 +198,7 @@ class VideoSource(FrameSource):
 
     def describe(self) -> str:
         codec = self.stream.codec_context
-        count = f"{self.stream.frames} frames, " if self.stream.frames else ""
+        count = f"{self.stream.frames} {plural(self.stream.frames, 'frame')}, " if self.stream.frames else ""
         return f"{self.source}: {count}{codec.width}x{codec.height} {codec.name}"
 
     def __iter__(self) -> Iterator[Frame]:

@@ -16,8 +16,9 @@ from .contract import InputContract
 from .errors import ManifestError
 from .files import missing_models_hint, write_bytes_atomic
 from .parity_metrics import ParityMetrics
+from .layout import MANIFEST_NAME
+from .tables import plural
 
-MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
 """2: user models (contract with preprocessing, architecture, `converted_from`); 1 is still read."""
 
@@ -83,7 +84,7 @@ class Calibration:
 
     def describe(self) -> str:
         """"500 images, per-channel", as the calibration column shows it."""
-        return f"{self.samples} images, {'per-channel' if self.per_channel else 'per-tensor'}"
+        return f"{self.samples} {plural(self.samples, 'image')}, {'per-channel' if self.per_channel else 'per-tensor'}"
 
     def to_json(self) -> dict:
         return _to_json(self)

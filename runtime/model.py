@@ -3,16 +3,20 @@ file's format, precision or input contract."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
 from .files import manifest_lock, sha256_file, special_kind
-from .manifest import MANIFEST_NAME, read_manifest
+from .layout import MANIFEST_NAME
+from .manifest import read_manifest
+from .tables import plural
 
 MAX_BATCH = 1024
 """Larger inputs are run in chunks of this many images, bounding the interpreter's memory."""
@@ -60,10 +64,10 @@ class Model:
             )
         if len(self.output.shape) != 2 or self.output.shape[1] != len(self.labels):
             raise ModelFileError(
-                f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} labels"
+                f"{self.path}: model output shape {list(self.output.shape)} does not match {len(self.labels)} {plural(len(self.labels), 'label')}"
             )
 
-    def predict(self, images) -> np.ndarray:
+    def predict(self, images: npt.ArrayLike) -> np.ndarray:
         """Probabilities (N, classes) as float32 for uint8 images (N, *image_shape) or one image."""
         x = np.asarray(images)
         if x.dtype == np.uint8:
@@ -146,7 +150,7 @@ def _pixel_values(channels: int) -> np.ndarray:
 
 
 def load(
-    path,
+    path: Union[str, os.PathLike],
     *,
     backend: Optional[str] = None,
     num_threads: Optional[int] = None,

@@ -12,9 +12,8 @@ import numpy as np
 
 from .errors import ManifestError
 from .parity_metrics import ParityMetrics
+from .layout import REFERENCE_NAME
 from .verdict import Limits, PairedChange, judge, reference_problems
-
-REFERENCE_NAME = "reference.npz"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .manifest import MANIFEST_NAME
+from .layout import MANIFEST_NAME
 
 REJECTED_KEY = "rejected"
 

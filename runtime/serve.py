@@ -24,6 +24,8 @@ from typing import Optional
 
 from .errors import ToolkitError
 from .files import open_regular
+from .layout import WEB_CONFIG_NAME, WEB_INDEX_NAME
+from .tables import plural
 
 SERVER_NAME = "edge-mnist (python -m runtime serve)"
 MIME_TYPES = {
@@ -251,7 +253,7 @@ def check_folder(folder) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise ServeError(f"{folder}: no such folder; build it with `python -m convert web` (it writes DIR/web)")
-    missing = [name for name in ("index.html", "model.json") if not (folder / name).is_file()]
+    missing = [name for name in (WEB_INDEX_NAME, WEB_CONFIG_NAME) if not (folder / name).is_file()]
     if missing:
         raise ServeError(f"{folder}: not a page built by `python -m convert web` (no {' or '.join(missing)}); "
                          "serve the DIR/web folder it wrote")
@@ -350,7 +352,7 @@ def servable_files(folder: Path) -> list:
 def exposure(host: str, port: int, folder: Path) -> str:
     """Who can read what, said when the server starts."""
     files = len(servable_files(folder))
-    what = (f"Readable: the {files} files in {folder} (regular files inside it only: no dotfiles, no folder "
+    what = (f"Readable: the {files} {plural(files, 'file')} in {folder} (regular files inside it only: no dotfiles, no folder "
             "listings, no links out of it)")
     if host in ("0.0.0.0", "", "::"):
         return (f"{what}, by ANY device that can reach this computer on port {port}, on every network it is on "

@@ -4,6 +4,12 @@ diagnose): one place, so the same figure reads the same everywhere."""
 from __future__ import annotations
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`noun` for a count of one, its plural (`many`, else noun + "s") for any other,
+    so that no message reads "1 classes"."""
+    return noun if count == 1 else (many or noun + "s")
+
+
 def format_size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 

@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from .tables import plural
+
 Z_95 = 1.6448536269514722
 """One-sided 95% normal quantile: the printed bounds and the decision use it."""
 DEFAULT_MAX_DROP = 0.01
@@ -155,7 +157,7 @@ def judge(precision: str, probs: np.ndarray, keras_probs: np.ndarray, labels: Op
         return Verdict(False, "sanity", why, [why], numbers=base)
     bad = non_finite_rows(probs)
     if bad:
-        why = f"output has NaN or infinite values on {bad} of {n} images"
+        why = f"output has NaN or infinite values on {bad} of {n} {plural(n, 'image')}"
         return Verdict(False, "sanity", why, [why], numbers=dict(base, non_finite_images=bad))
     if precision not in LOSSY_PRECISIONS:
         return _judge_float(probs, keras_probs, limits, base)
@@ -184,9 +186,9 @@ def _decide_float(numbers: dict, limits: Limits) -> Verdict:
     if not max_dp <= tolerance:
         failures.append(f"max |Δp| {max_dp:.2e} > {tolerance:g}")
     if real:
-        failures.append(f"top-1 differs from Keras on {real} of {n} images that are not near-ties")
-    summary = f"max |Δp| {max_dp:.2e} (limit {tolerance:g}) on {n} images"
-    summary += f", top-1 as Keras except {ties} near-tie{'s' * (ties != 1)}" if ties else ", top-1 as Keras on every image"
+        failures.append(f"top-1 differs from Keras on {real} of {n} {plural(n, 'image')} that are not near-ties")
+    summary = f"max |Δp| {max_dp:.2e} (limit {tolerance:g}) on {n} {plural(n, 'image')}"
+    summary += f", top-1 as Keras except {ties} {plural(ties, 'near-tie')}" if ties else ", top-1 as Keras on every image"
     return Verdict(not failures, "float", summary, failures, numbers=numbers)
 
 
@@ -199,17 +201,17 @@ def _judge_accuracy(probs, keras_probs, labels, limits: Limits, base: dict) -> V
 
 def _decide_accuracy(change: PairedChange, numbers: dict, limits: Limits) -> Verdict:
     n, budget = change.images, limits.max_drop
-    summary = f"{pp(change.delta)} (95%: no worse than {pp(change.lower)}), {n} images"
+    summary = f"{pp(change.delta)} (95%: no worse than {pp(change.lower)}), {n} {plural(n, 'image')}"
     detail = f"Keras right and this wrong on {change.lost}, the reverse on {change.gained}"
     if change.upper < 0 and -change.delta > budget:
-        why = (f"accuracy {pp(change.delta)} on {n} images ({detail}): a loss these images show (95%: at least "
+        why = (f"accuracy {pp(change.delta)} on {n} {plural(n, 'image')} ({detail}): a loss these images show (95%: at least "
                f"{-change.upper * 100:.2f} pp), beyond the {budget * 100:.2f} pp budget (--max-drop)")
         return Verdict(False, "accuracy", summary, [why], numbers=numbers)
     notes = []
     if change.lower < -budget:
         needed = change.images_for(budget)
         more = f"; about {needed:,} would at this rate of disagreement" if needed else ""
-        notes.append(f"{n} images cannot show that the loss is within the {budget * 100:.2f} pp budget "
+        notes.append(f"{n} {plural(n, 'image')} cannot show that the loss is within the {budget * 100:.2f} pp budget "
                      f"(95%: no worse than {pp(change.lower)}){more}; not failed, as they show no loss beyond it")
     return Verdict(True, "accuracy", summary, notes=notes, numbers=numbers)
 
@@ -223,10 +225,10 @@ def _judge_agreement(probs, keras_probs, limits: Limits, base: dict) -> Verdict:
 def _decide_agreement(numbers: dict, limits: Limits) -> Verdict:
     n, budget, differ = numbers["images"], limits.max_drop, numbers["top1_differ"]
     low, high = numbers["disagreement_lower"], numbers["disagreement_upper"]
-    summary = (f"top-1 differs from Keras on {differ} of {n} images (95%: at most {high:.2%}); no labels, so the "
+    summary = (f"top-1 differs from Keras on {differ} of {n} {plural(n, 'image')} (95%: at most {high:.2%}); no labels, so the "
                "accuracy change is not measured and the disagreement bounds the loss")
     if low > budget:
-        why = (f"top-1 differs from Keras on {differ} of {n} images (95%: at least {low:.2%}), more than the "
+        why = (f"top-1 differs from Keras on {differ} of {n} {plural(n, 'image')} (95%: at least {low:.2%}), more than the "
                f"{budget * 100:.2f} pp budget allows in the worst case; labelled data would measure the loss itself")
         return Verdict(False, "agreement", summary, [why], numbers=numbers)
     return Verdict(True, "agreement", summary, numbers=numbers)
@@ -265,16 +267,16 @@ def reference_problems(keras_probs: np.ndarray, labels: Optional[np.ndarray]) ->
     n = len(keras_probs)
     bad = non_finite_rows(keras_probs)
     if bad:
-        return f"the Keras model outputs NaN or infinite values on {bad} of {n} held-out images", "non-finite"
+        return f"the Keras model outputs NaN or infinite values on {bad} of {n} held-out {plural(n, 'image')}", "non-finite"
     if labels is None or n == 0:
         return None, None
     classes = keras_probs.shape[1]
     right = int(np.count_nonzero(keras_probs.argmax(1) == labels))
     chance = chance_level(labels, classes)
     low, high = wilson_bounds(right, n)
-    scored = f"the Keras model scores {right / n:.3f} on its own {n} held-out images"
+    scored = f"the Keras model scores {right / n:.3f} on its own {n} held-out {plural(n, 'image')}"
     if high < chance:
-        return f"{scored}, below chance ({chance:.2f} for {classes} classes)", "below-chance"
+        return f"{scored}, below chance ({chance:.2f} for {classes} {plural(classes, 'class', 'classes')})", "below-chance"
     if low <= chance:
-        return f"{scored}, at or near chance ({chance:.2f} for {classes} classes)", "at-chance"
+        return f"{scored}, at or near chance ({chance:.2f} for {classes} {plural(classes, 'class', 'classes')})", "at-chance"
     return None, None

@@ -22,6 +22,7 @@ from .digits import normalize_digit
 from .errors import ImageError
 from .frames import Frame, StreamBrokenError
 from .images import fit_image
+from .tables import plural
 
 STAGES = ("read", "prepare", "infer")
 FPS_WINDOW = 10
@@ -104,7 +105,7 @@ class WatchSummary:
 
     def format(self, source: str) -> str:
         """The summary printed at the end: frames, FPS, p50/p95 of each stage."""
-        lines = [f"{source}: {self.frames} frames in {self.seconds:.1f} s, {self.fps:.1f} frames/s "
+        lines = [f"{source}: {self.frames} {plural(self.frames, 'frame')} in {self.seconds:.1f} s, {self.fps:.1f} frames/s "
                  f"({self.labelled} labelled, {self.unsure} of them unsure, {self.frames - self.labelled} without one); "
                  f"stopped: {self.stopped}",
                  f"  {'stage':8} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}"]

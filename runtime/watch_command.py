@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .commands import SETUP_ERRORS, default_model
+from .commands import SETUP_ERRORS, default_model, model_summary
 from .frames import FrameSourceError, SourceOptions, open_source
 from .model import load
 from .watch import ChangePrinter, WatchOptions, frame_mode, watch
@@ -32,7 +32,7 @@ def run_watch(args) -> int:
         return 130
     described = source.describe()
     if not args.json:
-        print(f"Watching {described} with {model.path.name} ({model.backend.name}); Ctrl+C stops.", flush=True)
+        print(f"Watching {described} with {model_summary(model)}; Ctrl+C stops.", flush=True)
     emit = print_json if args.json else ChangePrinter(args.min_confidence, sys.stdout)
     with source:
         summary = watch(model, source, WatchOptions(min_confidence=args.min_confidence, limit=args.limit), emit)
@@ -41,7 +41,7 @@ def run_watch(args) -> int:
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
     if args.json:  # stdout holds only the frames' objects
-        print(json.dumps({"summary": summary.to_json()}), file=sys.stderr, flush=True)
+        print(json.dumps({"summary": summary.to_json(), "model": str(model.path)}), file=sys.stderr, flush=True)
     else:
         out = sys.stderr if summary.stopped == "output closed" else sys.stdout
         print(summary.format(described), file=out, flush=True)

@@ -12,7 +12,7 @@
 #                                                    machine, to compare the two architectures
 #   scripts/pi_emulation.sh clean                    delete the cache (both architectures)
 #
-# Flavours, as in the README's "On the Raspberry Pi" (the same extras of pyproject.toml):
+# Flavours, as in docs/raspberry-pi.md, "On the Raspberry Pi" (the same extras of pyproject.toml):
 #   tflite   numpy<2 + tflite-runtime + Pillow               (extras tflite-runtime,images)
 #   litert   numpy 2 + ai-edge-litert + onnxruntime + Pillow (extras litert,onnxruntime,images)
 #   base     numpy + Pillow, no interpreter: `-m runtime doctor` says why nothing runs there

@@ -20,6 +20,12 @@ def draw_shape(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
     """One RGB picture of `kind`, random colours, position and scale."""
     background = tuple(int(v) for v in rng.integers(0, 256, 3))
     colour = tuple(int((b + rng.integers(90, 166)) % 256) for b in background)  # always far from the background
+    return draw_in(kind, rng, size, background, colour)
+
+
+def draw_in(kind: str, rng: np.random.Generator, size: int, background: tuple, colour: tuple) -> Image.Image:
+    """A size x size RGB picture of `kind` in `colour` on `background`, at a random position
+    and scale (a radius of 0.3 to 0.45 of the size): the drawing both shape sets share."""
     image = Image.new("RGB", (size, size), background)
     draw = ImageDraw.Draw(image)
     radius = rng.uniform(0.3, 0.45) * size

@@ -1,5 +1,5 @@
 """The benchmarks run and their output is well-formed. Speed itself is not asserted here:
-the numbers are printed for people (README), not checked by timed tests."""
+the numbers are printed for people (docs/runtime.md, "Benchmarks"), not checked by timed tests."""
 
 import json
 import subprocess

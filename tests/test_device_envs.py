@@ -6,7 +6,8 @@ running Raspberry Pi OS bookworm (Python 3.11):
 
 Each installs the project from this checkout with only its device extras, and runs the
 installed `python -m runtime` from outside the checkout on the artifacts that the training
-environment built."""
+environment built. The venvs and the source copy are removed when the module ends, passed or
+failed (EDGE_MNIST_KEEP_VENVS=1 keeps them, to debug inside one)."""
 
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from conftest import ROOT
 from photos import write_clear_photos
+from venvs import remove_unless_kept
 
 pytestmark = pytest.mark.venvs
 
@@ -36,6 +38,18 @@ def _run(cmd, **kwargs):
 
 
 _ENVS = {}
+"""flavour -> its venv's python, and "source" -> the checkout's copy: built once per module."""
+_FOLDERS = []
+"""What the module made in the temp folder: removed at its end."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def venvs_removed_at_the_end():
+    """The module's venvs (hundreds of MB) do not outlive it, whether its tests passed or not."""
+    yield
+    remove_unless_kept(*_FOLDERS)
+    _FOLDERS.clear()
+    _ENVS.clear()
 
 
 def source_copy(tmp_path_factory):
@@ -43,6 +57,7 @@ def source_copy(tmp_path_factory):
     build/ must not land in the checkout."""
     if "source" not in _ENVS:
         dest = tmp_path_factory.mktemp("source") / "edge-mnist"
+        _FOLDERS.append(dest.parent)
         shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
             ".git", ".venv", "models", "build", "*.egg-info", "__pycache__", ".pytest_cache", "node_modules"))
         _ENVS["source"] = dest
@@ -53,6 +68,7 @@ def build_env(flavour, tmp_path_factory):
     """The python of a fresh venv with the project installed from this checkout (built once)."""
     if flavour not in _ENVS:
         venv = tmp_path_factory.mktemp(f"venv-{flavour}")
+        _FOLDERS.append(venv)
         created = _run([sys.executable, "-m", "venv", venv])
         assert created.returncode == 0, created.stderr
         python = venv / "bin" / "python"

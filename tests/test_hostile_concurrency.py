@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from runtime.files import MANIFEST_LOCK_NAME, atomic_path, commit_file, manifest_lock, sha256_file
+from runtime.files import atomic_path, commit_file, manifest_lock, sha256_file
+from runtime.layout import MANIFEST_LOCK_NAME
 from runtime.manifest import read_manifest, write_manifest
 from runtime.parity import check_models
 

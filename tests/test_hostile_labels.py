@@ -69,7 +69,8 @@ def test_a_garbage_keras_file_is_not_called_missing(tmp_path):
                      timeout=300)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert errors == [f"error: {garbage}: not a Keras model (a .keras file is a zip archive, and this file is not one); "
+    assert errors == [f"error: {garbage}: not a Keras model file, or a damaged one (a .keras file is a zip archive, "
+                      "and this one is not readable as one: truncated, or some other file); "
                       "save the model with model.save('name.keras')"]
     assert not (tmp_path / "m").exists()
 

@@ -6,8 +6,6 @@ and the server says at start who can read what."""
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 
 from runtime.serve import MAX_REQUEST_BYTES, ServeOptions, exposure, make_server, max_connections
 
-from conftest import ROOT
+from serving import serving
 
 TIMEOUT_S = 1.0
 """The request timeout the in-process server is made with (the default is 10 s)."""
@@ -146,13 +144,8 @@ def test_a_request_sent_slowly_is_cut_off(server):
 def test_start_says_who_can_read_what(page):
     assert "by ANY device that can reach this computer on port 8000, on every network" in exposure("0.0.0.0", 8000, page)
     assert exposure("127.0.0.1", 8000, page).endswith("by this computer only.")
-    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", str(page), "--host", "127.0.0.1", "--port", "0"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines = [process.stdout.readline() for _ in range(4)]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving(page) as served:
+        lines = served.lines + [served.process.stdout.readline() for _ in range(2)]
     assert lines[0].startswith(f"Serving {page} at:")
     assert re.fullmatch(r"  http://127\.0\.0\.1:\d+/  \(this address\)\n", lines[1])
     assert lines[2].startswith(f"Readable: the 5 files in {page} (regular files inside it only")
@@ -168,34 +161,29 @@ def test_many_idle_connections_under_a_low_open_file_limit(page):
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", str(page), "--host", "127.0.0.1", "--port", "0"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=low_limit)
     idle = []
-    try:
-        process.stdout.readline()
-        port = int(re.search(r":(\d+)/", process.stdout.readline()).group(1))
-        for _ in range(150):
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
-                conn.sendall(b"GET / HTTP/1.0\r\n")
-                idle.append(conn)
-            except OSError:
-                pass  # refused or reset: the server is shedding them, as it should
-        time.sleep(0.5)
-        before = _cpu_seconds(process.pid)
-        time.sleep(3)
-        assert _cpu_seconds(process.pid) - before < 0.5 * 3, "the server spins while connections wait"
-        for conn in idle:
-            conn.close()
-        idle = []
-        time.sleep(0.5)
-        assert _get(("127.0.0.1", port), "/app.js") == (200, b"console.log(1)")
-    finally:
-        for conn in idle:
-            conn.close()
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
-    assert "Traceback" not in stderr and "Too many open files" not in stderr, stderr[-2000:]
+    with serving(page, preexec_fn=low_limit) as served:
+        try:
+            for _ in range(150):
+                try:
+                    conn = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+                    conn.sendall(b"GET / HTTP/1.0\r\n")
+                    idle.append(conn)
+                except OSError:
+                    pass  # refused or reset: the server is shedding them, as it should
+            time.sleep(0.5)
+            before = _cpu_seconds(served.process.pid)
+            time.sleep(3)
+            assert _cpu_seconds(served.process.pid) - before < 0.5 * 3, "the server spins while connections wait"
+            for conn in idle:
+                conn.close()
+            idle = []
+            time.sleep(0.5)
+            assert _get(("127.0.0.1", served.port), "/app.js") == (200, b"console.log(1)")
+        finally:
+            for conn in idle:
+                conn.close()
+    assert "Traceback" not in served.stderr and "Too many open files" not in served.stderr, served.stderr[-2000:]
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -4,7 +4,7 @@ interpreter passes with int8 outputs equal to LiteRT's, the arena runs the model
 25% smaller fails cleanly in a child, and a dynamic-range model is refused.
 
 What is not compiled here: `<name>_ops.h` and a main.cc, which need TFLite Micro's C++
-headers; no package registry (PyPI, Debian, npm) ships them (see README)."""
+headers; no package registry (PyPI, Debian, npm) ships them (see docs/micro.md)."""
 
 import json
 import math
@@ -29,7 +29,7 @@ MICRO = "mnist_mlp_int8_micro.tflite"
 SOURCES = {"source": "micro/mnist_mlp_int8_model_data.cc", "header": "micro/mnist_mlp_int8_model_data.h",
            "ops_header": "micro/mnist_mlp_int8_ops.h"}
 MARGIN = 0.25
-"""The arena margin the README and the header state."""
+"""The arena margin docs/micro.md and the header state."""
 SMALLER = 0.75
 """The issue's check: an arena 25% smaller than arena_bytes must not run the model."""
 

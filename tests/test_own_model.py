@@ -91,7 +91,10 @@ def test_predict_an_rgb_png_prints_the_class_name(shapes, tmp_path):
             expected[str(path)] = kind
     result = run_cli("runtime", "predict", *expected, "--model", shapes["models"] / "shapes_int8.tflite")
     assert result.returncode == 0, result.stderr
-    assert our_lines(result.stderr) == ["Each image is resized to 32x32 RGB: aspect ratio kept, centre-cropped."]
+    lines = our_lines(result.stderr)
+    assert re.fullmatch(rf"Model: {re.escape(str(shapes['models'] / 'shapes_int8.tflite'))} \([\w-]+, trained on "
+                        rf"{re.escape(str(shapes['data']))}; 3 classes: circle, square, triangle\)", lines[0]), lines
+    assert lines[1:] == ["Each image is resized to 32x32 RGB: aspect ratio kept, centre-cropped."]
     got = dict(re.fullmatch(r"(.+): (\w+) \(\d+\.\d%\)", line).groups() for line in result.stdout.splitlines())
     right = sum(got[path] == kind for path, kind in expected.items())
     assert set(got) == set(expected) and right >= len(expected) - 1, got
@@ -282,7 +285,7 @@ def _flat_input(path):
 @pytest.mark.parametrize("make_model, message", [
     (_two_inputs, r"the model has 2 inputs and 1 outputs; expected an image classifier with one input and one output"),
     (_flat_input, r"input shape \(N, 784\) is not an image; expected \(H, W\) or \(H, W, C\)"),
-    (lambda path: path.write_bytes(b"PK\x03\x04 not really a zip"), r"not a Keras model \(a \.keras file is a zip archive"),
+    (lambda path: path.write_bytes(b"PK\x03\x04 not really a zip"), r"not a Keras model file, or a damaged one \(a \.keras file is a zip archive"),
 ], ids=["two inputs", "1-D input", "not a Keras file"])
 def test_a_model_that_is_not_an_image_classifier(shapes, tmp_path, make_model, message):
     make_model(tmp_path / "model.keras")

@@ -83,7 +83,7 @@ def test_predict_cli_on_files_and_folders(pipeline, reference, clear_digits, tmp
     (folder / "notes.png").write_text("this is not an image")
     result = run_cli("runtime", "predict", folder, "--model", pipeline.models / "mnist_mlp_int8.tflite")
     assert result.returncode == 1  # one file failed
-    assert our_lines(result.stderr) == [
+    assert our_lines(result.stderr)[1:] == [
         f"error: {folder / 'notes.png'}: not a readable image (cannot identify image file {str(folder / 'notes.png')!r})"
     ]
     got = dict(re.fullmatch(r"(.+): (\d) \(\d+\.\d%\)", line).groups() for line in result.stdout.splitlines())
@@ -279,7 +279,26 @@ def test_predict_save_normalized_into_a_file_is_a_clear_error(pipeline, photo_fo
                         our_lines(result.stderr)[0])
 
 
-def test_min_confidence_must_be_a_fraction(pipeline, photo_folder):
+@pytest.mark.parametrize("command", ["predict", "watch"])
+def test_min_confidence_must_be_a_fraction(pipeline, photo_folder, command):
+    """predict and watch share their model options: the same check, the same help."""
     root, _ = photo_folder
-    result = run_cli("runtime", "predict", root / "a", "--min-confidence", "1.5")
+    result = run_cli("runtime", command, root / "a", "--min-confidence", "1.5")
     assert result.returncode == 2 and "expected a fraction in 0..1, got 1.5" in result.stderr
+    shown = run_cli("runtime", command, "--help").stdout
+    assert "--models DIR          folder whose manifest names the default model (default: models)" in shown
+    assert "--min-confidence P    mark answers whose probability is below P as unsure (default: 0.7" in shown
+
+
+def test_predict_without_model_says_which_model_answered(pipeline, photo_folder):
+    """An image of your own, predicted with only --models, is answered by the folder's MNIST
+    model: the output names it and its classes, so the answer is not taken for your model's."""
+    root, _ = photo_folder
+    result = run_cli("runtime", "predict", root / "a", "--models", pipeline.models)
+    chosen = pipeline.models / "mnist_mlp_int8.tflite"
+    trained = re.escape(pipeline.manifest["dataset"]["name"])
+    assert re.fullmatch(rf"Model: {re.escape(str(chosen))} \([\w-]+, trained on {trained}; "
+                        r"10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\)", our_lines(result.stderr)[0]), result.stderr
+    assert "Model:" not in result.stdout  # stdout keeps one `file: answer` line per image
+    as_json = json.loads(run_cli("runtime", "predict", root / "a", "--models", pipeline.models, "--json").stdout)
+    assert as_json["model"] == str(chosen)

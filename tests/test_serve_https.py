@@ -3,17 +3,14 @@ self-signed certificate made once and kept outside the served folder."""
 
 from __future__ import annotations
 
-import contextlib
-import re
 import socket
 import ssl
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
+from serving import serving
 
 
 @pytest.fixture
@@ -26,23 +23,10 @@ def page(tmp_path):
     return folder
 
 
-@contextlib.contextmanager
 def serving_https(folder, home, *extra):
-    """`python -m runtime serve FOLDER --https --host 127.0.0.1 --port 0`; yields (port, process)."""
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", str(folder), "--https", "--host", "127.0.0.1",
-                                "--port", "0", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    try:
-        header, address = process.stdout.readline(), process.stdout.readline()
-        match = re.match(r"\s*https://127\.0\.0\.1:(\d+)/", address)
-        if not header.startswith("Serving") or not match:
-            process.kill()
-            pytest.fail(f"runtime serve --https did not start: {header}{address}{process.stderr.read()}")
-        yield int(match.group(1)), process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """`python -m runtime serve FOLDER --https` with HOME at `home` (where the self-signed
+    certificate is kept); yields the running server (tests/serving.py)."""
+    return serving(folder, "--https", *extra, scheme="https", env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
 
 
 def fetch(port, cafile) -> bytes:
@@ -53,34 +37,32 @@ def fetch(port, cafile) -> bytes:
 
 def test_self_signed_page_is_verified_against_its_certificate_and_made_once(page, tmp_path):
     cert = tmp_path / ".cache/edge-mnist/https/cert.pem"
-    with serving_https(page, tmp_path) as (port, _):
-        assert fetch(port, cert).startswith(b"<!doctype html>")
+    with serving_https(page, tmp_path) as served:
+        assert fetch(served.port, cert).startswith(b"<!doctype html>")
     first = cert.read_bytes()
-    with serving_https(page, tmp_path) as (port, _):
-        assert fetch(port, cert).startswith(b"<!doctype html>")
+    with serving_https(page, tmp_path) as served:
+        assert fetch(served.port, cert).startswith(b"<!doctype html>")
     assert cert.read_bytes() == first  # the phone accepts it once
     assert oct((cert.parent / "key.pem").stat().st_mode & 0o777) == "0o600"
     assert not list(page.glob("*.pem"))  # the key is never served
 
 
 def test_a_plain_http_request_is_one_line_not_a_traceback(page, tmp_path):
-    with serving_https(page, tmp_path) as (port, process):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+    with serving_https(page, tmp_path) as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as connection:
             connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             connection.recv(1024)
-        assert fetch(port, tmp_path / ".cache/edge-mnist/https/cert.pem")  # and the server still serves
-        process.terminate()
-        _, err = process.communicate(timeout=10)
-    assert "Traceback" not in err
-    assert "asked for http://; this server speaks https" in err
+        assert fetch(served.port, tmp_path / ".cache/edge-mnist/https/cert.pem")  # and the server still serves
+    assert "Traceback" not in served.stderr
+    assert "asked for http://; this server speaks https" in served.stderr
 
 
 def test_own_certificate_and_a_lone_cert_flag(page, tmp_path):
     from runtime.certificate import self_signed
 
     own = self_signed(["127.0.0.1"], tmp_path / "own")
-    with serving_https(page, tmp_path / "home", "--cert", str(own.cert), "--key", str(own.key)) as (port, _):
-        assert fetch(port, own.cert).startswith(b"<!doctype html>")
+    with serving_https(page, tmp_path / "home", "--cert", str(own.cert), "--key", str(own.key)) as served:
+        assert fetch(served.port, own.cert).startswith(b"<!doctype html>")
     assert not (tmp_path / "home/.cache").exists()  # no self-signed one was made
     result = run_cli("runtime", "serve", page, "--https", "--cert", own.cert, "--port", "0")
     assert result.returncode == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,7 +38,10 @@ def watch_json(pipeline, source, *extra):
     result = run_cli("runtime", "watch", source, "--models", pipeline.models, "--json", *extra)
     frames = [json.loads(line) for line in result.stdout.splitlines()]
     summary_lines = [line for line in result.stderr.splitlines() if line.startswith('{"summary"')]
-    summary = json.loads(summary_lines[-1])["summary"] if summary_lines else None
+    summary = json.loads(summary_lines[-1]) if summary_lines else None
+    if summary is not None:
+        assert summary["model"] == str(pipeline.models / "mnist_mlp_int8.tflite")  # which model answered
+        summary = summary["summary"]
     return result, frames, summary
 
 
@@ -99,6 +103,9 @@ def test_text_output_shows_changes_fps_and_the_summary(pipeline, clip):
     assert 1 <= len(changes) < len(clip["labels"])  # a line per change, not per frame
     assert all(" fps " in line for line in changes)
     assert f"{len(clip['labels'])} frames in" in result.stdout and "frames/s" in result.stdout
+    model, trained = re.escape(str(pipeline.models / "mnist_mlp_int8.tflite")), re.escape(pipeline.manifest["dataset"]["name"])
+    assert re.fullmatch(rf"Watching {re.escape(str(clip['video']))}: .* with {model} \([\w-]+, trained on {trained}; "
+                        r"10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\); Ctrl\+C stops\.", lines[0]), lines[0]
     for stage in ("read", "prepare", "infer"):
         assert any(line.split()[:1] == [stage] and len(line.split()) == 4 for line in lines), stage
     shown = {line.split()[6] for line in changes}  # frame N  T s  F fps  LABEL (P%)

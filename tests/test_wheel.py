@@ -16,6 +16,7 @@ import pytest
 
 from conftest import ROOT
 from convert.web import ORT_FILES, PAGE_FILES
+from venvs import venvs_folder  # noqa: F401 (a fixture)
 
 SOURCE_IGNORE = shutil.ignore_patterns(".git", ".venv", "models", "build", "*.egg-info", "__pycache__",
                                        ".pytest_cache", "node_modules")
@@ -46,6 +47,7 @@ def test_every_package_and_page_file_is_in_the_wheel_config():
     patterns = setuptools["package-data"]["convert.web_page"]
     for name in (*PAGE_FILES, "package.json", "package-lock.json"):
         assert any(name.endswith(p.lstrip("*")) for p in patterns), name
+    assert setuptools["package-data"]["runtime"] == ["py.typed"] and (ROOT / "runtime" / "py.typed").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +73,13 @@ def fresh_venv(where, wheel, extras):
 
 
 @pytest.mark.venvs
-def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path):
+def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path, venvs_folder):
+    """Its two venvs are removed when it ends, passed or failed (EDGE_MNIST_KEEP_VENVS=1 keeps them)."""
     names = zipfile.ZipFile(wheel).namelist()
     assert all(f"convert/web_page/{name}" in names for name in PAGE_FILES)
     assert "convert/tflite_metadata_schema/metadata_schema_py_generated.py" in names
-    bin_dir = fresh_venv(tmp_path / "venv-train", wheel, "train")
+    assert "runtime/py.typed" in names  # the public API's type hints reach type checkers
+    bin_dir = fresh_venv(venvs_folder / "train", wheel, "train")
     work = tmp_path / "empty"
     work.mkdir()
     env = dict(CLEAN_ENV)
@@ -101,7 +105,7 @@ def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path):
     tflite = [a for a in report["artifacts"] if a["artifact"].endswith(".tflite")]
     assert tflite and all(a["passed"] for a in tflite)
 
-    device = fresh_venv(tmp_path / "venv-device", wheel, "litert,images")
+    device = fresh_venv(venvs_folder / "device", wheel, "litert,images")
     result = _run([device / "python", "-m", "runtime", "parity", "--models", work / "models", "--json"], cwd=tmp_path, env=env)
     assert result.returncode == 0, _output(result)
     on_device = json.loads(result.stdout)

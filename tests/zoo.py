@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shapes import CLASSES, DRAWN, SIZE
+from shapes import CLASSES, DRAWN, SIZE, draw_in
 
 TRAIN_PER_CLASS = 200
 """Training pictures per class (600 in all): enough for every model to learn the shapes."""
@@ -157,21 +157,9 @@ def all_layers(model) -> list:
 def draw_plain_shape(kind: str, rng: np.random.Generator):
     """tests/shapes.py's shapes, light on a dark background of random tints (its shapes have
     any colours, which these deep nets need far more epochs to see past)."""
-    from PIL import Image, ImageDraw
-
     background = tuple(int(v) for v in rng.integers(0, 70, 3))
     colour = tuple(int(v) for v in rng.integers(180, 256, 3))
-    image = Image.new("RGB", (DRAWN, DRAWN), background)
-    draw = ImageDraw.Draw(image)
-    radius = rng.uniform(0.3, 0.45) * DRAWN
-    cx, cy = rng.uniform(radius, DRAWN - radius, 2)
-    if kind == "circle":
-        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
-    elif kind == "square":
-        draw.rectangle([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
-    else:
-        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
-    return image
+    return draw_in(kind, rng, DRAWN, background, colour)
 
 
 def shape_data(channels: int, per_class: int, seed: int) -> tuple:

@@ -9,7 +9,7 @@ from .model import ARCHITECTURES
 EPOCHS = 5
 """The seed's training."""
 AUGMENTED_EPOCHS = 10
-"""With --augment: measured on photo-like digits (README, "Robust to real handwriting")."""
+"""With --augment: measured on photo-like digits (docs/training.md, "Robust to real handwriting")."""
 
 EXAMPLES = """
 examples:

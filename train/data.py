@@ -22,6 +22,7 @@ import numpy as np
 
 from runtime.downloads import PinnedFile, cache_dir, fetch
 from runtime.errors import ToolkitError
+from runtime.tables import plural
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -79,12 +80,12 @@ def check_split(images, labels, what: str, classes: int = NUM_CLASSES):
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DataError(f"{what}: labels have shape {labels.shape} and dtype {labels.dtype}, expected integers (N,)")
     if len(labels) != len(images):
-        raise DataError(f"{what}: {len(images)} images but {len(labels)} labels")
+        raise DataError(f"{what}: {len(images)} {plural(len(images), 'image')} but {len(labels)} {plural(len(labels), 'label')}")
     if len(images) == 0:
         raise DataError(f"{what}: no images")
     if labels.min() < 0 or labels.max() >= classes:
         raise DataError(f"{what}: labels span {labels.min()}..{labels.max()}, expected 0..{classes - 1}"
-                        + (f" ({classes} class names)" if classes != NUM_CLASSES else ""))
+                        + (f" ({classes} class {plural(classes, 'name')})" if classes != NUM_CLASSES else ""))
     return images, labels.astype(np.int64)
 
 
@@ -111,7 +112,7 @@ def read_labels_file(path) -> list:
         raise DataError(f"{path}: the labels file is larger than {MAX_LABELS_BYTES:,} bytes; expected one class name per line")
     names = [line.strip() for line in text.rstrip().split("\n")]
     if not names or not all(names):
-        raise DataError(f"{path}: expected one class name per line, no blank lines; got {len(names)} lines")
+        raise DataError(f"{path}: expected one class name per line, no blank lines; got {len(names)} {plural(len(names), 'line')}")
     return check_class_names(names, str(path))
 
 

@@ -18,9 +18,8 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.files import atomic_path, folder_lock, sha256_file
 from runtime.manifest import Artifact, FileRecord, Manifest, Metrics, write_manifest
-from runtime.parity import REFERENCE_NAME
+from runtime.layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, keras_name
 
-CALIBRATION_NAME = "calibration.npz"
 CALIBRATION_POOL = 2000
 """Images kept for int8 calibration (convert --calibration-samples draws from these)."""
 
@@ -114,21 +113,21 @@ def write_outputs(models, outputs: ModelOutputs, model=None, keras_file=None, lo
     """Writes the Keras model (saving `model`, or copying `keras_file`), the two bundles and a
     fresh manifest into `models`, under its lock; every file atomically, the manifest last."""
     models = Path(models)
-    keras_name = f"{outputs.name}.keras"
+    keras_file_name = keras_name(outputs.name)
     with folder_lock(models):
         reference = {"images": outputs.reference_images, "probs": outputs.reference_probs.astype(np.float32)}
         if outputs.reference_labels is not None:
             reference["labels"] = outputs.reference_labels
         _save_npz(models / REFERENCE_NAME, **reference)
         _save_npz(models / CALIBRATION_NAME, images=outputs.calibration_images)
-        with atomic_path(models / keras_name) as tmp:
+        with atomic_path(models / keras_file_name) as tmp:
             if model is not None:
                 model.save(tmp)
             else:
                 shutil.copyfile(keras_file, tmp)
-        keras_path = models / keras_name
+        keras_path = models / keras_file_name
         keras = Artifact(
-            path=keras_name, format="keras", precision="float32", sha256=sha256_file(keras_path),
+            path=keras_file_name, format="keras", precision="float32", sha256=sha256_file(keras_path),
             bytes=keras_path.stat().st_size, contract=outputs.contract, labels=list(outputs.labels),
             dataset=outputs.dataset["name"], metrics=Metrics(accuracy=outputs.accuracy),
             tools=tool_versions("tensorflow", "keras", "numpy"),
@@ -140,7 +139,7 @@ def write_outputs(models, outputs: ModelOutputs, model=None, keras_file=None, lo
             artifacts=[keras], architecture=outputs.architecture, training=outputs.training,
         )
         write_manifest(models, manifest)
-    for name in (keras_name, REFERENCE_NAME, CALIBRATION_NAME, "manifest.json"):
+    for name in (keras_file_name, REFERENCE_NAME, CALIBRATION_NAME, MANIFEST_NAME):
         log(f"Wrote {models / name}")
     return manifest
 

@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from ..backends import BackendUnavailableError, TFLiteBackend, import_backend
+from ..tables import plural
 
 LITERT_RESOLVERS = {"int8": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "float32": "BUILTIN_REF"}
 """The LiteRT kernels TFLM's outputs are compared with (for information), by precision. int8: LiteRT's
@@ -50,9 +51,9 @@ class LiteRTComparison:
     def sentence(self) -> str:
         what = f"LiteRT's ({_RESOLVER_WORDS.get(self.kernels, self.kernels)})"
         if self.equal:
-            return f"outputs equal {what} bit for bit on {self.images} of {self.images} images"
+            return f"outputs equal {what} bit for bit on {self.images} of {self.images} {plural(self.images, 'image')}"
         unit = " quantization steps" if float(self.max_steps).is_integer() else ""
-        return f"outputs differ from {what} on {self.differing} of {self.images} images, by up to {self.max_steps:g}{unit}"
+        return f"outputs differ from {what} on {self.differing} of {self.images} {plural(self.images, 'image')}, by up to {self.max_steps:g}{unit}"
 
 
 def compare_with_litert(model, images: np.ndarray, precision: str) -> Optional[LiteRTComparison]:

@@ -33,7 +33,8 @@ def tflm_reasons(lines: list) -> str:
 
 def manifest_arena_bytes(path) -> Optional[int]:
     """The measured arena the manifest beside `path` lists for it, if any."""
-    from ..manifest import MANIFEST_NAME, read_manifest
+    from ..layout import MANIFEST_NAME
+    from ..manifest import read_manifest
 
     path = Path(path)
     if not (path.parent / MANIFEST_NAME).is_file():

@@ -13,7 +13,8 @@ import numpy as np
 from ...manifest import Manifest
 from ...parity import ParityReport
 from ...platform_info import describe_platform, machine_record
-from ...tables import format_percent, format_pp, format_sci, format_size
+from ...layout import MANIFEST_NAME
+from ...tables import format_percent, format_pp, format_sci, format_size, plural
 from .analysis import Analysis
 from .common import HTML_NAME, ReportOptions, now
 
@@ -69,7 +70,7 @@ def _interval_pp(accuracy: float, n: int) -> float:
 
 def pi_commands(artifacts: list, reference_path: str, predict_with: str, example: str = "digit.jpg",
                 models: str = "models") -> tuple:
-    """The README's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
+    """docs/raspberry-pi.md's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
     lines): which extras to install (the project's device extras are named after the
     backends), then the parity and predict commands."""
     from ...backends import BACKENDS_FOR_FORMAT
@@ -84,7 +85,7 @@ def pi_commands(artifacts: list, reference_path: str, predict_with: str, example
         lines.append(f'pip install "./edge-mnist[{",".join(preferred)},images]"')
     lines += [f"python -m runtime parity --models {models}              # same answers as the trained model?",
               f"python -m runtime predict {example} --model {models}/{predict_with}"]
-    files = ["manifest.json", reference_path] + [a.path for a in artifacts]
+    files = [MANIFEST_NAME, reference_path] + [a.path for a in artifacts]
     return files, lines
 
 
@@ -92,11 +93,11 @@ def _task(manifest: Manifest, labels: list) -> str:
     first = manifest.keras or (manifest.exported[0] if manifest.exported else None)
     contract = first.contract if first else None
     if contract is None:
-        return f"- Task: classify one image into {len(labels)} classes: {', '.join(labels)}."
+        return f"- Task: classify one image into {len(labels)} {plural(len(labels), 'class', 'classes')}: {', '.join(labels)}."
     h, w = contract.image_shape[:2]
     colour = "RGB" if contract.channels == 3 else "grayscale"
     what = "of a handwritten digit " if contract.preprocessing == "mnist-digit" and manifest.dataset.get("name") in DATASET_NOTES else ""
-    return f"- Task: classify one {w}x{h} {colour} image {what}into {len(labels)} classes: {', '.join(labels)}."
+    return f"- Task: classify one {w}x{h} {colour} image {what}into {len(labels)} {plural(len(labels), 'class', 'classes')}: {', '.join(labels)}."
 
 
 def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analyses: dict, latencies: dict,
@@ -116,9 +117,9 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     verdict = "PASS" if report.passed else "FAIL"
 
     out = [f"# Model card: {manifest.model}", ""]
-    out.append(f"Generated {now()} by `python -m runtime parity --report` from `{Path(report.models) / 'manifest.json'}` "
+    out.append(f"Generated {now()} by `python -m runtime parity --report` from `{Path(report.models) / MANIFEST_NAME}` "
                f"and a parity run of every artifact on this machine ({describe_platform(report.platform)}): "
-               f"**{verdict}**, {sum(r.passed for r in report.results)} of {len(report.results)} artifacts passed. "
+               f"**{verdict}**, {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed. "
                f"The figures behind it are in [{HTML_NAME}]({HTML_NAME}).")
     out += ["", "## Model", "", _task(manifest, labels)]
     architecture = manifest.architecture or {}

@@ -12,7 +12,8 @@ import numpy as np
 from ...manifest import Manifest
 from ...parity import ParityReport
 from ...platform_info import describe_platform
-from ...tables import format_percent, format_pp, format_sci, format_size
+from ...layout import REFERENCE_NAME
+from ...tables import format_percent, format_pp, format_sci, format_size, plural
 from .analysis import Analysis
 from .common import CARD_NAME, now, slug
 from .figures import Figures
@@ -85,9 +86,9 @@ def render_html(report: ParityReport, manifest: Manifest, keras: Analysis, analy
     body = [
         f"<h1>Parity report: {_e(model_name)}</h1>",
         f'<p class="mono">Platform: {_e(describe_platform(report.platform))}</p>',
-        f"<p>Reference: {n:,} test images in <code>{_e(Path(report.models) / 'reference.npz')}</code>; "
+        f"<p>Reference: {n:,} test images in <code>{_e(Path(report.models) / REFERENCE_NAME)}</code>; "
         f"{_keras_accuracy(reference)}. Generated {_e(now())} by <code>python -m runtime parity --report</code>.</p>",
-        f'<p class="verdict {verdict.lower()}">{verdict}: {passed} of {len(report.results)} artifacts passed</p>',
+        f'<p class="verdict {verdict.lower()}">{verdict}: {passed} of {len(report.results)} {plural(len(report.results), "artifact")} passed</p>',
         f'<p>Model card: <a href="{CARD_NAME}">{CARD_NAME}</a></p>',
         "<nav>" + "".join(f'<a href="#{_e(slug(name))}">{_e(name)}</a>' for name in ["keras", *analyses]) + "</nav>",
         "<h2>Parity table</h2>",
