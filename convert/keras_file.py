@@ -46,11 +46,12 @@ def check_keras_archive(path: Path) -> None:
 
 def load_keras(path) -> object:
     """The model in Keras's safe mode, after check_keras_archive; Keras's own refusal (a Lambda
-    layer, an unknown layer, damaged weights) is said in one line."""
-    import keras
-
+    layer, an unknown layer, damaged weights) is said in one line. Keras is imported after the
+    archive's checks, so a bad file is refused without its ~3 s import."""
     path = Path(path)
     check_keras_archive(path)
+    import keras
+
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, OSError, KeyError ... for bad files
