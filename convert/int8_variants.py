@@ -93,7 +93,8 @@ class Quantizer:
     calibration runs once, on the first variant with float ops; each further choice of ops
     is a re-quantization of that calibrated model (a fraction of a second). `output_type` is the
     plain and per-tensor variants' output (tflite_export.INT8_OUTPUT_TYPES), float32 as `convert`
-    writes int8 TFLite; with ops in float or int16 activations the output is float32 anyway."""
+    writes int8 TFLite. The debugger's re-quantization (ops in float) keeps an int8 output, 16x8
+    has float32 input and output; the runtime reads each as the file declares it."""
 
     def __init__(self, model, calibration: np.ndarray, output_type: str = ARTIFACT_INT8_OUTPUT):
         if calibration is None or len(calibration) == 0:
