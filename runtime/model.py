@@ -18,6 +18,8 @@ MAX_BATCH = 1024
 """Larger inputs are run in chunks of this many images, bounding the interpreter's memory."""
 
 _TOP_BIT = np.uint8(128)
+_UINT8 = np.dtype(np.uint8)
+"""Compared with a dtype object, not the np.uint8 type (which numpy converts on every comparison)."""
 OUTPUT_TABLE_MAX = 1024
 """Quantized outputs of up to this many values are dequantized by a 256-entry table, larger
 ones by the arithmetic (the same values: the table is made with it). A lookup saves numpy's
@@ -54,6 +56,7 @@ class Model:
         """An int8 input of scale 1/255, zero point -128: `convert`'s int8 TFLite and TFLite Micro files."""
         self._run_offset_pixels = getattr(backend, "run_offset_pixels", None) if self._pixels_are_offset else None
         """A backend that flips the pixels' top bit as it writes its input tensor (TFLite's) offers this."""
+        self._output_quantized = self.output.quantized  # a property that costs a microsecond: read once
         self._output_table = None
         if self.output.quantized and self.output.dtype.itemsize == 1:
             codes = np.arange(256, dtype=np.uint8).view(self.output.dtype)  # indexed by the byte's value
@@ -76,11 +79,9 @@ class Model:
         """Probabilities (N, classes) as float32 for uint8 images (N, *image_shape) or one image."""
         x = np.asarray(images)
         run_offset_pixels = self._run_offset_pixels
-        if run_offset_pixels is not None and x.dtype == np.uint8:  # the int8 TFLite path, kept short: one image takes µs
+        if run_offset_pixels is not None and x.dtype == _UINT8:  # the int8 TFLite path, kept short: one image takes µs
             pixels = x if x.shape[1:] == self.contract.image_shape else self.contract.check_shape(x)
             y = run_offset_pixels(pixels) if 0 < len(pixels) <= MAX_BATCH else self._in_batches(run_offset_pixels, pixels)
-            if y.size <= OUTPUT_TABLE_MAX and self._output_table is not None:
-                return self._output_table.take(y.view(np.uint8))
             return self._probabilities(y)
         if x.dtype == np.uint8:
             x = self._pixels_to_input(self.contract.check_shape(x))
@@ -99,11 +100,11 @@ class Model:
 
     def _probabilities(self, y: np.ndarray) -> np.ndarray:
         """The model's output as float32 probabilities, dequantized with its own parameters."""
-        if self._output_table is not None and y.size <= OUTPUT_TABLE_MAX:
-            return self._output_table.take(y.view(np.uint8))
-        if self.output.quantized:
+        if self._output_quantized:
+            if self._output_table is not None and y.size <= OUTPUT_TABLE_MAX:
+                return self._output_table.take(y.view(np.uint8))
             return dequantize(y, self.output.scale, self.output.zero_point)
-        return y.astype(np.float32, copy=False)
+        return y if y.dtype == np.float32 else y.astype(np.float32)
 
     def _model_input(self, x: np.ndarray) -> np.ndarray:
         """The contract's float input as the model's input tensor wants it (quantized if integer)."""
