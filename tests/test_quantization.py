@@ -169,3 +169,28 @@ def test_offset_pixels_on_a_fixed_batch_model(pipeline, reference, tmp_path):
     one_by_one = np.concatenate([loaded.predict(image) for image in images])
     np.testing.assert_array_equal(loaded.predict(images), one_by_one)
     np.testing.assert_array_equal(loaded.predict(images), loaded.predict(images / np.float32(255)))
+
+
+def test_a_uint8_input_int8_model_takes_the_pixels_as_they_are(pipeline, reference, tmp_path):
+    """The converter's uint8 input (a QUANTIZE op to int8 first; not what `convert` writes, as
+    LiteRT's XNNPACK delegate does not run that op) has scale 1/255 and zero point 0 on MNIST:
+    the runtime passes the pixels as they are, and the probabilities equal the int8-input
+    artifact's, converted from the same model and calibration."""
+    import keras
+    import tensorflow as tf
+
+    from convert.tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter
+
+    model = keras.models.load_model(pipeline.models / "mnist_mlp.keras", compile=False)
+    with np.load(pipeline.models / "calibration.npz") as data:
+        calibration = InputContract().model_input(data["images"])
+    converter = tflite_converter(model, "int8", calibration, output_type=ARTIFACT_INT8_OUTPUT)
+    converter.inference_input_type = tf.uint8
+    path = tmp_path / "uint8_input.tflite"
+    path.write_bytes(converter.convert())
+    twin = runtime.load(path, contract=InputContract(), isolate=False)
+    assert twin.input.dtype == np.uint8 and twin.input.zero_point == 0 and twin.takes_pixels
+    artifact = runtime.load(pipeline.models / "mnist_mlp_int8.tflite")
+    images = reference.images
+    np.testing.assert_array_equal(twin.predict(images), artifact.predict(images))
+    np.testing.assert_array_equal(twin.predict(images / np.float32(255)), artifact.predict(images))
