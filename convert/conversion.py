@@ -26,7 +26,7 @@ from .keras_file import load_keras
 from .metadata import tflite_with_metadata
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
-from .tflite_export import tflite_bytes
+from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_bytes
 
 
 class ConversionError(ToolkitError, ValueError):
@@ -225,7 +225,8 @@ def _write_artifact(target: Target, model, manifest: Manifest, models: Path, tmp
     contract, labels = manifest.keras.contract, manifest.labels
     if target.format == "tflite":
         source = keras_with_pixel_input(model, contract) if target.precision in PIXEL_PRECISIONS else model
-        data = tflite_bytes(source, target.precision, calibration, options.per_channel, quiet=not options.verbose)
+        data = tflite_bytes(source, target.precision, calibration, options.per_channel, quiet=not options.verbose,
+                            output_type=ARTIFACT_INT8_OUTPUT)
         if options.metadata:
             data = tflite_with_metadata(data, manifest.model, contract, labels)
         tmp.write_bytes(data)

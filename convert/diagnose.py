@@ -171,6 +171,11 @@ def compare_ops(int8_data: bytes, float_data: bytes, images: np.ndarray, model) 
     q_tensors = {t["index"]: t for t in quantized.get_tensor_details()}
     f_index = {t["name"]: t["index"] for t in floating.get_tensor_details()}
     ops = quantized._get_ops_details()  # LiteRT's own graph listing, as its QuantizationDebugger reads it
+    graph_outputs = {int(d["index"]) for d in quantized.get_output_details()}
+    # A float32 output made by a final DEQUANTIZE (convert's int8 artifact) has the float graph's
+    # output name; the int8 tensor it dequantizes is what is compared with that float tensor.
+    float_name = {int(op["inputs"][0]): q_tensors[int(op["outputs"][0])]["name"] for op in ops
+                  if op["op_name"] == "DEQUANTIZE" and len(op["outputs"]) and int(op["outputs"][0]) in graph_outputs}
     measured, quantized_ops = [], 0
     for op in ops:
         outputs = [int(i) for i in op["outputs"]]
@@ -178,6 +183,9 @@ def compare_ops(int8_data: bytes, float_data: bytes, images: np.ndarray, model) 
         if tensor is None or not (np.issubdtype(tensor["dtype"], np.integer) and tensor["quantization"][0] > 0):
             continue
         quantized_ops += 1
+        if int(tensor["index"]) in float_name:
+            graph_outputs.add(int(tensor["index"]))
+            tensor = dict(tensor, name=float_name[int(tensor["index"])])
         if tensor["name"] in f_index:
             measured.append((op, tensor))
     if not measured:
@@ -201,7 +209,6 @@ def compare_ops(int8_data: bytes, float_data: bytes, images: np.ndarray, model) 
     names = keras_layer_names(model)
     first = measured[0][1]["name"].split(";")[0].split("/")[0]
     scope_suffix = first != model.name and re.sub(r"_\d+$", "", first) == model.name
-    graph_outputs = {int(d["index"]) for d in quantized.get_output_details()}
     producer_error = {}
     result = []
     for op, tensor in measured:

@@ -21,7 +21,7 @@ import numpy as np
 from runtime.parity import Reference, compare
 from runtime.tables import plural
 
-from .tflite_export import tflite_converter
+from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter
 
 ACTIVATIONS = ("int8", "int16")
 
@@ -92,13 +92,17 @@ def quiet():
 class Quantizer:
     """Builds the variants of one model from one set of calibration images. The debugger's
     calibration runs once, on the first variant with float ops; each further choice of ops
-    is a re-quantization of that calibrated model (a fraction of a second)."""
+    is a re-quantization of that calibrated model (a fraction of a second). `output_type` is the
+    plain and per-tensor variants' output (tflite_export.INT8_OUTPUT_TYPES), float32 as `convert`
+    writes int8 TFLite. The debugger's re-quantization (ops in float) keeps an int8 output, 16x8
+    has float32 input and output; the runtime reads each as the file declares it."""
 
-    def __init__(self, model, calibration: np.ndarray):
+    def __init__(self, model, calibration: np.ndarray, output_type: str = ARTIFACT_INT8_OUTPUT):
         if calibration is None or len(calibration) == 0:
             raise ValueError("calibration: got no images, expected float32 model inputs to calibrate int8")
         self.model = model
         self.calibration = np.asarray(calibration, np.float32)
+        self.output_type = output_type
         self._debugger = None
 
     def build(self, variant: Variant) -> bytes:
@@ -106,7 +110,8 @@ class Quantizer:
             return self._int16(variant.per_channel)
         if not variant.float_ops:
             with quiet():
-                return tflite_converter(self.model, "int8", self.calibration, variant.per_channel).convert()
+                return tflite_converter(self.model, "int8", self.calibration, variant.per_channel,
+                                        output_type=self.output_type).convert()
         return self._with_float_ops(variant)
 
     def _with_float_ops(self, variant: Variant) -> bytes:

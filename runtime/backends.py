@@ -113,6 +113,11 @@ def _install_hint(candidates) -> str:
     return "onnxruntime has no 32-bit ARM wheels: run the .tflite artifacts, or use a 64-bit OS"
 
 
+_UINT8 = np.dtype(np.uint8)
+_TOP_BIT = np.array(128, np.uint8)
+"""A 0-d array: numpy's ufuncs take it faster than a scalar (0.8 against 1.1 µs on 784 bytes)."""
+
+
 class TFLiteBackend(Versioned):
     """LiteRT's or tflite-runtime's `Interpreter` (the same API).
 
@@ -155,6 +160,9 @@ class TFLiteBackend(Versioned):
         self._fixed_batch = self.inputs[0].shape[0] if self.inputs[0].shape[0] > 0 else None
         """The batch size the model was exported for, when it is not left open."""
         self._lock = threading.Lock()
+        self._input_is_int8 = self.inputs[0].dtype == np.int8
+        self._input_tensor = self._interpreter.tensor(self._input_index)
+        """Returns a numpy view of the input tensor's memory, wherever the last allocation put it."""
         if self._fixed_batch is None:
             self.run = self._run  # one call less on the single-image path (the fixed-batch split is not needed)
 
@@ -174,12 +182,34 @@ class TFLiteBackend(Versioned):
         interpreter = self._interpreter
         with self._lock:
             if x.shape[0] != self._batch:
-                interpreter.resize_tensor_input(self._input_index, list(x.shape))
-                interpreter.allocate_tensors()
-                self._batch = x.shape[0]
+                self._resize(x.shape)
             interpreter.set_tensor(self._input_index, x)
             interpreter.invoke()
             return interpreter.get_tensor(self._output_index)
+
+    def _resize(self, shape: tuple) -> None:
+        """The input tensor resized to `shape` (a new batch size); the caller holds the lock."""
+        self._interpreter.resize_tensor_input(self._input_index, list(shape))
+        self._interpreter.allocate_tensors()
+        self._batch = shape[0]
+
+    def run_offset_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """`run` of pixels - 128 as int8 (an int8 input of scale 1/255, zero point -128) for
+        uint8 `pixels`: the top bit is flipped as the pixels are written into the input
+        tensor, in one pass with no array in between. A new array for the flipped pixels
+        cost the seed MLP 0.86x the bare interpreter's throughput at batch 1,000 (issue 24)."""
+        if pixels.dtype != _UINT8 or not self._input_is_int8:
+            raise TypeError(f"run_offset_pixels takes uint8 pixels for an int8 input; got {pixels.dtype} pixels "
+                            f"for a {self.inputs[0].dtype} input (use run)")
+        if self._fixed_batch is not None and len(pixels) != self._fixed_batch:
+            return self.run((pixels ^ _TOP_BIT).view(np.int8))  # in pieces of the fixed batch
+        with self._lock:
+            if pixels.shape[0] != self._batch:
+                self._resize(pixels.shape)
+            # The view of the tensor's memory is gone when the statement ends: invoke() refuses to run while one lives.
+            np.bitwise_xor(pixels, _TOP_BIT, out=self._input_tensor().view(np.uint8))
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index)
 
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}

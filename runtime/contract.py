@@ -206,5 +206,8 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Integer to float: scale * (q - zero_point)."""
-    return (np.float32(scale) * (q.astype(np.float32) - np.float32(zero_point))).astype(np.float32)
+    """Integer to float: scale * (q - zero_point), in float32, in one new array."""
+    x = np.asarray(q).astype(np.float32)
+    np.subtract(x, np.float32(zero_point), out=x)
+    np.multiply(x, np.float32(scale), out=x)
+    return x

@@ -87,13 +87,20 @@ def test_onnx_int8_is_static_qdq(pipeline):
 
 
 def test_int8_artifact_is_full_integer(pipeline):
+    """int8 in and int8 throughout; only the last op, DEQUANTIZE, writes the float32 output
+    (the probabilities, issue 24)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(str(pipeline.models / "mnist_mlp_int8.tflite"))
+    interpreter.allocate_tensors()
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
-    assert interpreter.get_output_details()[0]["dtype"] == np.int8
-    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    output = interpreter.get_output_details()[0]
+    assert output["dtype"] == np.float32
+    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details() if t["index"] != output["index"]}
     assert dtypes <= {"int8", "int32"}, dtypes  # int32: biases and shape constants
+    ops = interpreter._get_ops_details()  # LiteRT's graph listing (as in convert/diagnose.py)
+    makes_output = [op["op_name"] for op in ops if output["index"] in op["outputs"] and op["op_name"] != "DELEGATE"]
+    assert makes_output == ["DEQUANTIZE"], makes_output
 
 
 def test_onnx_passes_checker(pipeline):

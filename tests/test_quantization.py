@@ -55,18 +55,42 @@ def test_runtime_int8_path_equals_the_bare_interpreter(pipeline, reference):
     interpreter = Interpreter(str(path))
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     in_scale, in_zero = inp["quantization"]
-    out_scale, out_zero = out["quantization"]
     assert in_scale == pytest.approx(MNIST_INPUT_SCALE) and in_zero == MNIST_INPUT_ZERO_POINT
+    assert out["dtype"] == np.float32  # the graph's DEQUANTIZE op makes the probabilities (issue 24)
     interpreter.resize_tensor_input(inp["index"], [len(images), 28, 28])
     interpreter.allocate_tensors()
     by_hand = np.clip(np.round(images / np.float32(255) / np.float32(in_scale)) + in_zero, -128, 127).astype(np.int8)
     interpreter.set_tensor(inp["index"], by_hand)
     interpreter.invoke()
-    expected = out_scale * (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero)
+    expected = interpreter.get_tensor(out["index"])
 
     model = runtime.load(path)
-    assert model.input.quantized and model.output.quantized
-    assert np.array_equal(model.predict(images), expected.astype(np.float32))
+    assert model.input.quantized and not model.output.quantized
+    assert np.array_equal(model.predict(images), expected)
+
+
+def test_int8_output_twin_gives_the_same_probabilities(pipeline, reference, tmp_path):
+    """An int8 file with an int8 output (as `convert` wrote them before issue 24, and as TFLite
+    Micro's still is), converted from the same model and calibration, gives exactly the
+    probabilities of the artifact's float32 output: the runtime's dequantization and the
+    graph's DEQUANTIZE compute the same scale * (q - zero_point)."""
+    import keras
+
+    from convert.tflite_export import tflite_bytes
+
+    model = keras.models.load_model(pipeline.models / "mnist_mlp.keras", compile=False)
+    with np.load(pipeline.models / "calibration.npz") as data:
+        calibration = InputContract().model_input(data["images"])
+    twins = {}
+    for output_type in ("int8", "float32"):
+        path = tmp_path / f"{output_type}_output.tflite"
+        path.write_bytes(tflite_bytes(model, "int8", calibration, output_type=output_type))
+        twins[output_type] = runtime.load(path, contract=InputContract(), isolate=False)
+    assert twins["int8"].output.quantized and twins["float32"].output.dtype == np.float32
+    images = np.concatenate([reference.images] * 2)  # 2,000 images: the arithmetic path, not only the table
+    for batch in (images[:1], images[:7], images):
+        np.testing.assert_array_equal(twins["int8"].predict(batch), twins["float32"].predict(batch))
+    np.testing.assert_array_equal(twins["float32"].predict(images), runtime.load(pipeline.models / "mnist_mlp_int8.tflite").predict(images))
 
 
 def test_pixel_table_path_equals_the_general_path(pipeline, reference):
@@ -113,3 +137,60 @@ def test_float_and_onnx_artifacts_take_pixels_as_they_are(pipeline, reference, n
     np.testing.assert_array_equal(model.predict(images), np.asarray(model.backend.run(images), np.float32))
     limit = FLOAT_MAX_ABS_DP if "float32" in name else INT8_MAX_ABS_DP
     assert np.abs(model.predict(images) - reference.probs[:100]).max() <= limit
+
+
+def test_offset_pixels_written_in_place_equal_the_flipped_copy(pipeline, reference):
+    """run_offset_pixels flips the top bit as it writes the interpreter's input tensor; the
+    outputs equal run() of the flipped copy, across batch sizes that resize the tensor."""
+    backend = runtime.load(pipeline.models / "mnist_mlp_int8.tflite").backend
+    images = np.concatenate([reference.images] * 2)
+    for batch in (1, 5, 1000, 1, 1024, 3):
+        x = images[:batch]
+        flipped = (x ^ np.uint8(128)).view(np.int8)
+        np.testing.assert_array_equal(backend.run_offset_pixels(x), backend.run(flipped))
+    with pytest.raises(TypeError, match="run_offset_pixels takes uint8 pixels for an int8 input; got float32"):
+        backend.run_offset_pixels(images[:2].astype(np.float32))
+
+
+def test_offset_pixels_on_a_fixed_batch_model(pipeline, reference, tmp_path):
+    """A batch-1 export (as for TFLite Micro) run on LiteRT: several images go in pieces of one,
+    with the same outputs as one image at a time."""
+    import keras
+
+    from convert.tflite_export import tflite_bytes
+
+    model = keras.models.load_model(pipeline.models / "mnist_mlp.keras", compile=False)
+    path = tmp_path / "batch1.tflite"
+    calibration = InputContract().model_input(reference.images[:50])
+    path.write_bytes(tflite_bytes(model, "int8", calibration, batch_size=1))
+    loaded = runtime.load(path, contract=InputContract(), isolate=False)
+    assert loaded.input.shape[0] == 1 and loaded.output.quantized  # int8 in and out, as TFLite Micro's model
+    images = reference.images[:6]
+    one_by_one = np.concatenate([loaded.predict(image) for image in images])
+    np.testing.assert_array_equal(loaded.predict(images), one_by_one)
+    np.testing.assert_array_equal(loaded.predict(images), loaded.predict(images / np.float32(255)))
+
+
+def test_a_uint8_input_int8_model_takes_the_pixels_as_they_are(pipeline, reference, tmp_path):
+    """The converter's uint8 input (a QUANTIZE op to int8 first; not what `convert` writes, as
+    LiteRT's XNNPACK delegate does not run that op) has scale 1/255 and zero point 0 on MNIST:
+    the runtime passes the pixels as they are, and the probabilities equal the int8-input
+    artifact's, converted from the same model and calibration."""
+    import keras
+    import tensorflow as tf
+
+    from convert.tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter
+
+    model = keras.models.load_model(pipeline.models / "mnist_mlp.keras", compile=False)
+    with np.load(pipeline.models / "calibration.npz") as data:
+        calibration = InputContract().model_input(data["images"])
+    converter = tflite_converter(model, "int8", calibration, output_type=ARTIFACT_INT8_OUTPUT)
+    converter.inference_input_type = tf.uint8
+    path = tmp_path / "uint8_input.tflite"
+    path.write_bytes(converter.convert())
+    twin = runtime.load(path, contract=InputContract(), isolate=False)
+    assert twin.input.dtype == np.uint8 and twin.input.zero_point == 0 and twin.takes_pixels
+    artifact = runtime.load(pipeline.models / "mnist_mlp_int8.tflite")
+    images = reference.images
+    np.testing.assert_array_equal(twin.predict(images), artifact.predict(images))
+    np.testing.assert_array_equal(twin.predict(images / np.float32(255)), artifact.predict(images))
