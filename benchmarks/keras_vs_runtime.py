@@ -19,7 +19,8 @@ quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 
-from runtime.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib, timings  # noqa: E402
+from runtime.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib  # noqa: E402
+from runtime.timing import timings  # noqa: E402
 from runtime.manifest import read_manifest  # noqa: E402
 from runtime.parity import load_reference  # noqa: E402
 

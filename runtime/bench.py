@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from .timing import Measured, Timings, paired_timings
 from .child import ChildTimeoutError, answer, child_env, run_module, signal_name
 from .tables import format_size, text_table
 
@@ -36,38 +37,12 @@ MEMORY_BUDGET_MIB = 512
 """The largest batch's tensors stay within this (per implementation, one at a time): with
 the interpreter and the images, a child stays well under 1.5 GB, less than a Pi 4 or 5 with
 2 GB can spare."""
-THROUGHPUT_SECONDS = 0.3
-"""How long each throughput figure runs for (at least one call per round after a warm-up call) ..."""
-THROUGHPUT_ROUNDS = 3
-"""... in this many rounds, the fastest reported (as timeit's best of): on a machine shared
-with other work, a round slowed by it says nothing about the runtime."""
-WARMUP_RUNS = 200
-WARMUP_SECONDS = 0.5
-"""Warm-up stops after WARMUP_RUNS calls or this long, whichever comes first."""
-LATENCY_SECONDS = 2.0
-"""Without --runs, single-image latency is sampled for about this long per implementation ..."""
-MIN_RUNS, MAX_RUNS = 20, 2000
-"""... and at least MIN_RUNS, at most MAX_RUNS times."""
 CHILD_TIMEOUT_S = 900
 STARTUP_REPEATS = 5
 TARGETS = {"one_image": 2.0, "batch_1000": 0.9, "startup": 2.0}
 """The runtime against the bare interpreter: one image at most 2x its time, the largest
 batch at least 0.9x its throughput; `predict` as a whole process at most 2x the time and
 memory of importing numpy and the interpreter."""
-
-
-@dataclass
-class Timings:
-    """One implementation's figures (the runtime's Model, or the bare interpreter)."""
-
-    load_ms: float
-    first_ms: float
-    """First inference after load, one image."""
-    p50_us: float
-    """Median single-image latency after warm-up."""
-    p99_us: float
-    images_per_s: dict
-    """Batch size -> images per second."""
 
 
 @dataclass
@@ -109,62 +84,6 @@ class BenchReport:
     def to_json(self) -> dict:
         return {"machine": self.machine, "rows": [r.to_json() for r in self.rows], "startup": self.startup,
                 "skipped": self.skipped}
-
-
-def _warm_up(call) -> float:
-    """Calls `call` WARMUP_RUNS times or for WARMUP_SECONDS; returns the seconds a call took."""
-    count, start = 0, time.perf_counter()
-    while count < WARMUP_RUNS:
-        call()
-        count += 1
-        if time.perf_counter() - start >= WARMUP_SECONDS:
-            break
-    return (time.perf_counter() - start) / count
-
-
-def runs_for(seconds_per_call: float) -> int:
-    """Latency samples that fit LATENCY_SECONDS, within MIN_RUNS..MAX_RUNS."""
-    return int(min(MAX_RUNS, max(MIN_RUNS, LATENCY_SECONDS / max(seconds_per_call, 1e-9))))
-
-
-def _latencies_us(call, runs: Optional[int]) -> list:
-    per_call = _warm_up(call)
-    runs = runs or runs_for(per_call)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        call()
-        times.append((time.perf_counter_ns() - start) / 1000)
-    return times
-
-
-def _images_per_s(call, batch: int) -> float:
-    call()
-    best = 0.0
-    for _ in range(THROUGHPUT_ROUNDS):
-        count, start = 0, time.perf_counter()
-        while True:
-            call()
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= THROUGHPUT_SECONDS / THROUGHPUT_ROUNDS:
-                break
-        best = max(best, count * batch / elapsed)
-    return best
-
-
-def timings(load_s: float, first_s: float, single, batched: dict, runs: Optional[int]) -> Timings:
-    """Latency of `single()` over `runs` calls after warm-up (None: as many as fit
-    LATENCY_SECONDS), and throughput of each `batched[size]()`, with the load and first-call
-    times measured by the caller."""
-    latencies = _latencies_us(single, runs)
-    return Timings(
-        load_ms=load_s * 1000,
-        first_ms=first_s * 1000,
-        p50_us=statistics.median(latencies),
-        p99_us=float(np.percentile(latencies, 99)),
-        images_per_s={b: _images_per_s(call, b) for b, call in batched.items()},
-    )
 
 
 def _bare_tflite(module, path: str, threads, inputs, batch_sizes):
@@ -243,10 +162,9 @@ def batch_sizes_for(largest: int) -> list:
 
 def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int], reference: str,
             batch_size: Optional[int] = None) -> dict:
-    """Child side: the runtime's Model and the bare interpreter on the same file, one after
-    the other (the runtime's tensors are released before the bare interpreter's are made).
+    """Child side: the runtime's Model and the bare interpreter on the same file, timed in
+    alternation (paired_timings); the peak memory is the two together.
     `batch_size` None: the largest batch is chosen by memory (memory_bounded_batch)."""
-    import gc
 
     from .backends import import_backend
     from .model import load
@@ -271,19 +189,16 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     if len(images) < largest:
         images = np.concatenate([images] * -(-largest // len(images)))
     images = images[:largest]
-    runtime = timings(load_s, first_s, lambda: model.predict(images[:1]),
-                      {b: (lambda b=b: model.predict(images[:b])) for b in sizes}, runs)
+    ours = Measured(load_s, first_s, lambda: model.predict(images[:1]),
+                    {b: (lambda b=b: model.predict(images[:b])) for b in sizes})
     precision = model.entry.precision if model.entry else "?"
     backend_name = f"{model.backend.name} {model.backend.version}"
-    prepared = model._pixels_to_input(images)  # the bare interpreter's input, made outside its timing
-    del model  # its interpreter's tensors go before the bare interpreter's are made
-    gc.collect()
-
+    prepared = model.pixels_to_input(images)  # the bare interpreter's input, made outside its timing
     bare_load_s, calls = bare_load(module, path, threads, prepared, sizes)
     start = time.perf_counter()
     calls[1]()
     bare_first_s = time.perf_counter() - start
-    bare = timings(bare_load_s, bare_first_s, calls[1], calls, runs)
+    runtime, bare = paired_timings(ours, Measured(bare_load_s, bare_first_s, calls[1], calls), runs)
     row = BenchRow(
         artifact=Path(path).name, precision=precision, backend=backend_name, bytes=Path(path).stat().st_size,
         timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(), batch_sizes=sizes,

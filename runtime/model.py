@@ -88,7 +88,7 @@ class Model:
             y = run_offset_pixels(pixels) if 0 < len(pixels) <= MAX_BATCH else self._in_batches(run_offset_pixels, pixels)
             return self._probabilities(y)
         if x.dtype == np.uint8:
-            x = self._pixels_to_input(self.contract.check_shape(x))
+            x = self.pixels_to_input(self.contract.check_shape(x))
         elif self.takes_pixels and not self.input.quantized:  # floats are pixel / pixel_scale: back to the pixels
             floats = self.contract.check_floats(self.contract.check_shape(x))
             x = np.round(floats * np.float32(self.contract.pixel_scale)).astype(np.uint8)
@@ -116,7 +116,7 @@ class Model:
             return quantize(x, self.input.scale, self.input.zero_point, self.input.dtype)
         return x.astype(self.input.dtype, copy=False)
 
-    def _pixels_to_input(self, pixels: np.ndarray) -> np.ndarray:
+    def pixels_to_input(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels to the model's input, identical to the general path, faster.
 
         A model that takes pixels (takes_pixels) gets them as they are. A float input is computed directly.

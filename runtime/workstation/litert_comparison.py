@@ -64,7 +64,7 @@ def compare_with_litert(model, images: np.ndarray, precision: str) -> Optional[L
     reference = litert_reference(model.path, precision)
     if reference is None:
         return None
-    x = model._pixels_to_input(model.contract.check_shape(np.asarray(images)))
+    x = model.pixels_to_input(model.contract.check_shape(np.asarray(images)))
     ours, theirs = model.backend.run(x), reference.run(x)
     diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64)).reshape(len(x), -1)
     return LiteRTComparison(LITERT_RESOLVERS[precision], len(x), int(np.count_nonzero(diff.max(1))),

@@ -27,9 +27,9 @@ DATASET_NOTES = {
 
 
 def measure_latency(report: ParityReport, result, options: ReportOptions):
-    """bench.Timings of one reference image through the runtime's Model, on the backend parity used:
+    """timing.Timings of one reference image through the runtime's Model, on the backend parity used:
     p50/p99 over `latency_runs` calls after bench's warm-up (no throughput figures)."""
-    from ...bench import timings
+    from ...timing import timings
     from ...model import load
 
     path = Path(report.models) / result.artifact
@@ -104,7 +104,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
                options: ReportOptions) -> str:
     """Markdown from the manifest (architecture and data recorded when the model was made or
     converted) and this parity run."""
-    from ...bench import WARMUP_RUNS
+    from ...timing import WARMUP_RUNS
 
     keras_entry = manifest.keras
     exported = manifest.exported
