@@ -73,7 +73,7 @@ def majority(labels):
 
 def test_live_camera_labels_match_runtime_watch_on_the_same_frames(playwright, web, reference, pipeline, tmp_path):
     home = tmp_path / "home"
-    with serving_https(web, home) as (port, _):
+    with serving_https(web, home) as served:
         for clip in range(CLIPS):
             frames, labels = digit_frames(reference, 1, FRAMES_PER_CLIP, seed=10 + clip, first=clip)
             y4m = write_video(frames, tmp_path / f"digit{clip}.y4m", codec="rawvideo")
@@ -83,7 +83,7 @@ def test_live_camera_labels_match_runtime_watch_on_the_same_frames(playwright, w
             assert watch_label == labels[0]
             browser = launch(playwright, FAKE_CAMERA + [f"--use-file-for-fake-video-capture={y4m}", RESOLVE])
             try:
-                page = open_page(browser, f"https://{PHONE_HOST}:{port}/", ignore_https_errors=True)
+                page = open_page(browser, f"https://{PHONE_HOST}:{served.port}/", ignore_https_errors=True)
                 assert page.evaluate("window.isSecureContext")
                 seen = page.evaluate(COLLECT, CAMERA_PREDICTIONS)
                 assert page.locator("#pad").is_visible() and not page.locator("#live-video").is_visible()  # stopped
