@@ -111,12 +111,24 @@ def fit_image(pixels: np.ndarray, contract) -> np.ndarray:
     return out.reshape(contract.image_shape)
 
 
+def pixel_mode(contract) -> str:
+    """The colour mode (Pillow's) in which images are read for this contract."""
+    return "RGB" if contract.channels == 3 else "L"
+
+
+def prepare_pixels(pixels: np.ndarray, contract, name: str) -> np.ndarray:
+    """Float 0..255 pixels in the contract's mode (pixel_mode) as one uint8 input of
+    `contract`: a digit model's MNIST normalisation (ImageError when it finds no single
+    digit, naming `name`), any other model's resize. Files, arrays and frames all end here."""
+    if contract.preprocessing == "mnist-digit":
+        return normalize_digit(pixels, name).reshape(contract.image_shape)
+    return fit_image(pixels, contract)
+
+
 def prepare_image(path, contract, notes: Optional[list] = None) -> np.ndarray:
     """An image file as one uint8 input of `contract` (shape contract.image_shape); what
     the reading noticed (an animation's first frame) is appended to `notes` when given."""
-    if contract.preprocessing == "mnist-digit":
-        return normalize_digit(read_pixels(path, "L", notes), str(path)).reshape(contract.image_shape)
-    return fit_image(read_pixels(path, "RGB" if contract.channels == 3 else "L", notes), contract)
+    return prepare_pixels(read_pixels(path, pixel_mode(contract), notes), contract, str(path))
 
 
 def load_image(path) -> np.ndarray:

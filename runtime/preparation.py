@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 
 from .contract import InputContract
-from .digits import normalize_digit
-from .images import fit_image
 from .images import prepare_image as prepare_image_file
+from .images import prepare_pixels
 
 if TYPE_CHECKING:
     from .model import Model
@@ -65,7 +64,4 @@ def prepare_image(image: Union[str, os.PathLike, np.ndarray], model_or_contract:
         return prepare_image_file(image, contract, notes)
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image: got {type(image).__name__}, expected a path or a numpy array shaped {ARRAY_SHAPES}")
-    pixels = _array_pixels(image, contract.channels)
-    if contract.preprocessing == "mnist-digit":
-        return normalize_digit(pixels if pixels.ndim == 2 else pixels[:, :, 0], "image").reshape(contract.image_shape)
-    return fit_image(pixels, contract)
+    return prepare_pixels(_array_pixels(image, contract.channels), contract, "image")

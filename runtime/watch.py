@@ -18,10 +18,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from .commands import describe_prediction
-from .digits import normalize_digit
 from .errors import ImageError
 from .frames import Frame, StreamBrokenError
-from .images import fit_image
+from .images import pixel_mode, prepare_pixels
 from .tables import plural
 
 STAGES = ("read", "prepare", "infer")
@@ -117,17 +116,14 @@ class WatchSummary:
 
 
 def frame_mode(contract) -> str:
-    """The colour mode a frame source should deliver for this contract."""
-    return "RGB" if contract.channels == 3 else "L"
+    """The colour mode a frame source should deliver for this contract (as files are read)."""
+    return pixel_mode(contract)
 
 
 def prepare_frame(pixels: np.ndarray, contract, name: str) -> np.ndarray:
     """A frame's pixels as one uint8 input of `contract`, exactly as `predict` prepares an image
-    file (runtime.images.prepare_image): ImageError when a digit model finds no single digit."""
-    pixels = np.asarray(pixels, dtype=np.float32)
-    if contract.preprocessing == "mnist-digit":
-        return normalize_digit(pixels, name).reshape(contract.image_shape)
-    return fit_image(pixels, contract)
+    file (runtime.images.prepare_pixels): ImageError when a digit model finds no single digit."""
+    return prepare_pixels(np.asarray(pixels, dtype=np.float32), contract, name)
 
 
 def frame_result(frame: Frame, started: float, probs, labels, min_confidence: float, reason: Optional[str]) -> dict:
