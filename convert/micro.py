@@ -333,7 +333,7 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
 
 
 def _convert_micro(options: MicroOptions, log) -> MicroReport:
-    from runtime.backends import import_backend
+    from runtime.interpreters import import_backend
     from runtime.model import Model
     from runtime.workstation.micro_checks import check_against_litert
     from runtime.workstation.tflm_backend import TFLMBackend

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from runtime.downloads import PinnedFile, cache_dir, fetch
+from runtime.downloads import PinnedFile, fetch
+from runtime.user_cache import cache_dir
 from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.errors import ModelFileError, ToolkitError
 from runtime.files import folder_lock, sha256_file

@@ -11,9 +11,9 @@ from typing import Optional
 import numpy as np
 
 from .errors import BackendUnavailableError, InputShapeError, ModelFileError, one_line
-from .interpreters import PACKAGES, Versioned, import_backend, package_version  # noqa: F401 (this module's API too)
+from .interpreters import PACKAGES, Versioned, import_backend
 from .onnx_external import check_external_data
-from .tensors import MAX_TENSOR_BYTES, SUPPORTED_DTYPES, TensorInfo, check_io, check_tensor_size  # noqa: F401
+from .tensors import TensorInfo, check_io, check_tensor_size
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
 """Names accepted by `--backend` and `load(..., backend=)`."""

@@ -166,7 +166,7 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     alternation (paired_timings); the peak memory is the two together.
     `batch_size` None: the largest batch is chosen by memory (memory_bounded_batch)."""
 
-    from .backends import import_backend
+    from .interpreters import import_backend
     from .model import load
 
     with np.load(reference, allow_pickle=False) as data:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolkitError
-from .user_cache import CACHE_ENV, cache_dir  # noqa: F401 (train/ and convert/ import cache_dir from here)
+from .user_cache import CACHE_ENV, cache_dir
 
 DOWNLOAD_TIMEOUT_S = 30
 CHUNK_BYTES = 1 << 20

@@ -213,7 +213,9 @@ def _backend_for(path: Path, backend, micro: bool = False):
     """The backend to load an artifact with. The batch-1 model of a tflite-micro artifact runs
     on TFLite Micro when it is installed (else on the .tflite backends); TFLite Micro runs
     nothing else."""
-    from .backends import BACKENDS_FOR_FORMAT, BackendUnavailableError, import_backend
+    from .backends import BACKENDS_FOR_FORMAT
+    from .errors import BackendUnavailableError
+    from .interpreters import import_backend
 
     if backend is None and micro:
         try:

@@ -43,7 +43,8 @@ def cpu_name() -> str:
 def machine_record(backend_names=()) -> dict:
     """CPU model, cores, Python, numpy and the versions of the named (default: every
     installed) interpreter packages: what benchmark numbers were measured on."""
-    from .backends import BACKENDS, package_version
+    from .backends import BACKENDS
+    from .interpreters import package_version
 
     record = {"cpu": cpu_name(), "cores": os.cpu_count(), **platform_record()}
     for name in backend_names or BACKENDS:

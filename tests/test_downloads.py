@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from runtime.downloads import CACHE_ENV, DownloadError, PinnedFile, fetch, parse_digest
+from runtime.downloads import DownloadError, PinnedFile, fetch, parse_digest
+from runtime.user_cache import CACHE_ENV
 
 
 @pytest.fixture

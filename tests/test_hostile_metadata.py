@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import runtime
-from runtime.backends import MAX_TENSOR_BYTES
+from runtime.tensors import MAX_TENSOR_BYTES
 from runtime.errors import InputShapeError, ModelFileError
 from runtime.metadata import CONTRACT_FILE, LABELS_FILE, MAX_ENTRY_BYTES, read_embedded
 

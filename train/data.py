@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.downloads import PinnedFile, cache_dir, fetch
+from runtime.downloads import PinnedFile, fetch
+from runtime.user_cache import cache_dir
 from runtime.errors import ToolkitError
 from runtime.tables import plural
 

@@ -9,7 +9,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..backends import BackendUnavailableError, TFLiteBackend, import_backend
+from ..backends import TFLiteBackend
+from ..errors import BackendUnavailableError
+from ..interpreters import import_backend
 from ..tables import plural
 
 LITERT_RESOLVERS = {"int8": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "float32": "BUILTIN_REF"}
