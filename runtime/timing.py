@@ -24,6 +24,7 @@ LATENCY_SECONDS = 2.0
 MIN_RUNS, MAX_RUNS = 20, 2000
 """... and at least MIN_RUNS, at most MAX_RUNS times."""
 
+
 @dataclass
 class Timings:
     """One implementation's figures (the runtime's Model, or the bare interpreter)."""
@@ -36,6 +37,12 @@ class Timings:
     p99_us: float
     images_per_s: dict
     """Batch size -> images per second."""
+
+    @classmethod
+    def of(cls, load_s: float, first_s: float, latencies_us: list, images_per_s: dict) -> "Timings":
+        """The figures from the measured times: seconds, and latency samples in µs."""
+        return cls(load_ms=load_s * 1000, first_ms=first_s * 1000, p50_us=statistics.median(latencies_us),
+                   p99_us=float(np.percentile(latencies_us, 99)), images_per_s=images_per_s)
 
 
 def warm_up(call) -> float:
@@ -88,14 +95,8 @@ def timings(load_s: float, first_s: float, single, batched: dict, runs: Optional
     """Latency of `single()` over `runs` calls after warm-up (None: as many as fit
     LATENCY_SECONDS), and throughput of each `batched[size]()`, with the load and first-call
     times measured by the caller."""
-    latencies = latencies_us(single, runs)
-    return Timings(
-        load_ms=load_s * 1000,
-        first_ms=first_s * 1000,
-        p50_us=statistics.median(latencies),
-        p99_us=float(np.percentile(latencies, 99)),
-        images_per_s={b: _images_per_s(call, b) for b, call in batched.items()},
-    )
+    return Timings.of(load_s, first_s, latencies_us(single, runs),
+                      {b: _images_per_s(call, b) for b, call in batched.items()})
 
 
 @dataclass
@@ -141,7 +142,4 @@ def paired_timings(a: Measured, b: Measured, runs: Optional[int]) -> tuple:
                 samples.append(time.perf_counter() - begin)
         for rate, samples in zip(rates, durations):
             rate[batch] = batch / statistics.median(samples)
-    return tuple(
-        Timings(load_ms=m.load_s * 1000, first_ms=m.first_s * 1000, p50_us=statistics.median(samples),
-                p99_us=float(np.percentile(samples, 99)), images_per_s=rate)
-        for m, samples, rate in zip((a, b), latencies, rates))
+    return tuple(Timings.of(m.load_s, m.first_s, samples, rate) for m, samples, rate in zip((a, b), latencies, rates))
