@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.layout import MANIFEST_NAME, MICRO_FOLDER, WEB_FOLDER  # noqa: E402 (after the path)
+from runtime.store.layout import MANIFEST_NAME, MICRO_FOLDER, WEB_FOLDER  # noqa: E402 (after the path)
 
 TARGETS = {"time": 2.0, "memory": 1.5}
 """`convert all` at most this many times TensorFlow's own conversion (issue 20, item 8)."""
@@ -61,7 +61,7 @@ def tensorflow_baseline(models: Path, out: Path) -> dict:
     quiet_tensorflow()
     import numpy as np
 
-    from runtime.manifest import read_manifest
+    from runtime.store.manifest import read_manifest
 
     steps = {}
     start = time.perf_counter()

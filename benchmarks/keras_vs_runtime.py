@@ -19,10 +19,10 @@ quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 
-from runtime.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib  # noqa: E402
-from runtime.timing import timings  # noqa: E402
-from runtime.manifest import read_manifest  # noqa: E402
-from runtime.parity import load_reference  # noqa: E402
+from runtime.apps.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib  # noqa: E402
+from runtime.evaluate.timing import timings  # noqa: E402
+from runtime.store.manifest import read_manifest  # noqa: E402
+from runtime.evaluate.parity import load_reference  # noqa: E402
 
 KERAS_PREDICT_RUNS = 50
 """model.predict costs tens of milliseconds per call; fewer samples suffice."""

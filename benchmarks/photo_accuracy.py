@@ -1,7 +1,7 @@
 """Accuracy on photo-like digits: real MNIST test digits (the reference bundle's) written on
 generated phone photos (tests/photos.py), one degradation at a time and all mixed, read as
 `python -m runtime predict` reads a file (grayscale as Pillow converts it, then
-runtime.digits.normalize_digit), and classified by a model artifact. Device side: no TensorFlow.
+runtime.preprocess.digits.normalize_digit), and classified by a model artifact. Device side: no TensorFlow.
 
     python benchmarks/photo_accuracy.py [--models DIR] [--model PATH] [--count N] [--confidence] [--json]
     python benchmarks/photo_accuracy.py --speed     # ms per image: a 600x800 and a 12-megapixel JPEG
@@ -33,7 +33,7 @@ from PIL import Image  # noqa: E402
 import runtime  # noqa: E402
 from photos import CASES, case_style, random_style, render_photo  # noqa: E402
 from runtime.errors import ToolkitError  # noqa: E402
-from runtime.parity import load_reference  # noqa: E402
+from runtime.evaluate.parity import load_reference  # noqa: E402
 
 ROWS = CASES + ("mixed",)
 SEEDS = {"tune": 1000, "held-out": 2000}
@@ -67,7 +67,7 @@ def split_digits(reference, split: str) -> np.ndarray:
 def load_normalizer(spec: str):
     """'runtime' or PATH.py:FUNCTION (e.g. an earlier version of the normalisation)."""
     if spec == "runtime":
-        from runtime.digits import normalize_digit
+        from runtime.preprocess.digits import normalize_digit
 
         return normalize_digit
     path, _, name = spec.rpartition(":")
@@ -123,12 +123,12 @@ SPEED_RUNS = 15
 
 
 def speed(reference, folder: Path) -> list:
-    """Median milliseconds to read (runtime.images.read_grayscale) and normalise
-    (runtime.digits.normalize_digit) a JPEG photo of a digit, per size."""
+    """Median milliseconds to read (runtime.preprocess.images.read_grayscale) and normalise
+    (runtime.preprocess.digits.normalize_digit) a JPEG photo of a digit, per size."""
     from dataclasses import replace
 
-    from runtime.digits import normalize_digit
-    from runtime.images import read_grayscale
+    from runtime.preprocess.digits import normalize_digit
+    from runtime.preprocess.images import read_grayscale
 
     rows = []
     for height, width in SPEED_SIZES:

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import runtime  # noqa: E402
 from camera_frames import digit_frames, write_folder, write_video  # noqa: E402
 from runtime.errors import ToolkitError  # noqa: E402
-from runtime.frames import SourceOptions, VideoSource  # noqa: E402
-from runtime.parity import load_reference  # noqa: E402
-from runtime.watch import WatchOptions, frame_mode, watch  # noqa: E402
+from runtime.apps.frames import SourceOptions, VideoSource  # noqa: E402
+from runtime.evaluate.parity import load_reference  # noqa: E402
+from runtime.apps.watch import WatchOptions, frame_mode, watch  # noqa: E402
 
 MEMORY_AFTER = 1000
 """Resident memory is read after this many frames (warm) and at the end."""

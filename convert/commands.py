@@ -52,7 +52,7 @@ def check_page_artifact(args) -> None:
     now (--max-drop, --float-max-dp): its recorded counts are judged again."""
     from pathlib import Path
 
-    from runtime.manifest import read_manifest
+    from runtime.store.manifest import read_manifest
     from runtime.verdict import rejudge
 
     from .web import WebBuildError, choose_artifact

@@ -14,16 +14,16 @@ import numpy as np
 
 import runtime
 from runtime.errors import ManifestError, ToolkitError, one_line
-from runtime.files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
-from runtime.layout import MANIFEST_NAME, REFERENCE_NAME, artifact_name
-from runtime.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
-from runtime.metadata import read_embedded
-from runtime.parity import ParityResult, Reference, compare, load_reference
+from runtime.store.files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
+from runtime.store.layout import MANIFEST_NAME, REFERENCE_NAME, artifact_name
+from runtime.store.manifest import Artifact, Calibration, Manifest, Metrics, TensorRecord, read_manifest, write_manifest
+from runtime.store.embedded import read_embedded
+from runtime.evaluate.parity import ParityResult, Reference, compare, load_reference
 from runtime.verdict import Limits, reference_problems
 from train.outputs import tool_versions
 
 from .keras_file import load_keras
-from .metadata import tflite_with_metadata
+from .embed import tflite_with_metadata
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
 from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_bytes

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from runtime.parity import Reference, compare
+from runtime.evaluate.parity import Reference, compare
 from runtime.tables import plural
 
 from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter
@@ -79,7 +79,7 @@ class Measured:
 def quiet():
     """The converter prints its SavedModel signature and status lines; LiteRT warns about
     preserved tensors and its own deprecations."""
-    from runtime.native_output import filtered_stderr
+    from runtime.backends.native_output import filtered_stderr
 
     stack = contextlib.ExitStack()
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from runtime.errors import ToolkitError, one_line
-from runtime.files import special_kind
+from runtime.store.files import special_kind
 
 KERAS_CONFIG = "config.json"
 """The member every .keras archive holds: the model's architecture."""

@@ -23,10 +23,10 @@ from typing import Optional
 
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
-from runtime.files import atomic_path, folder_lock, manifest_lock, sha256_file
-from runtime.layout import micro_files
-from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
-from runtime.parity import ParityResult, compare
+from runtime.store.files import atomic_path, folder_lock, manifest_lock, sha256_file
+from runtime.store.layout import micro_files
+from runtime.store.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
+from runtime.evaluate.parity import ParityResult, compare
 from runtime.verdict import Limits
 from train.outputs import tool_versions
 
@@ -175,7 +175,7 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     if not (the report leaves out a few hundred bytes on some models), sizes above it are
     tried, the window growing fourfold, and the last gap bisected. A few child processes,
     seconds; only a report that is far off costs more."""
-    from runtime.workstation.arena_probe import probe_arena
+    from runtime.backends.tflm_arena import probe_arena
 
     generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
     first = probe_arena(path, generous)
@@ -333,10 +333,10 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
 
 
 def _convert_micro(options: MicroOptions, log) -> MicroReport:
-    from runtime.interpreters import import_backend
+    from runtime.backends.interpreters import import_backend
     from runtime.model import Model
-    from runtime.workstation.micro_checks import check_against_litert
-    from runtime.workstation.tflm_backend import TFLMBackend
+    from runtime.evaluate.micro_checks import check_against_litert
+    from runtime.backends.tflm import TFLMBackend
 
     started = time.perf_counter()
     tflite_micro = import_backend("tflite-micro")  # before the work: says what to install

@@ -270,7 +270,7 @@ def finish_onnx(path: Path, contract, labels, name: str) -> None:
     None), checked with onnx.checker."""
     import onnx
 
-    from .metadata import add_onnx_metadata
+    from .embed import add_onnx_metadata
     from .pixel_input import onnx_with_pixel_input
 
     model = onnx_with_pixel_input(onnx.load(str(path)), contract)

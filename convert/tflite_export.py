@@ -88,7 +88,7 @@ def tflite_bytes(model, precision: str, calibration=None, per_channel: bool = Tr
     """The converted flatbuffer. `batch_size` fixes the batch dimension (None: left open, any
     batch); `output_type` is an int8 model's output type (INT8_OUTPUT_TYPES); `quiet` hides
     the converter's printed SavedModel signature and its status lines."""
-    from runtime.native_output import filtered_stderr
+    from runtime.backends.native_output import filtered_stderr
 
     with contextlib.ExitStack() as stack:
         saved_model = None

@@ -14,8 +14,8 @@ import numpy as np
 
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
-from runtime.layout import MANIFEST_NAME
-from runtime.manifest import Manifest, read_manifest
+from runtime.store.layout import MANIFEST_NAME
+from runtime.store.manifest import Manifest, read_manifest
 from runtime.tables import plural
 from runtime.verdict import reference_problems
 from train.data import DataError, check_class_names, open_npz, read_labels_file
@@ -141,7 +141,7 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
     """Keras's image_dataset_from_directory layout: folder/<class>/<image>; the subfolder
     names are the class names, numbered in sorted order (as Keras does), or in `order` when
     it names exactly those subfolders."""
-    from runtime.images import IMAGE_SUFFIXES, ImageError, prepare_image
+    from runtime.preprocess.images import IMAGE_SUFFIXES, ImageError, prepare_image
 
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:

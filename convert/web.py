@@ -7,7 +7,7 @@ and checksum from the manifest, and onnxruntime-web's smallest build that runs i
 WebAssembly CPU build (its JavaScript bundle and one .wasm file) at the version pinned in
 web/package-lock.json, copied from the checkout's web/node_modules when `npm ci` put it there,
 else from the npm registry's tarball, fetched once, checked against the lock file's sha512
-integrity and cached per user (runtime/downloads.py). The page fetches nothing at run time.
+integrity and cached per user (runtime/workstation/downloads.py). The page fetches nothing at run time.
 No TensorFlow here.
 """
 
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from runtime.downloads import PinnedFile, fetch
-from runtime.user_cache import cache_dir
+from runtime.workstation.downloads import PinnedFile, fetch
+from runtime.store.user_cache import cache_dir
 from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.errors import ModelFileError, ToolkitError
-from runtime.files import folder_lock, sha256_file
-from runtime.layout import MANIFEST_NAME, WEB_CONFIG_NAME, WEB_FOLDER
-from runtime.manifest import Artifact, read_manifest
-from runtime.metadata import read_embedded
-from runtime.rejections import rejections
+from runtime.store.files import folder_lock, sha256_file
+from runtime.store.layout import MANIFEST_NAME, WEB_CONFIG_NAME, WEB_FOLDER
+from runtime.store.manifest import Artifact, read_manifest
+from runtime.store.embedded import read_embedded
+from runtime.store.rejections import rejections
 from runtime.tables import format_size, plural
 
 PAGE_PACKAGE = "convert.web_page"
@@ -165,7 +165,7 @@ def check_artifact(artifact: Artifact, models: Path) -> Path:
 
 def onnx_ir_version(path: Path) -> Optional[int]:
     """ModelProto.ir_version (field 1), read from the protobuf without the onnx package."""
-    from runtime.onnx_external import message_fields
+    from runtime.store.onnx_external import message_fields
 
     try:
         for number, wire, value in message_fields(path.read_bytes()):

@@ -7,7 +7,7 @@ Keras. Typed (py.typed)."""
 from .contract import InputContract
 from .errors import BackendUnavailableError, ImageError, InputShapeError, ManifestError, ModelFileError, ToolkitError
 from .model import Model, load
-from .preparation import prepare_image
+from .preprocess.preparation import prepare_image
 
 __all__ = [
     "BackendUnavailableError",

@@ -1,5 +1,5 @@
 """python -m runtime predict|parity|bench|info|serve|doctor|watch: the device-side commands (no TensorFlow).
-Parsing only; the bodies are in runtime/commands.py."""
+Parsing only; the bodies are in runtime/apps/commands.py."""
 
 import argparse
 import sys
@@ -277,11 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from . import commands
+    from .apps import commands
     from .errors import ToolkitError
 
-    if args.command == "watch":  # runtime/watch_command.py uses commands' helpers, so it is not one of them
-        from .watch_command import run_watch as run
+    if args.command == "watch":  # runtime/apps/watch_command.py uses commands' helpers, so it is not one of them
+        from .apps.watch_command import run_watch as run
     else:
         run = getattr(commands, args.command)
     try:

@@ -13,9 +13,9 @@ import numpy.typing as npt
 from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
-from .files import manifest_lock, sha256_file, special_kind
-from .layout import MANIFEST_NAME
-from .manifest import read_manifest
+from .store.files import manifest_lock, sha256_file, special_kind
+from .store.layout import MANIFEST_NAME
+from .store.manifest import read_manifest
 from .tables import plural
 
 MAX_BATCH = 1024
@@ -41,7 +41,7 @@ class Model:
         self.contract_source = contract_source
         """Where the contract came from: the manifest, the file's metadata, MNIST's default or the caller."""
         self.entry = entry
-        """This artifact's manifest record (runtime.manifest.Artifact), when the file is listed in one."""
+        """This artifact's manifest record (runtime.store.manifest.Artifact), when the file is listed in one."""
         self.input = backend.inputs[0]
         self.output = backend.outputs[0]
         classes = self.output.shape[-1]
@@ -136,7 +136,7 @@ class Model:
     def describe(self) -> dict:
         """What `python -m runtime info` prints: tensors, quantization, size, backend, contract,
         and what the file itself carries."""
-        from .metadata import read_embedded
+        from .store.embedded import read_embedded
 
         def tensor(info):
             data = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype.name}
@@ -192,7 +192,7 @@ def load(
     A file whose checksum was not verified against a manifest is first loaded and run in a
     child process (`isolate`, by default), so a file that crashes the native interpreter
     raises ModelFileError here instead of killing this process; once per file content and
-    backend version (runtime/probe_cache.py remembers passes). `quiet` drops the
+    backend version (runtime/backends/probe_cache.py remembers passes). `quiet` drops the
     interpreter's status lines on stderr (False shows them).
     """
     path = Path(path)
@@ -206,7 +206,7 @@ def load(
         kind = special_kind(path)
         if kind:
             raise ModelFileError(f"{path}: is {kind}, not a model file")
-        from .rejections import missing_file_reason
+        from .store.rejections import missing_file_reason
 
         raise ModelFileError(f"{path}: {missing_file_reason(path) or 'model file not found'}")
     if not (path.parent / MANIFEST_NAME).is_file():
@@ -234,7 +234,7 @@ def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool
     elif entry is not None:
         contract, labels, source = entry.contract, entry.labels or manifest_labels, f"from {path.parent / MANIFEST_NAME}"
     else:
-        from .metadata import read_embedded
+        from .store.embedded import read_embedded
 
         embedded = read_embedded(path)
         if embedded is not None and embedded.contract is not None:
@@ -243,7 +243,7 @@ def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool
             contract, source = InputContract(), "MNIST's default: the file carries no contract"
             labels = embedded.labels if embedded is not None else None
     if isolate and name not in CHECKS_ITS_OWN_FILES:
-        from .probe import probe
+        from .backends.probe import probe
 
         probe(path, name)
     try:  # the contract is known before the interpreter allocates anything for the model's input

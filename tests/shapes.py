@@ -42,7 +42,7 @@ def draw_in(kind: str, rng: np.random.Generator, size: int, background: tuple, c
 def shape_arrays(per_class: int, seed: int = 0) -> tuple:
     """(uint8 images (N, 32, 32, 3), int labels (N,)), classes in CLASSES order: drawn at
     DRAWN pixels and reduced by the runtime's own resampling, as larger files are."""
-    from runtime.resample import resize, to_uint8
+    from runtime.preprocess.resample import resize, to_uint8
 
     rng = np.random.default_rng(seed)
     images, labels = [], []

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from runtime.bench import MEMORY_BUDGET_MIB, PROBE_BATCH, batch_sizes_for, memory_bounded_batch
-from runtime.timing import MAX_RUNS, MIN_RUNS, runs_for
+from runtime.apps.bench import MEMORY_BUDGET_MIB, PROBE_BATCH, batch_sizes_for, memory_bounded_batch
+from runtime.evaluate.timing import MAX_RUNS, MIN_RUNS, runs_for
 
 from conftest import run_cli
 

@@ -1,9 +1,9 @@
-"""runtime/child.py, the one protocol of the runtime's child processes, on real children: a
+"""runtime/backends/child.py, the one protocol of the runtime's child processes, on real children: a
 timeout kills the child, a crash is named by its signal, the answer is the last JSON line."""
 
 import pytest
 
-from runtime.child import ERROR_STATUS, ChildResult, ChildTimeoutError, run_module
+from runtime.backends.child import ERROR_STATUS, ChildResult, ChildTimeoutError, run_module
 
 
 def test_a_child_that_hangs_is_killed_at_its_timeout():
@@ -19,7 +19,7 @@ def test_a_child_that_crashes_is_named_by_its_signal(tmp_path, monkeypatch):
 
 
 def test_a_child_error_comes_back_as_one_json_line(tmp_path):
-    child = run_module("runtime.probe", [tmp_path / "missing.tflite", "litert"], timeout=60)
+    child = run_module("runtime.backends.probe", [tmp_path / "missing.tflite", "litert"], timeout=60)
     assert child.returncode == ERROR_STATUS and child.signal is None
     assert "missing.tflite" in child.reply()["error"] and "Traceback" not in child.stdout + child.stderr
 

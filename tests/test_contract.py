@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from runtime.contract import InputContract
-from runtime.images import fit_image
-from runtime.manifest import Manifest, read_manifest, write_manifest
-from runtime.resample import resize
+from runtime.preprocess.images import fit_image
+from runtime.store.manifest import Manifest, read_manifest, write_manifest
+from runtime.preprocess.resample import resize
 
 RGB = InputContract((32, 48, 3), preprocessing="resize")
 
@@ -91,7 +91,7 @@ def test_stretch_keeps_everything_without_borders():
 def test_rgb_files_keep_their_channels(tmp_path):
     from PIL import Image
 
-    from runtime.images import prepare_image
+    from runtime.preprocess.images import prepare_image
 
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[..., 0], rgb[..., 2] = 255, 30

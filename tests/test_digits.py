@@ -1,14 +1,14 @@
-"""runtime.raster and runtime.digits: each numeric building block against a brute-force reference, and the
+"""runtime.preprocess.raster and runtime.preprocess.digits: each numeric building block against a brute-force reference, and the
 normalisation against MNIST itself (stroke weight, ink, accuracy)."""
 
 import numpy as np
 import pytest
 
 import runtime
-from runtime import digits
-from runtime.digits import normalize_digit
+from runtime.preprocess import digits
+from runtime.preprocess.digits import normalize_digit
 from runtime.errors import ImageError
-from runtime.raster import (
+from runtime.preprocess.raster import (
     box_mean3, closing, dilate, label_components, percentile, reduce_blocks, resample, resample_max,
     resample_weights, running_extreme, stroke_width,
 )
@@ -156,7 +156,7 @@ def as_photo(image: np.ndarray, light_on_dark: bool = False) -> np.ndarray:
 
 
 def stroke_widths(batch):
-    """Stroke widths measured as the calibration in runtime.digits does: 4x, linear, half."""
+    """Stroke widths measured as the calibration in runtime.preprocess.digits does: 4x, linear, half."""
     return np.array([stroke_width(resample(im.astype(np.float32) / 255, 112, 112) >= 0.5) for im in batch])
 
 

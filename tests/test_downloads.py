@@ -1,4 +1,4 @@
-"""runtime/downloads.py: a pinned file is fetched once, checked against its checksum, cached,
+"""runtime/workstation/downloads.py: a pinned file is fetched once, checked against its checksum, cached,
 and refused with a one-line error when the network or the file is wrong. Served here from
 file:// addresses and a closed port, so no registry is involved."""
 
@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from runtime.downloads import DownloadError, PinnedFile, fetch, parse_digest
-from runtime.user_cache import CACHE_ENV
+from runtime.workstation.downloads import DownloadError, PinnedFile, fetch, parse_digest
+from runtime.store.user_cache import CACHE_ENV
 
 
 @pytest.fixture

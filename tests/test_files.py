@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from runtime.files import atomic_path, write_bytes_atomic
+from runtime.store.files import atomic_path, write_bytes_atomic
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from runtime.files import atomic_path, commit_file, manifest_lock, sha256_file
-from runtime.layout import MANIFEST_LOCK_NAME
-from runtime.manifest import read_manifest, write_manifest
-from runtime.parity import check_models
+from runtime.store.files import atomic_path, commit_file, manifest_lock, sha256_file
+from runtime.store.layout import MANIFEST_LOCK_NAME
+from runtime.store.manifest import read_manifest, write_manifest
+from runtime.evaluate.parity import check_models
 
 from conftest import ROOT, run_cli
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import runtime
-from runtime.images import MAX_PIXELS, ImageError, load_image
+from runtime.preprocess.images import MAX_PIXELS, ImageError, load_image
 
 from conftest import run_cli
 from photos import digit_photo

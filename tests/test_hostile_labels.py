@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from runtime.errors import ModelFileError
-from runtime.onnx_external import check_external_data
+from runtime.store.onnx_external import check_external_data
 from train.data import DataError, check_class_names, load_npz, read_labels_file
 
 from conftest import run_cli
@@ -128,7 +128,7 @@ def test_names_with_brackets_and_line_separators_survive_conversion(tmp_path):
     result = run_cli("convert", "tflite", "--quantize", "float32", "--keras", tmp_path / "tiny.keras",
                      "--data", tmp_path / "data.npz", "--models", models)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    from runtime.metadata import read_embedded
+    from runtime.store.embedded import read_embedded
 
     assert read_embedded(models / "tiny_float32.tflite").labels == names
     assert json.loads((models / "manifest.json").read_text())["labels"] == names

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import runtime
-from runtime.tensors import MAX_TENSOR_BYTES
+from runtime.backends.tensors import MAX_TENSOR_BYTES
 from runtime.errors import InputShapeError, ModelFileError
-from runtime.metadata import CONTRACT_FILE, LABELS_FILE, MAX_ENTRY_BYTES, read_embedded
+from runtime.store.embedded import CONTRACT_FILE, LABELS_FILE, MAX_ENTRY_BYTES, read_embedded
 
 from conftest import ROOT, run_cli
 
@@ -26,7 +26,7 @@ about 40 MB; a file read unbounded here takes 256 MB or more."""
 CHILD = """
 import sys
 from runtime.errors import ToolkitError
-from runtime.metadata import read_embedded
+from runtime.store.embedded import read_embedded
 try:
     print("read", read_embedded(sys.argv[1]))
 except ToolkitError as err:

@@ -122,12 +122,12 @@ def test_onnx_external_data_outside_the_folder_is_refused(tmp_path, location):
 
 
 def test_onnx_external_data_inside_the_folder_is_allowed(tmp_path):
-    from runtime.onnx_external import external_locations
+    from runtime.store.onnx_external import external_locations
 
     data = _onnx_with_external("weights.bin")
     assert list(external_locations(data)) == ["weights.bin"]
     (tmp_path / "weights.bin").write_bytes(np.ones(4, np.float32).tobytes())
     (tmp_path / "model.onnx").write_bytes(data)
-    from runtime.onnx_external import check_external_data
+    from runtime.store.onnx_external import check_external_data
 
     check_external_data(tmp_path / "model.onnx")  # no error

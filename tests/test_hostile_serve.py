@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.serve import MAX_REQUEST_BYTES, ServeOptions, exposure, make_server, max_connections
+from runtime.apps.serve import MAX_REQUEST_BYTES, ServeOptions, exposure, make_server, max_connections
 
 from serving import serving
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.digits import WORKING_SIDE, normalize_digit
-from runtime.images import MAX_ASPECT, ImageError, load_image, prepare_image, read_pixels
+from runtime.preprocess.digits import WORKING_SIDE, normalize_digit
+from runtime.preprocess.images import MAX_ASPECT, ImageError, load_image, prepare_image, read_pixels
 from runtime.contract import InputContract
-from runtime.raster import reduce_blocks
+from runtime.preprocess.raster import reduce_blocks
 
 from conftest import run_cli
 

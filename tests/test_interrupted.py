@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from runtime.files import folder_lock, sha256_file
-from runtime.parity import check_models
+from runtime.store.files import folder_lock, sha256_file
+from runtime.evaluate.parity import check_models
 
 from conftest import ROOT, run_cli
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 from convert.keras_file import KerasFileError, check_keras_archive
-from runtime.files import sha256_file
+from runtime.store.files import sha256_file
 
 
 def _garbage(path, good):

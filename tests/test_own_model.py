@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import runtime
-from runtime.files import sha256_file
-from runtime.metadata import read_embedded
+from runtime.store.files import sha256_file
+from runtime.store.embedded import read_embedded
 
 from conftest import run_cli
 from convert.tflite_metadata_schema import metadata_schema_py_generated as meta

@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from runtime.contract import InputContract
-from runtime.digits import WORKING_SIDE, normalize_digit
+from runtime.preprocess.digits import WORKING_SIDE, normalize_digit
 from runtime.errors import ImageError
-from runtime.images import MAX_ASPECT, fit_image
-from runtime.page_constants import render, shared_constants
-from runtime.raster import reduce_blocks
-from runtime.resample import resize
+from runtime.preprocess.images import MAX_ASPECT, fit_image
+from runtime.workstation.page_constants import render, shared_constants
+from runtime.preprocess.raster import reduce_blocks
+from runtime.preprocess.resample import resize
 
 from conftest import ROOT, run_cli
 from page_js import page_constants, run_page_js
@@ -39,12 +39,12 @@ def drawn_digit(kind: str) -> np.ndarray:
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:
-    """Pillow's grayscale of an RGB uint8 image, as runtime.images reads a colour file."""
+    """Pillow's grayscale of an RGB uint8 image, as runtime.preprocess.images reads a colour file."""
     return np.asarray(Image.fromarray(rgb).convert("L"), np.float32)
 
 
 def strip_with_digit(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A digit on a strip of paper at the aspect-ratio limit runtime.images allows (30 wide)."""
+    """A digit on a strip of paper at the aspect-ratio limit runtime.preprocess.images allows (30 wide)."""
     strip = 210 + rng.normal(0, 4, (30 * MAX_ASPECT, 30))
     ink = np.asarray(Image.fromarray(digit).resize((28, 28), Image.Resampling.BILINEAR), np.float64) / 255
     strip[280:308, 1:29] = strip[280:308, 1:29] * (1 - ink) + 40 * ink
@@ -136,7 +136,7 @@ def test_the_page_fits_images_to_resize_contracts_as_the_runtime_does(tmp_path):
 
 @pytest.mark.parametrize("channels, mode", [(1, "L"), (3, "RGB")])
 def test_the_page_reads_decoded_pixels_as_the_runtime_does(tmp_path, channels, mode):
-    """web/images.js pixelsFromRgba (web/pillow.js) against what runtime.images does with
+    """web/images.js pixelsFromRgba (web/pillow.js) against what runtime.preprocess.images does with
     Pillow: every alpha over white paper (alpha_composite), then convert("L") or RGB."""
     rng = np.random.default_rng(28)
     rgba = rng.integers(0, 256, (64, 256, 4)).astype(np.uint8)
@@ -150,7 +150,7 @@ def test_the_page_reads_decoded_pixels_as_the_runtime_does(tmp_path, channels, m
 @pytest.mark.parametrize("shape, size", [((45, 70, 3), (32, 32)), ((7, 5, 1), (29, 41)), ((301, 203, 1), (24, 40)),
                                          ((32, 32, 3), (32, 32)), ((10, 200, 3), (10, 37)), ((3, 1000, 1), (64, 9))])
 def test_the_page_resamples_as_the_runtime_does(tmp_path, shape, size):
-    """web/resample.js against runtime.resample.resize: the same float32 bits, enlarging,
+    """web/resample.js against runtime.preprocess.resample.resize: the same float32 bits, enlarging,
     shrinking by integer and fractional factors, one axis only and not at all."""
     image = np.random.default_rng(27).uniform(0, 255, shape).astype(np.float32)
     image = image if shape[2] == 3 else image[..., 0]
@@ -171,10 +171,10 @@ def test_the_page_reduces_strips_to_the_same_image_as_python(tmp_path, shape):
 
 
 def test_the_pages_constants_are_generated_from_the_runtime():
-    """web/constants.js is what `python -m runtime.page_constants` writes now (a constant
+    """web/constants.js is what `python -m runtime.workstation.page_constants` writes now (a constant
     changed in the Python without running the generator fails here), and Node reads back
     from it the very values Python holds."""
-    assert (ROOT / "web" / "constants.js").read_text() == render(), "run `python -m runtime.page_constants`"
+    assert (ROOT / "web" / "constants.js").read_text() == render(), "run `python -m runtime.workstation.page_constants`"
     expected = {name: list(value) if isinstance(value, tuple) else value for name, (value, _) in shared_constants().items()}
     assert page_constants() == expected
     assert {"NO_DIGIT_CONTRAST", "KEEP_STROKES", "MAX_ASPECT", "RESIZE_MODES"} <= expected.keys()
@@ -183,8 +183,8 @@ def test_the_pages_constants_are_generated_from_the_runtime():
 def test_the_generator_checks_and_rewrites_a_stale_file(tmp_path):
     stale = tmp_path / "constants.js"
     stale.write_text(render().replace("export const MIN_CONTRAST = 0.12;", "export const MIN_CONTRAST = 0.1;"))
-    result = run_cli("runtime.page_constants", "--check", "--output", stale)
-    assert result.returncode == 1 and result.stderr == f"error: {stale} is out of date: run `python -m runtime.page_constants`\n"
-    result = run_cli("runtime.page_constants", "--output", stale)
+    result = run_cli("runtime.workstation.page_constants", "--check", "--output", stale)
+    assert result.returncode == 1 and result.stderr == f"error: {stale} is out of date: run `python -m runtime.workstation.page_constants`\n"
+    result = run_cli("runtime.workstation.page_constants", "--output", stale)
     assert result.returncode == 0 and stale.read_text() == render(), result.stderr
-    assert run_cli("runtime.page_constants", "--check", "--output", stale).returncode == 0
+    assert run_cli("runtime.workstation.page_constants", "--check", "--output", stale).returncode == 0

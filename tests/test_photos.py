@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import runtime
-from runtime.digits import normalize_digit
-from runtime.images import ImageError, load_image
+from runtime.preprocess.digits import normalize_digit
+from runtime.preprocess.images import ImageError, load_image
 
 from conftest import run_cli
 from photos import case_style, random_style, render_photo

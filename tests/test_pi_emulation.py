@@ -76,7 +76,7 @@ import platform, sys
 import numpy as np
 import PIL
 import runtime
-from runtime.parity import load_reference
+from runtime.evaluate.parity import load_reference
 
 models, backend, out = sys.argv[1:]
 reference = load_reference(models)
@@ -139,7 +139,7 @@ def target(request, emulations) -> Target:
 
 
 def test_parity_passes_on_the_emulated_pi(target, emulations, pipeline, tmp_path, capsys):
-    from runtime.platform_info import describe_platform
+    from runtime.evaluate.platform_info import describe_platform
 
     result = pi("run", target, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -223,7 +223,7 @@ def test_int8_answers_match_x86_64(target, pipeline, tmp_path, capsys):
 
 
 def test_unlisted_file_is_probed_in_an_emulated_child(target, pipeline, tmp_path, monkeypatch):
-    """A file no manifest vouches for is first loaded in a child process (runtime.probe); under
+    """A file no manifest vouches for is first loaded in a child process (runtime.backends.probe); under
     emulation that child must be emulated too (the script's launcher is sys.executable). An
     empty probe cache makes sure the child runs; the pass it records proves that it did."""
     cache = tmp_path / "cache"

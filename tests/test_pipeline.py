@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.files import sha256_file
+from runtime.store.files import sha256_file
 
 from conftest import run_cli
 

@@ -1,5 +1,5 @@
 """A file no manifest lists is probed in a child once per content, backend and version
-(runtime/probe_cache.py): a pass is remembered, a failure never is, and a cache that cannot be
+(runtime/backends/probe_cache.py): a pass is remembered, a failure never is, and a cache that cannot be
 written never fails a load."""
 
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT
 from runtime.errors import ModelFileError
-from runtime.probe import probe
-from runtime.probe_cache import ProbeCache, probe_key
+from runtime.backends.probe import probe
+from runtime.backends.probe_cache import ProbeCache, probe_key
 
 MODEL = "mnist_mlp_int8.tflite"
 

@@ -9,7 +9,7 @@ import pytest
 
 import runtime
 from runtime.errors import ModelFileError
-from runtime.rejections import missing_file_reason, rejections
+from runtime.store.rejections import missing_file_reason, rejections
 
 from conftest import run_cli
 
@@ -31,7 +31,7 @@ def test_predict_names_a_rejected_file_and_its_reason(pipeline, tmp_path):
     digit = tmp_path / "digit.png"
     from PIL import Image
 
-    from runtime.parity import load_reference
+    from runtime.evaluate.parity import load_reference
 
     image = load_reference(models).images[0]
     Image.fromarray(image.squeeze(-1) if image.ndim == 3 else image).save(digit)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.parity import check_models, compare
+from runtime.evaluate.parity import check_models, compare
 from runtime.tables import format_size
-from runtime.workstation.report import GALLERY_CAP, ReportOptions, analyse, write_report
+from runtime.apps.report import GALLERY_CAP, ReportOptions, analyse, write_report
 
 from conftest import ROOT, run_cli
 
@@ -218,7 +218,7 @@ PARITY_WITHOUT_REPORT = textwrap.dedent(
     """
     import contextlib, importlib.util, io, sys
     assert importlib.util.find_spec("matplotlib") is not None, "matplotlib must be installed for this to prove anything"
-    import runtime.workstation.report  # the report module itself imports matplotlib only when it draws
+    import runtime.apps.report  # the report module itself imports matplotlib only when it draws
     from runtime.__main__ import main
     codes = []
     with contextlib.redirect_stdout(io.StringIO()):

@@ -10,8 +10,8 @@ from PIL import Image
 
 import runtime
 from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
-from runtime.digits import normalize_digit
-from runtime.images import ImageError, load_image
+from runtime.preprocess.digits import normalize_digit
+from runtime.preprocess.images import ImageError, load_image
 
 from conftest import run_cli
 from photos import digit_photo, naive_resize

@@ -58,7 +58,7 @@ def test_a_plain_http_request_is_one_line_not_a_traceback(page, tmp_path):
 
 
 def test_own_certificate_and_a_lone_cert_flag(page, tmp_path):
-    from runtime.certificate import self_signed
+    from runtime.apps.certificate import self_signed
 
     own = self_signed(["127.0.0.1"], tmp_path / "own")
     with serving_https(page, tmp_path / "home", "--cert", str(own.cert), "--key", str(own.key)) as served:

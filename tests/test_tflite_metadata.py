@@ -1,4 +1,4 @@
-"""TFLite metadata written without tflite-support (convert/metadata.py with the vendored
+"""TFLite metadata written without tflite-support (convert/embed.py with the vendored
 metadata schema): what the support library reads, and the same bytes every time."""
 
 import io
@@ -6,10 +6,10 @@ import json
 import sys
 import zipfile
 
-from convert.metadata import MIN_PARSER_VERSION, tflite_with_metadata
+from convert.embed import MIN_PARSER_VERSION, tflite_with_metadata
 from convert.tflite_metadata_schema import metadata_schema_py_generated as meta
-from runtime.manifest import read_manifest
-from runtime.metadata import read_embedded
+from runtime.store.manifest import read_manifest
+from runtime.store.embedded import read_embedded
 
 from tflite_metadata import read_tflite_metadata
 

@@ -187,7 +187,7 @@ def test_ctrl_c_prints_the_summary(pipeline, clip):
 
 
 def test_stage_percentiles_match_numpy_within_the_bin_width():
-    from runtime.watch import StageTimes
+    from runtime.apps.watch import StageTimes
 
     rng = np.random.default_rng(0)
     samples = rng.lognormal(mean=np.log(0.01), sigma=0.5, size=5000)
@@ -206,7 +206,7 @@ class RepeatedFrame:
         self.pixels, self.count = pixels, count
 
     def __iter__(self):
-        from runtime.frames import Frame
+        from runtime.apps.frames import Frame
 
         for k in range(self.count):
             yield Frame(k, self.pixels, f"frame {k}")
@@ -225,8 +225,8 @@ def test_memory_stays_flat_over_a_long_run(pipeline, clip, tmp_path):
 import json, os
 import numpy as np
 import runtime
-from runtime.frames import Frame
-from runtime.watch import WatchOptions, watch
+from runtime.apps.frames import Frame
+from runtime.apps.watch import WatchOptions, watch
 
 pixels = np.load({str(tmp_path / "frame.npy")!r})
 model = runtime.load({str(pipeline.models / "mnist_mlp_int8.tflite")!r})

@@ -16,9 +16,9 @@ from PIL import Image
 
 import runtime
 from runtime.contract import InputContract
-from runtime.files import sha256_file
-from runtime.images import prepare_image
-from runtime.serve import page_addresses
+from runtime.store.files import sha256_file
+from runtime.preprocess.images import prepare_image
+from runtime.apps.serve import page_addresses
 
 from browser import from_base64, launch, open_page, playwright, playwright_browser, serving, to_base64  # noqa: F401 (fixtures)
 from conftest import ROOT, run_cli

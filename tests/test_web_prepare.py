@@ -1,6 +1,6 @@
 """The web page's image preparation against the runtime's, in Chromium: the same image files
 through the page's JavaScript (decode + prepare, web/images.js) and through
-runtime.images.prepare_image, for a digit contract and for resize contracts; and the page's
+runtime.preprocess.images.prepare_image, for a digit contract and for resize contracts; and the page's
 pixel scaling against InputContract.scale_pixels. (tests/test_page_js.py holds the same
 JavaScript to the Python in Node, on arrays, without a browser.)"""
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from runtime.contract import InputContract
-from runtime.images import ImageError, prepare_image
+from runtime.preprocess.images import ImageError, prepare_image
 
 from browser import from_base64, open_page, playwright, playwright_browser, serving, to_base64  # noqa: F401 (fixtures)
 from conftest import run_cli
@@ -58,7 +58,7 @@ def page_url(tmp_path_factory):
 def _agreement_images(reference, folder) -> list:
     """Image files of the kinds the page meets: photos of digits (PNG and JPEG), one larger
     than the runtime's working size, light-on-dark, MNIST itself, transparent, tiny, colour,
-    a blank page; and photos with what runtime.digits removes or rebuilds (a thin pen, ruled
+    a blank page; and photos with what runtime.preprocess.digits removes or rebuilds (a thin pen, ruled
     lines, a dark table edge) and two digits side by side."""
     rng = np.random.default_rng(7)
     files = []
@@ -99,7 +99,7 @@ CONTRACTS = {
 
 def test_page_prepares_images_as_the_runtime_does(playwright_browser, page_url, reference, tmp_path):
     """The same image files through the page's JavaScript (decode + prepare) and through
-    runtime.images.prepare_image; blind to how either prepares them inside."""
+    runtime.preprocess.images.prepare_image; blind to how either prepares them inside."""
     paths = _agreement_images(reference, tmp_path)
     page = open_page(playwright_browser, page_url)
     files = [{"name": p.name, "data": to_base64(p.read_bytes())} for p in paths]
@@ -120,7 +120,7 @@ def test_page_prepares_images_as_the_runtime_does(playwright_browser, page_url, 
             worst = max(worst, int(diff.max()))
             lines.append(f"{name:12} {path.name:18} max |Δ| {diff.max()}  differing {np.count_nonzero(diff)} of {diff.size}")
             assert diff.max() <= PREPARE_MAX_PIXEL_DIFF, lines[-1]
-    print(f"\npreparation, page vs runtime.images: {compared} images compared, largest |Δ| {worst}")
+    print(f"\npreparation, page vs runtime.preprocess.images: {compared} images compared, largest |Δ| {worst}")
     print("\n".join(line for line in lines if "max |Δ| 0" not in line) or "every image identical")
     print("\n".join(f"{name:12} {file:18} refused by both: {message}" for name, file, message in refused))
     assert [(name, file) for name, file, _ in refused] == [("digit", "blank.png"), ("digit", "two-digits.jpg")]

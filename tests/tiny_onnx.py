@@ -8,8 +8,8 @@ import json
 import numpy as np
 
 from runtime.contract import InputContract
-from runtime.files import sha256_file
-from runtime.manifest import Artifact, FileRecord, Manifest, TensorRecord, write_manifest
+from runtime.store.files import sha256_file
+from runtime.store.manifest import Artifact, FileRecord, Manifest, TensorRecord, write_manifest
 
 
 def tiny_rgb_models(folder, contract: InputContract, labels: list, ir_version: int = 8) -> tuple:

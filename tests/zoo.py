@@ -165,7 +165,7 @@ def draw_plain_shape(kind: str, rng: np.random.Generator):
 def shape_data(channels: int, per_class: int, seed: int) -> tuple:
     """(uint8 images (N, SIZE, SIZE, channels), labels), drawn at DRAWN pixels and reduced by
     the runtime's own resampling, as tests/shapes.py does."""
-    from runtime.resample import resize, to_uint8
+    from runtime.preprocess.resample import resize, to_uint8
 
     rng = np.random.default_rng(seed)
     images, labels = [], []

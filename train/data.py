@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.downloads import PinnedFile, fetch
-from runtime.user_cache import cache_dir
+from runtime.workstation.downloads import PinnedFile, fetch
+from runtime.store.user_cache import cache_dir
 from runtime.errors import ToolkitError
 from runtime.tables import plural
 
@@ -101,7 +101,7 @@ def read_labels_file(path) -> list:
     """Class names, one per line (blank lines at the end ignored); they must be distinct.
     Lines end at "\n" only (a name may hold U+2028 or a form feed, which str.splitlines
     would split at); spaces and a "\r" around a name are dropped."""
-    from runtime.files import open_regular
+    from runtime.store.files import open_regular
 
     path = Path(path)
     try:

@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 
 from runtime.contract import InputContract
-from runtime.files import atomic_path, folder_lock, sha256_file
-from runtime.manifest import Artifact, FileRecord, Manifest, Metrics, write_manifest
-from runtime.layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, keras_name
+from runtime.store.files import atomic_path, folder_lock, sha256_file
+from runtime.store.manifest import Artifact, FileRecord, Manifest, Metrics, write_manifest
+from runtime.store.layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, keras_name
 
 CALIBRATION_POOL = 2000
 """Images kept for int8 calibration (convert --calibration-samples draws from these)."""

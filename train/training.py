@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from runtime.contract import InputContract
-from runtime.manifest import Manifest
+from runtime.store.manifest import Manifest
 
 from .data import Dataset, load_dataset, read_labels_file
 from .outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs

@@ -1,5 +1,5 @@
 // The 8-connected components of the ink and what the digit's selection needs of each: a
-// port of the Components class and _narrow_join in runtime/digits.py (select_digit uses
+// port of the Components class and _narrow_join in runtime/preprocess/digits.py (select_digit uses
 // them in digits.js). The Python says what each rule means; the constants are its own
 // (constants.js, generated from it).
 

@@ -1,16 +1,16 @@
 // A photo or a drawing of one handwritten digit to the 28x28 image MNIST would have made of
-// it: a step-by-step port of `normalize_digit` in runtime/digits.py, so that the page
-// prepares an image exactly as the runtime does. The steps (see runtime/digits.py):
+// it: a step-by-step port of `normalize_digit` in runtime/preprocess/digits.py, so that the page
+// prepares an image exactly as the runtime does. The steps (see runtime/preprocess/digits.py):
 // reduce by block means, ink contrast against a closing of the paper, the digit's 8-connected
 // components without frames, lines and specks, stroke weight brought to MNIST's, fitted
 // into 20x20 and placed in 28x28 by its centre of mass.
 //
-// Each function names the Python it ports; the image operations are those of runtime/raster.py
+// Each function names the Python it ports; the image operations are those of runtime/preprocess/raster.py
 // (raster.js), the components and their selection rules digits.py's Components (components.js),
-// the tuning constants runtime/digits.py's own (constants.js, generated from it). Images are { data, width, height }
+// the tuning constants runtime/preprocess/digits.py's own (constants.js, generated from it). Images are { data, width, height }
 // as raster.js describes.
 //
-// When runtime/digits.py changes, port it here again: tests/test_page_js.py runs this code in
+// When runtime/preprocess/digits.py changes, port it here again: tests/test_page_js.py runs this code in
 // Node on the same images as the Python, and tests/test_web.py in Chromium on image files, and
 // both hold them to agree.
 

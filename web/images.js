@@ -1,5 +1,5 @@
 // Image files and drawings to the array a model's input contract asks for: a port of
-// `prepare_image` and `fit_image` in runtime/images.py. A digit model ("mnist-digit") gets
+// `prepare_image` and `fit_image` in runtime/preprocess/images.py. A digit model ("mnist-digit") gets
 // MNIST's normalisation (digits.js); any other model ("resize") gets the image in its
 // channels, resized to its height and width by a centre crop, black padding or a stretch.
 // Decoding is the browser's; everything after it is the runtime's arithmetic.

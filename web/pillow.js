@@ -1,4 +1,4 @@
-// The Pillow operations that runtime/images.py uses to decode an image file (read_pixels):
+// The Pillow operations that runtime/preprocess/images.py uses to decode an image file (read_pixels):
 // transparency composited over white paper and RGB converted to grayscale, ported from
 // Pillow's C sources (src/libImaging: AlphaComposite.c, Convert.c). Each function names the
 // Pillow call it stands for.

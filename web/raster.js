@@ -1,4 +1,4 @@
-// The image operations of runtime/raster.py, each a step-by-step port of the Python it names,
+// The image operations of runtime/preprocess/raster.py, each a step-by-step port of the Python it names,
 // so that the page's digit normalisation (digits.js) computes exactly what the runtime's does:
 // percentiles by rank, block means, running max/min filters and the closings and openings
 // made of them, the area-averaging resampler, binary dilation, a stroke width estimate and
@@ -10,7 +10,7 @@
 // Python float meets a float32 array in a comparison, numpy rounds it to float32 first (a
 // float32 array keeps its type against a Python scalar): so does `above`.
 //
-// When runtime/raster.py changes, port it here again: tests/test_page_js.py runs this code in
+// When runtime/preprocess/raster.py changes, port it here again: tests/test_page_js.py runs this code in
 // Node on the same images as the Python and holds them to agree bit for bit.
 
 import { f32, pairwiseSum } from "./numeric.js";

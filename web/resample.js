@@ -1,6 +1,6 @@
 // Image resizing for the resize contracts: a step-by-step port of Pillow's BILINEAR filter
 // on float32 images (src/libImaging/Resample.c: precompute_coeffs and the 32bpc passes),
-// which runtime/resample.py calls, so that the page resizes images as `python -m runtime
+// which runtime/preprocess/resample.py calls, so that the page resizes images as `python -m runtime
 // predict` does, to the bit. A separable triangle filter whose width grows with the
 // reduction factor: shrinking averages every source pixel (antialiased), enlarging
 // interpolates linearly. Pixel centres sit at i + 0.5.

@@ -1,0 +1,50 @@
+"""Which PyPI package provides each backend's interpreter, importing it only when asked (a
+missing one is named with the line that installs it), and its version."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BackendUnavailableError
+
+MODULES = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+    "onnxruntime": "onnxruntime",
+    "tflite-micro": "tflite_micro",
+}
+PACKAGES = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime",
+             "tflite-micro": "tflite-micro"}
+"""The PyPI package that provides each backend's module."""
+
+
+def import_backend(name: str):
+    """Imports the backend's module, or says which package to install."""
+    try:
+        return importlib.import_module(MODULES[name])
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"backend {name!r} needs the package {PACKAGES[name]!r}: pip install {PACKAGES[name]}"
+            f" ({err})"
+        ) from err
+
+
+def package_version(name: str) -> str:
+    """The installed version of the backend's package, or "unknown"."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(PACKAGES[name])
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Versioned:
+    """A backend's `version`, from its `name`."""
+
+    name: str
+
+    @property
+    def version(self) -> str:
+        """The interpreter package's version (looked up on demand: importlib.metadata is slow to import)."""
+        return package_version(self.name)

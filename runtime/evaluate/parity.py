@@ -1,0 +1,232 @@
+"""Parity of an artifact with the float Keras model, on the reference bundle that `train` or
+`convert --keras` saved (held-out images, their labels when known, the Keras
+probabilities), so it can run on a device."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ManifestError
+from .parity_metrics import ParityMetrics
+from ..store.layout import REFERENCE_NAME
+from ..verdict import Limits, PairedChange, judge, reference_problems
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Held-out images and what the float Keras model said about them."""
+
+    images: np.ndarray
+    """uint8 (N, *image_shape), as the input contract takes them."""
+    labels: Optional[np.ndarray]
+    """int (N,), the true classes; None when the data came without labels (agreement only)."""
+    probs: np.ndarray
+    """float32 (N, classes), the Keras model's output."""
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def accuracy(self) -> Optional[float]:
+        return None if self.labels is None else float(np.mean(self.probs.argmax(1) == self.labels))
+
+
+def load_reference(models_dir) -> Reference:
+    path = Path(models_dir) / REFERENCE_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path} not found: run `python -m train` first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images, probs = data["images"], data["probs"]
+            labels = data["labels"] if "labels" in data.files else None
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise ManifestError(f"{path} is not a valid reference bundle: {err}") from err
+    n = len(images)
+    if (images.dtype != np.uint8 or images.ndim not in (3, 4) or probs.ndim != 2 or len(probs) != n
+            or (labels is not None and labels.shape != (n,))):
+        raise ManifestError(
+            f"{path}: expected images uint8 (N, H, W[, C]), labels (N,) if any, probs (N, classes); got "
+            f"{images.dtype} {images.shape}, {None if labels is None else labels.shape}, {probs.shape}"
+        )
+    return Reference(images, None if labels is None else labels.astype(np.int64), probs.astype(np.float32))
+
+
+@dataclass
+class ParityResult(ParityMetrics):
+    """One artifact measured against the reference: the five numbers (ParityMetrics; None when
+    the artifact could not be run, see failures) and the verdict on them."""
+
+    artifact: str = ""
+    precision: str = ""
+    bytes: int = 0
+    failures: list = field(default_factory=list)
+    """One sentence per missed threshold or problem, with the measured value; empty when passed."""
+    backend: str = ""
+    """The interpreter package and version that ran it."""
+    calibration: str = ""
+    """For int8: how it was calibrated, e.g. "500 images, per-channel"."""
+    notes: list = field(default_factory=list)
+    """One sentence per thing worth knowing that is not a failure: what the images cannot show,
+    TFLite Micro's outputs against LiteRT's."""
+    summary: str = ""
+    """The verdict in one sentence: the change, its 95% bound, the number of images."""
+    verdict: dict = field(default_factory=dict)
+    """The numbers the verdict rests on (runtime.verdict.Verdict.to_json), as the manifest records them."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def __post_init__(self):
+        if not self.artifact:
+            raise TypeError(f"artifact: got {self.artifact!r}, expected the artifact's file name")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        named = {key: data.pop(key) for key in ("artifact", "precision", "bytes")}  # what it is about, first
+        return dict(named, **data, passed=self.passed)
+
+
+def compare(
+    artifact: str, precision: str, size: int, probs: np.ndarray, reference: Reference, limits: Optional[Limits] = None,
+) -> ParityResult:
+    """Measures `probs` (from the artifact, on reference.images) against the Keras ones and
+    judges them (runtime.verdict.judge) with `limits` (default: the defaults). A shape that
+    differs, or NaN, is a failure of the artifact, not an exception."""
+    result = ParityResult(artifact=artifact, precision=precision, bytes=int(size))
+    verdict = judge(precision, probs, reference.probs, reference.labels, limits or Limits())
+    result.failures += verdict.failures
+    result.notes += verdict.notes
+    result.summary, result.verdict = verdict.summary, verdict.to_json()
+    if verdict.rule == "sanity" and probs.shape != reference.probs.shape:
+        return result
+    top1 = probs.argmax(1)
+    diff = np.abs(probs.astype(np.float64) - reference.probs)
+    result.agreement = float(np.mean(top1 == reference.probs.argmax(1)))
+    result.max_abs_dp = float(diff.max()) if diff.size else 0.0
+    result.mean_abs_dp = float(diff.mean()) if diff.size else 0.0
+    if reference.has_labels:
+        change = PairedChange.measure(reference.probs.argmax(1), top1, reference.labels)
+        result.accuracy = change.artifact_right / change.images
+        result.delta_accuracy = change.delta
+    return result
+
+
+@dataclass
+class ParityReport:
+    """`python -m runtime parity`: every artifact of a manifest against the reference."""
+
+    models: str
+    reference: Reference
+    results: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    """(artifact, precision, reason) for artifacts no installed backend can run."""
+    platform: dict = field(default_factory=dict)
+    """Where it ran: machine, Python, numpy and interpreter versions."""
+    outputs: dict = field(default_factory=dict)
+    """Artifact -> its probabilities on the reference images (check_models(keep_outputs=True))."""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def to_json(self) -> dict:
+        return {
+            "models": self.models,
+            "passed": self.passed,
+            "platform": self.platform,
+            "reference": {"images": len(self.reference.images), "accuracy": self.reference.accuracy},
+            "artifacts": [r.to_json() for r in self.results],
+            "skipped": [{"artifact": a, "precision": p, "reason": why} for a, p, why in self.skipped],
+        }
+
+
+def check_models(models_dir, limits: Optional[Limits] = None, backend=None, num_threads=None, verify_checksum=True,
+                 keep_outputs=False, quiet=True) -> ParityReport:
+    """Checks the sha256 of every artifact in the manifest, runs it on the reference bundle and
+    judges it against the Keras probabilities: with `limits` if given, else with the limits
+    each artifact was judged with at conversion (the manifest records them), so the device
+    repeats the same judgement; with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
+    drops the interpreters' status lines. Holds the folder's shared manifest lock throughout,
+    so a `convert` writing the same folder never shows it a file and an entry that disagree."""
+    from ..store.files import manifest_lock
+
+    with manifest_lock(models_dir, shared=True):
+        return _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet)
+
+
+def _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
+    from ..errors import BackendUnavailableError, ModelFileError
+    from ..store.manifest import read_manifest
+    from ..model import load
+    from .platform_info import platform_record
+
+    manifest = read_manifest(models_dir)
+    reference = load_reference(models_dir)
+    problem, _ = reference_problems(reference.probs, None)
+    if problem:
+        raise ManifestError(f"{Path(models_dir) / REFERENCE_NAME}: {problem}; nothing can be judged against it")
+    report = ParityReport(str(models_dir), reference)
+    backends = {}
+    for entry in manifest.exported:
+        name, precision = entry.path, entry.precision
+        path = Path(models_dir) / name
+        size = path.stat().st_size if path.is_file() else 0
+        micro = entry.format == "tflite-micro"
+        try:
+            model = load(path, backend=_backend_for(path, backend, micro), num_threads=num_threads,
+                         verify_checksum=verify_checksum, quiet=quiet)
+            probs = model.predict(reference.images)
+        except (BackendUnavailableError, _NotThisBackend) as err:
+            report.skipped.append((name, precision, str(err)))
+            continue
+        except (ModelFileError, ValueError, TypeError) as err:  # a file that cannot run, or not on these images
+            failed = ParityResult(artifact=name, precision=precision, bytes=size)
+            failed.failures.append(str(err))
+            report.results.append(failed)
+            continue
+        result = compare(name, precision, size, probs, reference, limits or manifest.limits_for(entry))
+        result.backend = f"{model.backend.name} {model.backend.version}"
+        result.calibration = entry.calibration.describe() if entry.calibration else ""
+        if micro:
+            from .micro_checks import check_micro_artifact
+
+            check_micro_artifact(Path(models_dir), entry, model, reference.images, result)
+        report.results.append(result)
+        if keep_outputs:
+            report.outputs[name] = probs
+        backends[model.backend.name] = model.backend
+    report.platform = platform_record(backends.values())
+    return report
+
+
+class _NotThisBackend(Exception):
+    """The backend the user chose cannot run this file's format."""
+
+
+def _backend_for(path: Path, backend, micro: bool = False):
+    """The backend to load an artifact with. The batch-1 model of a tflite-micro artifact runs
+    on TFLite Micro when it is installed (else on the .tflite backends); TFLite Micro runs
+    nothing else."""
+    from ..backends import BACKENDS_FOR_FORMAT
+    from ..errors import BackendUnavailableError
+    from ..backends.interpreters import import_backend
+
+    if backend is None and micro:
+        try:
+            import_backend("tflite-micro")
+        except BackendUnavailableError:
+            return None
+        return "tflite-micro"
+    if backend is None:
+        return None
+    if backend == "tflite-micro" and not micro:
+        raise _NotThisBackend("--backend tflite-micro runs only the batch-1 models of `python -m convert micro`")
+    if backend != "tflite-micro" and backend not in BACKENDS_FOR_FORMAT[path.suffix.lower()]:
+        raise _NotThisBackend(f"--backend {backend} does not run {path.suffix} files")
+    return backend

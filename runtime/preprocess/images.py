@@ -1,0 +1,147 @@
+"""Image files to the arrays a model's input contract asks for (`prepare_image`).
+
+For a digit model ("mnist-digit"): a photo of a handwritten digit becomes the 28x28
+image MNIST would have made of it, by `runtime.preprocess.digits` (uneven light, dark edges, ruled
+lines and pen width are handled there).
+
+For any other model ("resize"): the image is read in the model's channels (grayscale or
+RGB; transparency becomes white) and resized to its height and width, keeping the aspect
+ratio by a centre crop or black padding, or stretched, as the contract says.
+
+Pillow decodes the files here (EXIF orientation, 16-bit, palette and alpha: transparent is
+paper), and resizes for the resize contracts in runtime.preprocess.resample (its BILINEAR filter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .digits import normalize_digit
+from ..errors import ImageError, one_line
+from ..store.files import NotRegularFileError, open_regular
+
+MAX_PIXELS = 40_000_000
+"""Larger images are refused before decoding (a decompression bomb costs memory, not bytes)."""
+MAX_ASPECT = 20
+"""Images whose longer side is more than this many times the shorter are refused before
+decoding: no photo to classify is such a strip, and resizing one costs memory in proportion
+to its longer side (a 40-million-pixel line of one pixel would need gigabytes)."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm")
+
+
+def _pillow():
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as err:
+        raise ImportError("reading image files needs Pillow: pip install Pillow") from err
+    return Image, ImageOps
+
+
+def read_grayscale(path) -> np.ndarray:
+    """The file as float32 grayscale 0..255; transparency becomes white paper."""
+    return read_pixels(path, "L")
+
+
+def read_pixels(path, mode: str = "L", notes: Optional[list] = None) -> np.ndarray:
+    """The file as float32 0..255, grayscale (H, W) for mode "L" or (H, W, 3) for "RGB";
+    transparency becomes white, EXIF orientation is applied. Only a regular file is opened
+    (a FIFO or a device is refused first). An animation is read from its first frame, and
+    a sentence saying so is appended to `notes` when given."""
+    Image, ImageOps = _pillow()
+    path = Path(path)
+    try:
+        with open_regular(path) as handle, Image.open(handle) as im:
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{path}: refused, {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageError(f"{path}: refused, {width}x{height} pixels: its longer side is more than {MAX_ASPECT} "
+                                 "times the shorter (a strip, not a photo)")
+            frames = int(getattr(im, "n_frames", 1))
+            if frames > 1 and notes is not None:
+                notes.append(f"{path}: has {frames} frames (an animation); only the first is used")
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                data = np.asarray(im, dtype=np.float32)
+                top = 65535.0 if data.max() > 255 else 255.0
+                gray = np.clip(data * (255.0 / top), 0, 255).astype(np.float32)
+                return gray if mode == "L" else np.repeat(gray[..., np.newaxis], 3, axis=2)
+            if im.mode == "P" or "A" in im.getbands() or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(paper, rgba)
+            return np.asarray(im.convert(mode), dtype=np.float32)
+    except ImageError:
+        raise
+    except FileNotFoundError as err:
+        raise ImageError(f"{path}: no such file") from err
+    except NotRegularFileError as err:
+        raise ImageError(f"{err}; expected an image file") from err
+    except Image.UnidentifiedImageError as err:  # Pillow names the open file object; name the path
+        raise ImageError(f"{path}: not a readable image (cannot identify image file {str(path)!r})") from err
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
+    except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
+        raise ImageError(f"{path}: not a readable image ({one_line(err)})") from err
+
+
+def fit_image(pixels: np.ndarray, contract) -> np.ndarray:
+    """A float (H, W[, C]) image resized to the contract's shape as uint8, by its resize mode."""
+    from .resample import resize, to_uint8
+
+    height, width = contract.image_shape[:2]
+    h, w = pixels.shape[:2]
+    if contract.resize == "crop":
+        scale = max(height / h, width / w)
+        crop_h, crop_w = min(h, max(1, round(height / scale))), min(w, max(1, round(width / scale)))
+        top, left = (h - crop_h) // 2, (w - crop_w) // 2
+        out = resize(pixels[top : top + crop_h, left : left + crop_w], height, width)
+    elif contract.resize == "pad":
+        scale = min(height / h, width / w)
+        inner_h, inner_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+        out = np.zeros((height, width) + pixels.shape[2:], np.float32)
+        top, left = (height - inner_h) // 2, (width - inner_w) // 2
+        out[top : top + inner_h, left : left + inner_w] = resize(pixels, inner_h, inner_w)
+    else:
+        out = resize(pixels, height, width)
+    out = to_uint8(out)
+    return out.reshape(contract.image_shape)
+
+
+def pixel_mode(contract) -> str:
+    """The colour mode (Pillow's) in which images are read for this contract."""
+    return "RGB" if contract.channels == 3 else "L"
+
+
+def prepare_pixels(pixels: np.ndarray, contract, name: str) -> np.ndarray:
+    """Float 0..255 pixels in the contract's mode (pixel_mode) as one uint8 input of
+    `contract`: a digit model's MNIST normalisation (ImageError when it finds no single
+    digit, naming `name`), any other model's resize. Files, arrays and frames all end here."""
+    if contract.preprocessing == "mnist-digit":
+        return normalize_digit(pixels, name).reshape(contract.image_shape)
+    return fit_image(pixels, contract)
+
+
+def prepare_image(path, contract, notes: Optional[list] = None) -> np.ndarray:
+    """An image file as one uint8 input of `contract` (shape contract.image_shape); what
+    the reading noticed (an animation's first frame) is appended to `notes` when given."""
+    return prepare_pixels(read_pixels(path, pixel_mode(contract), notes), contract, str(path))
+
+
+def load_image(path) -> np.ndarray:
+    """An image file as an MNIST-style uint8 (28, 28) array."""
+    return normalize_digit(read_grayscale(path), str(path))
+
+
+def expand_paths(paths) -> list:
+    """Files as given; folders replaced by their image files, sorted."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(p)
+    return found
