@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.store.layout import MANIFEST_NAME, MICRO_FOLDER, WEB_FOLDER  # noqa: E402 (after the path)
+from runtime.store.folder import ModelsFolder  # noqa: E402 (after the path)
+from runtime.store.layout import MICRO_FOLDER, WEB_FOLDER  # noqa: E402
 
 TARGETS = {"time": 2.0, "memory": 1.5}
 """`convert all` at most this many times TensorFlow's own conversion (issue 20, item 8)."""
@@ -61,17 +62,14 @@ def tensorflow_baseline(models: Path, out: Path) -> dict:
     quiet_tensorflow()
     import numpy as np
 
-    from runtime.store.manifest import read_manifest
-
     steps = {}
     start = time.perf_counter()
     import keras
     import tensorflow as tf
 
-    manifest = read_manifest(models)
-    model = keras.models.load_model(models / manifest.keras.path, compile=False, safe_mode=True)
-    with np.load(models / manifest.calibration.path, allow_pickle=False) as data:
-        calibration = manifest.keras.contract.model_input(data["images"]).astype(np.float32)
+    folder = ModelsFolder.open(models)
+    model = keras.models.load_model(folder.file(folder.manifest.keras.path), compile=False, safe_mode=True)
+    calibration = folder.manifest.keras.contract.model_input(folder.calibration_images()).astype(np.float32)
     steps["import and load"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -170,7 +168,7 @@ def main(argv=None) -> int:
         print(json.dumps(tensorflow_baseline(Path(args.tensorflow_baseline[0]), Path(args.tensorflow_baseline[1]))))
         return 0
     models = Path(args.models)
-    if not (models / MANIFEST_NAME).is_file():
+    if not ModelsFolder.holds_manifest(models):
         print(f"error: --models {models}: no manifest.json there (run `python -m train` or `python -m convert all --keras ...` first)",
               file=sys.stderr)
         return 2

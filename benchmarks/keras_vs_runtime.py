@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 
 from runtime.apps.bench import BATCH_SIZES, BenchRow, bench_models, format_report, peak_rss_mib  # noqa: E402
 from runtime.evaluate.timing import timings  # noqa: E402
-from runtime.store.manifest import read_manifest  # noqa: E402
-from runtime.evaluate.parity import load_reference  # noqa: E402
+from runtime.store.folder import ModelsFolder  # noqa: E402
+from runtime.store.bundles import load_reference  # noqa: E402
 
 KERAS_PREDICT_RUNS = 50
 """model.predict costs tens of milliseconds per call; fewer samples suffice."""
@@ -36,7 +36,7 @@ def bench_keras(models: Path) -> tuple:
     import keras
 
     import_s = time.perf_counter() - start
-    keras_entry = read_manifest(models).keras
+    keras_entry = ModelsFolder.open(models).manifest.keras
     start = time.perf_counter()
     model = keras.models.load_model(models / keras_entry.path, compile=False, safe_mode=True)
     load_s = time.perf_counter() - start

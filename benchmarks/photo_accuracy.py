@@ -33,7 +33,7 @@ from PIL import Image  # noqa: E402
 import runtime  # noqa: E402
 from photos import CASES, case_style, random_style, render_photo  # noqa: E402
 from runtime.errors import ToolkitError  # noqa: E402
-from runtime.evaluate.parity import load_reference  # noqa: E402
+from runtime.store.bundles import load_reference  # noqa: E402
 
 ROWS = CASES + ("mixed",)
 SEEDS = {"tune": 1000, "held-out": 2000}

@@ -26,44 +26,26 @@ def targets_for(args) -> list:
 
 def limits_for(args):
     """The limits --max-drop and --float-max-dp ask for (the defaults where not given)."""
+    from runtime.evaluate.parity import limits_from_options
     from runtime.verdict import Limits
 
-    default = Limits()
-    return Limits(max_drop=default.max_drop if args.max_drop is None else args.max_drop / 100,
-                  float_max_dp=default.float_max_dp if args.float_max_dp is None else args.float_max_dp)
+    return limits_from_options(args.max_drop, args.float_max_dp) or Limits()
 
 
 def web(args) -> int:
     """`python -m convert web`: no TensorFlow, only the manifest, the ONNX file and the page."""
+    from runtime.evaluate.parity import limits_from_options
+
     from .web import WebOptions, build_web, format_build
 
     try:
-        check_page_artifact(args)
-        build = build_web(WebOptions(models=args.models, artifact=args.artifact))
+        build = build_web(WebOptions(models=args.models, artifact=args.artifact,
+                                     limits=limits_from_options(args.max_drop, args.float_max_dp)))
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_build(build))
     return 0
-
-
-def check_page_artifact(args) -> None:
-    """The web page's artifact must have passed its conversion check with the budget given
-    now (--max-drop, --float-max-dp): its recorded counts are judged again."""
-    from pathlib import Path
-
-    from runtime.store.manifest import read_manifest
-    from runtime.verdict import rejudge
-
-    from .web import WebBuildError, choose_artifact
-
-    if args.max_drop is None and args.float_max_dp is None:
-        return  # as it was converted
-    manifest = read_manifest(args.models)
-    artifact = choose_artifact(manifest, args.artifact, Path(args.models))
-    verdict = rejudge(artifact.metrics.verdict, limits_for(args)) if artifact.metrics else None
-    if verdict is not None and not verdict.passed:
-        raise WebBuildError(f"{artifact.path} does not meet the limits given: {'; '.join(verdict.failures)}")
 
 
 def run(args) -> int:

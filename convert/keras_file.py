@@ -45,10 +45,13 @@ def check_keras_archive(path: Path) -> None:
 
 
 def load_keras(path) -> object:
-    """The model in Keras's safe mode, after check_keras_archive; Keras's own refusal (a Lambda
-    layer, an unknown layer, damaged weights) is said in one line. Keras is imported after the
-    archive's checks, so a bad file is refused without its ~3 s import."""
+    """The model in Keras's safe mode, after check_keras_archive; a file not named .keras is
+    refused first, and Keras's own refusal (a Lambda layer, an unknown layer, damaged weights)
+    is said in one line. Keras is imported after these checks, so a bad file is refused without
+    its ~3 s import. The one way the toolkit opens a Keras model."""
     path = Path(path)
+    if path.suffix.lower() != ".keras" and path.is_file():
+        raise KerasFileError(f"{path}: not a .keras file; {SAVE_HINT}")
     check_keras_archive(path)
     import keras
 

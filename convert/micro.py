@@ -13,7 +13,6 @@ refused with one line naming the type or op, before any file is written."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import time
@@ -23,17 +22,16 @@ from typing import Optional
 
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
-from runtime.store.files import atomic_path, folder_lock, manifest_lock, sha256_file
+from runtime.store.folder import ModelsFolder
 from runtime.store.layout import micro_files
-from runtime.store.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
-from runtime.evaluate.parity import ParityResult, compare
+from runtime.store.manifest import Artifact, MicroRecord, tool_versions
 from runtime.verdict import Limits
-from train.outputs import tool_versions
 
 from .boards import board_fits, fit_sentence
-from .conversion import (ConversionError, ConvertOptions, Target, calibration_record_for, load_inputs, load_keras_model,
-                         record_rejection)
+from .conversion import ConversionError, calibration_record, check_inputs
+from .keras_file import load_keras
 from .tflite_export import tflite_bytes
+from .verify import Candidate, verify
 
 MICRO_PRECISIONS = ("int8", "float32", "float16", "dynamic")
 """What `--quantize` accepts; TFLM runs int8 and float32 and refuses the others (no kernels)."""
@@ -54,10 +52,6 @@ BYTES_PER_LINE = 12
 
 class MicroRefusal(ConversionError):
     """TFLite Micro cannot run this model: the message names the type or op."""
-
-
-class _Rejected(Exception):
-    """Aborts the atomic writes of a micro artifact that failed verification."""
 
 
 @dataclass
@@ -175,7 +169,7 @@ def measure_arena(path, model_bytes: int, log=None) -> ArenaSize:
     if not (the report leaves out a few hundred bytes on some models), sizes above it are
     tried, the window growing fourfold, and the last gap bisected. A few child processes,
     seconds; only a report that is far off costs more."""
-    from runtime.backends.tflm_arena import probe_arena
+    from runtime.backends.tflm import probe_arena
 
     generous = max(64 * 1024, GENEROUS_ARENA_PER_MODEL_BYTE * model_bytes)
     first = probe_arena(path, generous)
@@ -310,14 +304,10 @@ inline TfLiteStatus {ident}_register_ops({ident}_op_resolver& resolver) {{
 
 
 def _describe_tensors(info_in, info_out, contract: InputContract) -> str:
-    def tensor(info):
-        quant = f", scale {info.scale:.8g}, zero point {info.zero_point}" if info.quantized else ""
-        return f"{info.dtype.name}{list(info.shape)}{quant}"
-
     polarity = f" ({contract.polarity})" if contract.preprocessing == "mnist-digit" else ""
-    return (f"// Input {tensor(info_in)}:\n//   x = {contract.formula()}{polarity}"
+    return (f"// Input {info_in.describe()}:\n//   x = {contract.formula()}{polarity}"
             + (", q = round(x / scale) + zero point" if info_in.quantized else "")
-            + f".\n// Output {tensor(info_out)}"
+            + f".\n// Output {info_out.describe()}"
             + (":\n//   probability = scale * (q - zero point)." if info_out.quantized else ": probabilities."))
 
 
@@ -326,115 +316,84 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
     if options.precision not in MICRO_PRECISIONS:
         raise ValueError(f"precision: got {options.precision!r}, expected one of {', '.join(MICRO_PRECISIONS)}")
     try:
-        with folder_lock(options.models, create=False):
-            return _convert_micro(options, log)
+        with ModelsFolder.writing(options.models) as folder:
+            return _convert_micro(folder, options, log)
     except (ManifestError, BackendUnavailableError) as err:
         raise ConversionError(str(err)) from err
 
 
-def _convert_micro(options: MicroOptions, log) -> MicroReport:
+def _convert_micro(folder: ModelsFolder, options: MicroOptions, log) -> MicroReport:
     from runtime.backends.interpreters import import_backend
-    from runtime.model import Model
-    from runtime.evaluate.micro_checks import check_against_litert
     from runtime.backends.tflm import TFLMBackend
+    from runtime.evaluate.micro_checks import check_against_litert
+    from runtime.model import Model
 
     started = time.perf_counter()
     tflite_micro = import_backend("tflite-micro")  # before the work: says what to install
-    convert_options = ConvertOptions([Target("tflite", options.precision)], models=options.models,
-                                     calibration_samples=options.calibration_samples, per_channel=options.per_channel)
-    models, manifest, keras_path, reference, pool = load_inputs(convert_options)
-    keras_model = load_keras_model(keras_path)
+    inputs, samples = check_inputs(folder, options.calibration_samples, needs_calibration=options.precision == "int8")
+    keras_model = load_keras(inputs.keras_path)
+    manifest = folder.manifest
     contract = manifest.keras.contract
-    calibration = contract.model_input(pool[: convert_options.calibration_samples])
+    calibration = inputs.calibration(contract, samples)
     name = f"{manifest.model}_{options.precision}"
     ident = c_identifier(name)
     model_name = f"{name}_micro.tflite"
     files = micro_files(name)
-    report = MicroReport(reference)
-    entry = None
+    report = MicroReport(inputs.reference)
 
-    log(f"Converting {models / model_name} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
+    log(f"Converting {folder.file(model_name)} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
     data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
     check_quantization(model_name, data)
     ops = model_ops(data)
     for op in ops:
         resolver_method(op)  # refuses custom ops before anything is written
     log(f"  ops: {', '.join(ops)}", flush=True)
-    try:
-        with contextlib.ExitStack() as files_in_place:
-            # Unwound in reverse: the files are renamed into place, then the manifest lists them, then
-            # the lock taken after verification is released; readers never see one without the other.
-            lock = files_in_place.enter_context(contextlib.ExitStack())
-            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry))
-            tmp = files_in_place.enter_context(atomic_path(models / model_name))
-            tmp.write_bytes(data)
-            try:
-                arena = measure_arena(tmp, len(data))
-            except MicroRefusal as err:
-                raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
-            log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs; TFLM's recording "
-                f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
-                f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
-            log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
-            backend = TFLMBackend(tmp, tflite_micro, arena.bytes)  # measure_arena ran this size in a child
-            loaded = Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
-            probs = loaded.predict(reference.images)
-            result = compare(model_name, options.precision, len(data), probs, reference, options.limits)
-            result.backend = f"{backend.name} {backend.version}"
-            if options.precision == "int8":
-                result.calibration = calibration_record_for(convert_options).describe()
-            same = check_against_litert(loaded, reference.images, result)
-            report.results.append(result)
-            if not result.passed:
-                raise _Rejected()
-            sources = {
-                "source": model_data_source(ident, Path(files["header"]).name, data, model_name),
-                "header": model_data_header(ident, len(data), arena, model_name,
-                                            _describe_tensors(loaded.input, loaded.output, contract)),
-                "ops_header": ops_header(ident, ops, model_name),
-            }
-            for key, text in sources.items():
-                files_in_place.enter_context(atomic_path(models / files[key])).write_text(text)
-            lock.enter_context(manifest_lock(models, shared=False))
-            entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
-    except _Rejected:
-        log(f"  REJECTED {model_name}: {'; '.join(result.failures)}; no file was written")
-        record_rejection(models, manifest, model_name, options.precision, "; ".join(result.failures))
-        return report
-    report.entry = entry
-    log(f"  verified with {result.backend}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
-    for note in result.notes:
-        log(f"  note: {note}")
-    log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in files.values())}")
-    return report
+    measured = {}
+    """The arena measured for the written file, and TFLM's outputs against LiteRT's."""
 
+    def open_on_tflm(tmp: Path):
+        try:
+            arena = measure_arena(tmp, len(data))
+        except MicroRefusal as err:
+            raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
+        log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs; TFLM's recording "
+            f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
+            f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
+        log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
+        measured["arena"] = arena
+        backend = TFLMBackend(tmp, tflite_micro, arena.bytes)  # measure_arena ran this size in a child
+        return Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
 
-def list_entry(models: Path, manifest, entry: Artifact) -> None:
-    manifest.put(entry)
-    write_manifest(models, manifest)
+    def compare_with_litert(tmp: Path, model, result) -> None:
+        measured["litert"] = check_against_litert(model, inputs.reference.images, result)
 
+    def sources(model, result) -> dict:
+        arena = measured["arena"]
+        return {
+            files["source"]: model_data_source(ident, Path(files["header"]).name, data, model_name),
+            files["header"]: model_data_header(ident, len(data), arena, model_name,
+                                               _describe_tensors(model.input, model.output, contract)),
+            files["ops_header"]: ops_header(ident, ops, model_name),
+        }
 
-def _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result: ParityResult, same,
-           convert_options) -> Artifact:
-    def tensor(info):
-        return TensorRecord(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
+    def describe(entry: Artifact, model, result) -> None:
+        arena, same = measured["arena"], measured.get("litert")
+        entry.micro = MicroRecord(model=model_name, source=files["source"], header=files["header"],
+                                  ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops,
+                                  flash_bytes=len(data), batch_size=1, arena=arena.to_json())
+        if same is not None:
+            entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
+                                               "differing": same.differing, "max_steps": same.max_steps}
 
-    keras = manifest.keras
-    precision = convert_options.targets[0].precision
-    metrics = Metrics(**result.parity_metrics(), reference_images=manifest.reference.images,
-                      verified_with=result.backend, verdict=result.verdict)
-    entry = Artifact(
-        path=model_name, format="tflite-micro", precision=precision, sha256=sha256_file(tmp), bytes=len(data),
-        contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
-        input_tensor=tensor(loaded.input), output_tensor=tensor(loaded.output),
-        converted_from={"path": keras.path, "sha256": keras.sha256}, metrics=metrics,
-        calibration=calibration_record_for(convert_options) if precision == "int8" else None,
+    candidate = Candidate(
+        name=model_name, format="tflite-micro", precision=options.precision, write=lambda tmp: tmp.write_bytes(data),
+        open=open_on_tflm, checks=(compare_with_litert,),
+        calibration=calibration_record(samples, options.per_channel) if options.precision == "int8" else None,
         tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
-        micro=MicroRecord(model=model_name, source=files["source"], header=files["header"],
-                          ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops, flash_bytes=len(data),
-                          batch_size=1, arena=arena.to_json()),
-    )
-    if same is not None:
-        entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
-                                           "differing": same.differing, "max_steps": same.max_steps}
-    return entry
+        companions=sources, describe=describe, errors_reject=False)
+    verified = verify(candidate, folder, options.limits, log=log, started=started)
+    report.results.append(verified.result)
+    if verified.committed:
+        report.entry = verified.entry
+        log(f"Wrote {folder.file(model_name)}, {', '.join(str(folder.file(f)) for f in files.values())}")
+    return report

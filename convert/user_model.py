@@ -1,11 +1,12 @@
 """A user's own Keras image classifier, made ready for conversion (`python -m convert ...
 --keras MODEL.keras --data DATA`): the model is inspected and its input contract set, the
 data read and split into a held-out reference bundle and a calibration pool (never the same
-images), and a fresh models folder written as `python -m train` writes one. Everything is
-checked before anything is written."""
+images), and a fresh models folder written as `python -m train` writes one (through
+runtime.store.folder.ModelsFolder.create). Everything is checked before anything is written."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,15 +15,15 @@ import numpy as np
 
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
-from runtime.store.layout import MANIFEST_NAME
-from runtime.store.manifest import Manifest, read_manifest
+from runtime.store.bundles import CALIBRATION_POOL, Reference
+from runtime.store.folder import FolderContents, ModelsFolder
+from runtime.store.manifest import Manifest
 from runtime.tables import plural
 from runtime.verdict import reference_problems
+from runtime.workstation.architecture import describe_architecture
 from train.data import DataError, check_class_names, open_npz, read_labels_file
-from train.outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
-from .keras_file import SAVE_HINT
-from .keras_file import load_keras as load_keras_file
+from .keras_file import load_keras
 
 REFERENCE_FRACTION = 0.5
 """Share of the data held out as the reference bundle: half, because every verdict rests on
@@ -64,14 +65,6 @@ class UserModelOptions:
     """How predict prepares image files: resize, or mnist-digit for a 28x28 digit model."""
     resize: str = "crop"
     """crop, pad or stretch (see runtime.contract.RESIZE_MODES)."""
-
-
-def load_keras(path) -> object:
-    """The user's model, refused unless it is named .keras (convert/keras_file.py checks the rest)."""
-    path = Path(path)
-    if path.suffix.lower() != ".keras" and path.is_file():
-        raise UserModelError(f"{path}: not a .keras file; {SAVE_HINT}")
-    return load_keras_file(path)
 
 
 def image_shape_and_classes(model, path) -> tuple:
@@ -335,24 +328,31 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         + ("" if y is not None else "; no labels, so agreement only"))
     if accuracy is not None:
         log(f"Keras accuracy on the {len(reference)} held-out images: {accuracy:.4f}")
-    outputs = ModelOutputs(
+    contents = FolderContents(
         name=path.stem, contract=contract, labels=names,
         dataset={"name": str(options.data), "train": len(calibration), "test": len(reference)},
-        reference_images=x[reference], reference_labels=None if y is None else y[reference].astype(np.int64),
-        reference_probs=np.asarray(probs, np.float32), calibration_images=x[calibration],
-        architecture=describe_architecture(model), accuracy=accuracy,
+        reference=Reference(x[reference], None if y is None else y[reference].astype(np.int64),
+                            np.asarray(probs, np.float32)),
+        calibration_images=x[calibration], architecture=describe_architecture(model), accuracy=accuracy,
     )
-    return write_outputs(models, outputs, model=model if appended else None, keras_file=None if appended else path, log=log)
+
+    def write_keras(tmp: Path) -> None:
+        if appended:
+            model.save(tmp)  # with the Softmax appended
+        else:
+            shutil.copyfile(path, tmp)  # the user's file, byte for byte
+
+    return ModelsFolder.create(models, contents, write_keras, log=log).manifest
 
 
 def _check_folder_is_free(models: Path, stem: str) -> None:
     """A models folder holds one model: refuse to replace another model's manifest."""
-    if not (models / MANIFEST_NAME).is_file():
+    if not ModelsFolder.holds_manifest(models):
         return
     try:
-        current = read_manifest(models).model
+        folder = ModelsFolder.open(models)
     except ToolkitError:
-        return  # unreadable: nothing to keep, write_outputs replaces it
-    if current != stem:
-        raise UserModelError(f"{models} holds the model {current!r}: convert {stem!r} into a folder of its own "
-                             f"(--models {models / stem}), or remove {models / MANIFEST_NAME} first")
+        return  # unreadable: nothing to keep, ModelsFolder.create replaces it
+    if folder.manifest.model != stem:
+        raise UserModelError(f"{models} holds the model {folder.manifest.model!r}: convert {stem!r} into a folder of its "
+                             f"own (--models {models / stem}), or remove {folder.manifest_path} first")

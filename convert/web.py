@@ -23,16 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from runtime.workstation.downloads import PinnedFile, fetch
-from runtime.store.user_cache import cache_dir
-from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.errors import ModelFileError, ToolkitError
-from runtime.store.files import folder_lock, sha256_file
-from runtime.store.layout import MANIFEST_NAME, WEB_CONFIG_NAME, WEB_FOLDER
-from runtime.store.manifest import Artifact, read_manifest
+from runtime.prediction import DEFAULT_MIN_CONFIDENCE
 from runtime.store.embedded import read_embedded
-from runtime.store.rejections import rejections
+from runtime.store.files import folder_lock, sha256_file
+from runtime.store.folder import ModelsFolder
+from runtime.store.layout import WEB_CONFIG_NAME, WEB_FOLDER
+from runtime.store.manifest import Artifact
+from runtime.store.user_cache import cache_dir
 from runtime.tables import format_size, plural
+from runtime.verdict import Limits
+from runtime.workstation.downloads import PinnedFile, fetch
 
 PAGE_PACKAGE = "convert.web_page"
 """The page's sources as package data: pyproject.toml maps this package onto web/."""
@@ -71,6 +72,9 @@ class WebOptions:
     """The models folder: its manifest.json lists the artifact; the page goes to DIR/web/."""
     artifact: Optional[str] = None
     """The ONNX artifact's file name as the manifest lists it (default: the int8 ONNX artifact)."""
+    limits: Optional[Limits] = None
+    """What the artifact must meet now, its recorded verdict judged again (convert/verify.py's
+    `meets`); None: as it was converted."""
 
 
 @dataclass
@@ -90,18 +94,19 @@ class WebBuild:
         return sum(self.files.values())
 
 
-def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
+def choose_artifact(folder: ModelsFolder, name: Optional[str]) -> Artifact:
     """The named ONNX artifact, or the manifest's int8 ONNX artifact, else its float32 one."""
+    manifest = folder.manifest
     onnx = [a for a in manifest.artifacts if a.format == "onnx"]
     listed = ", ".join(a.path for a in onnx) or "none"
     if name is not None:
         artifact = manifest.find(name) or manifest.find(Path(name).name)
-        rejected = [r for r in rejections(models) if r.path == Path(name).name]
+        rejected = manifest.rejection(Path(name).name)
         if artifact is None and rejected:
-            raise WebBuildError(f"--artifact {name}: conversion rejected it: {rejected[-1].reason} (the manifest's ONNX "
+            raise WebBuildError(f"--artifact {name}: conversion rejected it: {rejected.reason} (the manifest's ONNX "
                                 f"artifacts: {listed})")
         if artifact is None:
-            raise WebBuildError(f"--artifact {name}: not listed in {models / MANIFEST_NAME} (its ONNX artifacts: {listed})")
+            raise WebBuildError(f"--artifact {name}: not listed in {folder.manifest_path} (its ONNX artifacts: {listed})")
         if artifact.format != "onnx":
             raise WebBuildError(f"--artifact {name}: a {artifact.format} file; the page runs ONNX files (the manifest's: {listed})")
         return artifact
@@ -111,35 +116,36 @@ def choose_artifact(manifest, name: Optional[str], models: Path) -> Artifact:
                 return artifact
     if onnx:
         return onnx[0]
-    rejected = [r for r in rejections(models) if r.path.endswith(".onnx")]
+    rejected = [r for r in manifest.rejected if r.path.endswith(".onnx")]
     if rejected:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected)
-        raise WebBuildError(f"{models / MANIFEST_NAME} lists no ONNX artifact: conversion rejected every ONNX file "
+        raise WebBuildError(f"{folder.manifest_path} lists no ONNX artifact: conversion rejected every ONNX file "
                             f"({reasons}); the page runs only files that passed verification")
-    raise WebBuildError(f"{models / MANIFEST_NAME} lists no ONNX artifact: run `python -m convert onnx --models {models}` first")
+    raise WebBuildError(f"{folder.manifest_path} lists no ONNX artifact: run `python -m convert onnx --models {folder.path}` first")
 
 
-def float_fallback_note(manifest, artifact: Artifact, models: Path) -> Optional[str]:
+def float_fallback_note(folder: ModelsFolder, artifact: Artifact) -> Optional[str]:
     """When the page runs a float ONNX file because there is no int8 one: says so, and why
     (conversion rejected it, with its reason, or it was never converted)."""
+    manifest, models = folder.manifest, folder.path
     if artifact.precision == "int8" or any(a.format == "onnx" and a.precision == "int8" for a in manifest.artifacts):
         return None
     int8_name = f"{manifest.model}_int8.onnx"
-    rejected = [r for r in rejections(models) if r.path == int8_name]
+    rejected = manifest.rejection(int8_name)
     if rejected:
-        why = f"conversion rejected {int8_name}: {rejected[-1].reason}"
+        why = f"conversion rejected {int8_name}: {rejected.reason}"
     else:
         why = (f"{int8_name} is not in the manifest: it was not converted, or conversion rejected it "
                f"(`python -m convert onnx --models {models}` converts it and says which)")
     return f"the page runs the {artifact.precision} ONNX file ({format_size(artifact.bytes)}): there is no int8 one; {why}"
 
 
-def check_artifact(artifact: Artifact, models: Path) -> Path:
+def check_artifact(artifact: Artifact, folder: ModelsFolder) -> Path:
     """The artifact's file, checked against the manifest: present, same sha256, the same
     contract and labels inside the file, float32 input and output tensors."""
-    path = models / artifact.path
+    path, models = folder.file(artifact.path), folder.path
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file, though {models / MANIFEST_NAME} lists it: run `python -m convert onnx --models {models}` again")
+        raise ModelFileError(f"{path}: no such file, though {folder.manifest_path} lists it: run `python -m convert onnx --models {models}` again")
     digest = sha256_file(path)
     if digest != artifact.sha256:
         raise ModelFileError(f"{path}: sha256 {digest[:12]}… differs from the manifest's {artifact.sha256[:12]}…: "
@@ -276,11 +282,16 @@ def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int
 def build_web(options: WebOptions) -> WebBuild:
     """Writes DIR/web/ as a whole: assembled beside it and renamed into place when complete,
     so a failed or killed build leaves any earlier folder as it was."""
-    models = Path(options.models)
-    manifest = read_manifest(models)
-    artifact = choose_artifact(manifest, options.artifact, models)
-    note = None if options.artifact else float_fallback_note(manifest, artifact, models)
-    model_path = check_artifact(artifact, models)
+    from .verify import meets
+
+    folder = ModelsFolder.open(options.models)
+    models, manifest = folder.path, folder.manifest
+    artifact = choose_artifact(folder, options.artifact)
+    failures = meets(artifact, options.limits) if options.limits is not None else []
+    if failures:
+        raise WebBuildError(f"{artifact.path} does not meet the limits given: {'; '.join(failures)}")
+    note = None if options.artifact else float_fallback_note(folder, artifact)
+    model_path = check_artifact(artifact, folder)
     dist, ort_version = ort_source()
     source = web_source()
     missing = [name for name in PAGE_FILES if not (source / name).is_file()]

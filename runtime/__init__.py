@@ -1,13 +1,22 @@
 """Device-side inference for exported image classifiers (.tflite, .onnx): `load(path)`,
-`prepare_image(file or array, model)` as `python -m runtime predict` prepares an image, and
-`Model.predict(uint8 images)`; the parity check and benchmarks are commands. Needs numpy and
-one interpreter package (ai-edge-litert, tflite-runtime or onnxruntime); never TensorFlow or
-Keras. Typed (py.typed)."""
+`prepare_image(file or array, model)` as `python -m runtime predict` prepares an image,
+`Model.predict(uint8 images)`, and `classify(model, image)`, the answer predict prints (a
+`Prediction`); the parity check and benchmarks are commands. Needs numpy and one interpreter
+package (ai-edge-litert, tflite-runtime or onnxruntime); never TensorFlow or Keras. Typed
+(py.typed).
+
+The package's rooms, each with its own docstring: this top level holds the public API (model,
+prediction) and the vocabulary every part shares (contract, verdict, errors, tables); store/
+owns the models folder and file safety; backends/ wraps each interpreter family; preprocess/
+makes images into inputs; evaluate/ measures parity and time; apps/ holds the commands;
+workstation/ what only the training machine runs. doctor.py stands alone (standard library
+only)."""
 
 from .contract import InputContract
 from .errors import BackendUnavailableError, ImageError, InputShapeError, ManifestError, ModelFileError, ToolkitError
 from .model import Model, load
-from .preprocess.preparation import prepare_image
+from .prediction import Prediction, classify
+from .preprocess.images import prepare_image
 
 __all__ = [
     "BackendUnavailableError",
@@ -17,7 +26,9 @@ __all__ = [
     "ManifestError",
     "Model",
     "ModelFileError",
+    "Prediction",
     "ToolkitError",
+    "classify",
     "load",
     "prepare_image",
 ]

@@ -1,14 +1,12 @@
 """python -m runtime predict|parity|bench|info|serve|doctor|watch: the device-side commands (no TensorFlow).
-Parsing only; the bodies are in runtime/apps/commands.py."""
+Parsing only; each command's body is runtime/apps/<command>.py (doctor's: runtime/doctor.py)."""
 
 import argparse
+import importlib
 import sys
 
 from .backends import BACKENDS
-
-DEFAULT_MIN_CONFIDENCE = 0.7
-"""Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model); see
-docs/photos.md, "How sure is an answer"."""
+from .prediction import DEFAULT_MIN_CONFIDENCE
 
 PREDICT_EXAMPLES = """
 examples:
@@ -277,15 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .apps import commands
     from .errors import ToolkitError
 
-    if args.command == "watch":  # runtime/apps/watch_command.py uses commands' helpers, so it is not one of them
-        from .apps.watch_command import run_watch as run
-    else:
-        run = getattr(commands, args.command)
     try:
-        return run(args)
+        if args.command == "doctor":  # standard library only, so it also runs from the wheel before anything is installed
+            from .doctor import run as doctor
+
+            return doctor(as_json=args.json)
+        return importlib.import_module(f".apps.{args.command}", __package__).run(args)
     except (ToolkitError, ValueError, OSError) as err:  # what the commands did not report themselves
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,8 +14,7 @@ from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
 from .store.files import manifest_lock, sha256_file, special_kind
-from .store.layout import MANIFEST_NAME
-from .store.manifest import read_manifest
+from .store.folder import ModelsFolder, missing_file_reason
 from .tables import plural
 
 MAX_BATCH = 1024
@@ -138,19 +137,13 @@ class Model:
         and what the file itself carries."""
         from .store.embedded import read_embedded
 
-        def tensor(info):
-            data = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype.name}
-            if info.quantized:
-                data.update(scale=info.scale, zero_point=info.zero_point)
-            return data
-
         embedded = read_embedded(self.path)
         return {
             "path": str(self.path),
             "bytes": self.path.stat().st_size,
             "backend": f"{self.backend.name} {self.backend.version}",
-            "input": tensor(self.input),
-            "output": tensor(self.output),
+            "input": self.input.to_json(),
+            "output": self.output.to_json(),
             "contract": self.contract.to_json(),
             "contract_source": self.contract_source,
             "takes_pixels": self.takes_pixels,
@@ -195,6 +188,31 @@ def load(
     backend version (runtime/backends/probe_cache.py remembers passes). `quiet` drops the
     interpreter's status lines on stderr (False shows them).
     """
+    path = _model_file(path)
+    if not ModelsFolder.holds_manifest(path.parent):
+        return _open(path, None, backend=backend, num_threads=num_threads, contract=contract,
+                     verify_checksum=verify_checksum, isolate=isolate, quiet=quiet)
+    with manifest_lock(path.parent, shared=True):  # `convert` renames a file and rewrites its entry under this lock
+        try:
+            folder = ModelsFolder.open(path.parent)
+        except ManifestError as err:
+            raise ModelFileError(f"{path}: {err}") from err
+        return _open(path, folder, backend=backend, num_threads=num_threads, contract=contract,
+                     verify_checksum=verify_checksum, isolate=isolate, quiet=quiet)
+
+
+def load_listed(folder: ModelsFolder, name: str, *, backend: Optional[str] = None, num_threads: Optional[int] = None,
+                verify_checksum: bool = True, quiet: bool = True) -> Model:
+    """The file `name` that an opened models folder lists, loaded as `load` loads a file beside
+    its manifest, without reading the manifest again (parity loads every artifact of one).
+    The caller holds the folder's read lock (ModelsFolder.reading) around it."""
+    return _open(_model_file(folder.file(name)), folder, backend=backend, num_threads=num_threads, contract=None,
+                 verify_checksum=verify_checksum, isolate=None, quiet=quiet)
+
+
+def _model_file(path) -> Path:
+    """`path` if it names a regular file, else ModelFileError saying what it is (a conversion
+    that rejected it is named, from the manifest beside it)."""
     path = Path(path)
     if path.suffix.lower() == ".keras":
         raise ModelFileError(
@@ -206,18 +224,14 @@ def load(
         kind = special_kind(path)
         if kind:
             raise ModelFileError(f"{path}: is {kind}, not a model file")
-        from .store.rejections import missing_file_reason
-
         raise ModelFileError(f"{path}: {missing_file_reason(path) or 'model file not found'}")
-    if not (path.parent / MANIFEST_NAME).is_file():
-        return _load_file(path, backend, num_threads, contract, verify_checksum, isolate, quiet)
-    with manifest_lock(path.parent, shared=True):  # `convert` renames a file and rewrites its entry under this lock
-        return _load_file(path, backend, num_threads, contract, verify_checksum, isolate, quiet)
+    return path
 
 
-def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool, isolate, quiet: bool) -> Model:
-    """`load` once the path is known to be a file."""
-    entry, manifest_labels = _manifest_entry(path)
+def _open(path: Path, folder: Optional[ModelsFolder], *, backend, num_threads, contract, verify_checksum: bool, isolate,
+          quiet: bool) -> Model:
+    """A model file, with its entry in `folder` when it is listed there."""
+    entry = folder.entry(path.name) if folder is not None else None
     if entry is not None and verify_checksum:
         actual = sha256_file(path)
         if actual != entry.sha256:
@@ -232,7 +246,7 @@ def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool
     if contract is not None:
         source = "given by the caller"
     elif entry is not None:
-        contract, labels, source = entry.contract, entry.labels or manifest_labels, f"from {path.parent / MANIFEST_NAME}"
+        contract, labels, source = entry.contract, entry.labels or folder.manifest.labels, f"from {folder.manifest_path}"
     else:
         from .store.embedded import read_embedded
 
@@ -246,19 +260,9 @@ def _load_file(path: Path, backend, num_threads, contract, verify_checksum: bool
         from .backends.probe import probe
 
         probe(path, name)
+    arena_bytes = folder.arena_bytes(path.name) if folder is not None else None
     try:  # the contract is known before the interpreter allocates anything for the model's input
-        opened = open_backend(path, name, num_threads, quiet, image_shape=contract.image_shape)
+        opened = open_backend(path, name, num_threads, quiet, image_shape=contract.image_shape, arena_bytes=arena_bytes)
     except InputShapeError as err:
         raise InputShapeError(f"{err} ({source})") from err
     return Model(path, opened, contract, labels, entry, source)
-
-
-def _manifest_entry(path: Path):
-    """The manifest record for `path` and the manifest's labels, or (None, None)."""
-    if not (path.parent / MANIFEST_NAME).is_file():
-        return None, None
-    try:
-        manifest = read_manifest(path.parent)
-    except ManifestError as err:
-        raise ModelFileError(f"{path}: {err}") from err
-    return manifest.find(path.name), manifest.labels

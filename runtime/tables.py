@@ -24,9 +24,10 @@ def format_sci(value) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
-def format_pp(value) -> str:
-    """A difference of shares in percentage points, signed; "-" when not measured."""
-    return "-" if value is None else f"{value * 100:+.2f} pp"
+def pp(value) -> str:
+    """A share as signed percentage points, with a true minus sign: -0.0083 -> "−0.83 pp"; "-"
+    when not measured (None)."""
+    return "-" if value is None else f"{value * 100:+.2f} pp".replace("-", "−")
 
 
 def text_table(header, rows, rule: bool = True) -> list:
@@ -51,7 +52,7 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
     for r in results:
         rows.append((
             r.artifact, r.precision, r.calibration, format_size(r.bytes),
-            "-" if r.accuracy is None else f"{r.accuracy:.4f}", format_pp(r.delta_accuracy),
+            "-" if r.accuracy is None else f"{r.accuracy:.4f}", pp(r.delta_accuracy),
             format_percent(r.agreement), format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
         ))
     for artifact, precision, _ in skipped:

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .tables import plural
+from .tables import plural, pp
 
 Z_95 = 1.6448536269514722
 """One-sided 95% normal quantile: the printed bounds and the decision use it."""
@@ -136,11 +136,6 @@ class Verdict:
 
     def to_json(self) -> dict:
         return {"passed": self.passed, "rule": self.rule, "summary": self.summary, **self.numbers}
-
-
-def pp(value: float) -> str:
-    """A share as signed percentage points: -0.0083 -> "−0.83 pp"."""
-    return f"{value * 100:+.2f} pp".replace("-", "−")
 
 
 def non_finite_rows(probs: np.ndarray) -> int:

@@ -93,7 +93,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from runtime.evaluate.parity import load_reference
+    from runtime.store.bundles import load_reference
 
     frames, labels = digit_frames(load_reference(args.models), args.digits, args.per_digit, seed=args.seed)
     out = Path(args.output)

@@ -95,6 +95,6 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def reference(pipeline):
-    from runtime.evaluate.parity import load_reference
+    from runtime.store.bundles import load_reference
 
     return load_reference(pipeline.models)

@@ -491,7 +491,7 @@ if __name__ == "__main__":
     parser.add_argument("--models", default="models", help="folder with reference.npz (default: models)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from runtime.evaluate.parity import load_reference
+    from runtime.store.bundles import load_reference
 
     for path, label in write_examples(load_reference(args.models), args.folder).items():
         print(f"{path}: {label if label is not None else 'no single digit'}")

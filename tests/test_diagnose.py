@@ -154,7 +154,7 @@ def test_best_int8_meets_a_budget_that_plain_int8_misses(pipeline, tmp_path):
 
     from convert.int8_fallback import best_int8
     from runtime.store.manifest import read_manifest
-    from runtime.evaluate.parity import load_reference
+    from runtime.store.bundles import load_reference
 
     models, first, _ = model_with_an_outlier(pipeline, tmp_path / "models")
     model = keras.models.load_model(models / "mnist_mlp.keras", compile=False)

@@ -161,7 +161,7 @@ def test_best_int8_refuses_a_judge_that_is_not_callable(zoo):
 def test_micro_arena_of_a_mobilenet_is_found_from_the_allocator_report(zoo, tmp_path):
     from convert.micro import measure_arena
     from convert.tflite_export import tflite_bytes
-    from runtime.backends.tflm_arena import probe_arena
+    from runtime.backends.tflm import probe_arena
 
     model, _, calibration, _ = zoo["mnv2"]
     path = tmp_path / "mnv2_micro.tflite"

@@ -182,7 +182,7 @@ def test_tflm_int8_outputs_are_close_to_litert_without_xnnpack(micro, reference)
 
 
 def test_arena_runs_the_model_and_25_percent_less_fails_cleanly(micro):
-    from runtime.backends.tflm_arena import probe_arena
+    from runtime.backends.tflm import probe_arena
 
     models, _, entry = micro
     path = models / MICRO
@@ -197,7 +197,7 @@ def test_arena_runs_the_model_and_25_percent_less_fails_cleanly(micro):
 
 def test_a_tiny_arena_in_the_manifest_does_not_crash_the_caller(micro, tmp_path):
     """TFLite Micro segfaults on some tiny arenas; loading checks the arena in a child first."""
-    from runtime.backends.tflm_arena import probe_arena
+    from runtime.backends.tflm import probe_arena
 
     models = tmp_path / "models"
     shutil.copytree(micro[0], models)
@@ -240,7 +240,7 @@ def test_tflite_micro_backend_runs_without_tensorflow(micro, reference):
     script = BLOCK_TENSORFLOW + textwrap.dedent(
         f"""
         import sys, runtime
-        from runtime.evaluate.parity import load_reference
+        from runtime.store.bundles import load_reference
         model = runtime.load({str(models / MICRO)!r}, backend="tflite-micro")
         probs = model.predict(load_reference({str(models)!r}).images)
         print(model.backend.name, model.backend.arena_bytes, probs.shape)

@@ -76,7 +76,7 @@ import platform, sys
 import numpy as np
 import PIL
 import runtime
-from runtime.evaluate.parity import load_reference
+from runtime.store.bundles import load_reference
 
 models, backend, out = sys.argv[1:]
 reference = load_reference(models)

@@ -9,7 +9,8 @@ import pytest
 
 import runtime
 from runtime.errors import ModelFileError
-from runtime.store.rejections import missing_file_reason, rejections
+from runtime.store.folder import missing_file_reason
+from runtime.store.manifest import rejections_in
 
 from conftest import run_cli
 
@@ -31,7 +32,7 @@ def test_predict_names_a_rejected_file_and_its_reason(pipeline, tmp_path):
     digit = tmp_path / "digit.png"
     from PIL import Image
 
-    from runtime.evaluate.parity import load_reference
+    from runtime.store.bundles import load_reference
 
     image = load_reference(models).images[0]
     Image.fromarray(image.squeeze(-1) if image.ndim == 3 else image).save(digit)
@@ -61,11 +62,11 @@ def test_a_file_the_manifest_does_not_know_is_said_to_be_unlisted(pipeline, tmp_
 def test_malformed_rejection_lists_mean_no_rejections(tmp_path, rejected):
     data = {"artifacts": []} if rejected is None else {"artifacts": [], "rejected": rejected}
     (tmp_path / "manifest.json").write_text(json.dumps(data))
-    assert rejections(tmp_path) == []
-    assert missing_file_reason(tmp_path / "m_int8.tflite") == (
-        f"not listed in {tmp_path / 'manifest.json'} (it was not written or was removed)")
+    assert rejections_in(data) == []
+    unlisted = f"not listed in {tmp_path / 'manifest.json'} (it was not written or was removed)"
+    assert missing_file_reason(tmp_path / "m_int8.tflite") == unlisted
     (tmp_path / "manifest.json").write_text("{not json")
-    assert rejections(tmp_path) == []
+    assert missing_file_reason(tmp_path / "m_int8.tflite") == unlisted
 
 
 def test_web_says_it_runs_the_float_file_and_why(pipeline, tmp_path):

@@ -34,7 +34,7 @@ def test_runtime_runs_without_tensorflow(pipeline, reference):
     script = BLOCK_TENSORFLOW + textwrap.dedent(
         f"""
         import numpy as np, runtime
-        from runtime.evaluate.parity import load_reference
+        from runtime.store.bundles import load_reference
         ref = load_reference({str(pipeline.models)!r})
         for name in {FORMATS!r}:
             probs = runtime.load({str(pipeline.models)!r} + "/" + name).predict(ref.images)

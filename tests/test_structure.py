@@ -111,20 +111,19 @@ def test_the_workstation_package_says_what_belongs_there():
 def test_parity_and_the_manifest_share_the_five_metrics_and_old_entries_load_unchanged():
     from dataclasses import fields
 
-    from runtime.store.manifest import Metrics
     from runtime.evaluate.parity import ParityResult
-    from runtime.evaluate.parity_metrics import ParityMetrics
+    from runtime.store.manifest import Parity, ParityRecord
 
-    five = [f.name for f in fields(ParityMetrics)]
+    five = [f.name for f in fields(Parity)]
     assert five == ["accuracy", "delta_accuracy", "agreement", "max_abs_dp", "mean_abs_dp"]
-    assert [f.name for f in fields(Metrics)][:5] == five and "artifact" in [f.name for f in fields(ParityResult)]
+    assert [f.name for f in fields(ParityRecord)][:5] == five and "artifact" in [f.name for f in fields(ParityResult)]
     stored = {"accuracy": 0.9, "delta_accuracy": -0.01, "agreement": 0.98, "max_abs_dp": 0.2, "mean_abs_dp": 0.001,
               "reference_images": 1000, "verified_with": "litert 2.0", "verdict": {"rule": "x"}}
-    assert Metrics(**stored).to_json() == stored  # a manifest's entry, as written before and after
-    assert Metrics(**Metrics(**stored).parity_metrics(), reference_images=1000, verified_with="litert 2.0",
+    assert ParityRecord(**stored).to_json() == stored  # a manifest's entry, as written before and after
+    assert ParityRecord(**ParityRecord(**stored).parity(), reference_images=1000, verified_with="litert 2.0",
                    verdict={"rule": "x"}).to_json() == stored
     result = ParityResult(artifact="m.tflite", precision="int8", bytes=10, accuracy=0.9, agreement=0.98)
-    assert result.parity_metrics() == {"accuracy": 0.9, "delta_accuracy": None, "agreement": 0.98,
+    assert result.parity() == {"accuracy": 0.9, "delta_accuracy": None, "agreement": 0.98,
                                        "max_abs_dp": None, "mean_abs_dp": None}
     assert list(result.to_json())[:4] == ["artifact", "precision", "bytes", "accuracy"]
 

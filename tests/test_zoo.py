@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.evaluate.parity import load_reference
+from runtime.store.bundles import load_reference
 
 from conftest import run_cli
 from zoo import CHANNELS, INPUT_SCALE, ZOO, train_zoo_model, write_npz

@@ -1,2 +1,3 @@
-"""Training of the seed MNIST classifier or the small CNN, and what every models folder starts
-from (train/outputs.py). Needs TensorFlow; never imported by the runtime."""
+"""Training of the seed MNIST classifier or the small CNN, and the models folder every later
+step starts from (written through runtime.store.folder.ModelsFolder.create). Needs TensorFlow;
+never imported by the runtime."""

@@ -1,6 +1,6 @@
 """Fit the seed model (or the small CNN) and write what the rest of the toolkit starts
 from: the Keras model, the reference bundle for parity checks on a device, a calibration
-pool for int8, and the manifest (train/outputs.py)."""
+pool for int8, and the manifest (runtime/store/folder.py writes the folder)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from typing import Optional
 import numpy as np
 
 from runtime.contract import InputContract
+from runtime.store.bundles import CALIBRATION_POOL, Reference
+from runtime.store.folder import FolderContents, ModelsFolder
 from runtime.store.manifest import Manifest
+from runtime.workstation.architecture import describe_architecture
 
 from .data import Dataset, load_dataset, read_labels_file
-from .outputs import CALIBRATION_POOL, ModelOutputs, describe_architecture, write_outputs
 
 VALIDATION_SPLIT = 0.1
 
@@ -78,14 +80,14 @@ def train(options: TrainOptions, log=print) -> Manifest:
     training = {"model": options.model, "epochs": options.epochs, "batch_size": options.batch_size, "seed": options.seed,
                 "augment": _augment_record(options),
                 "test_accuracy": float(accuracy), "test_loss": float(loss)}
-    outputs = ModelOutputs(
+    contents = FolderContents(
         name=model.name, contract=contract, labels=dataset.labels,
         dataset={"name": dataset.name, "train": len(dataset.x_train), "test": len(dataset.x_test)},
-        reference_images=dataset.x_test, reference_labels=dataset.y_test, reference_probs=probs,
+        reference=Reference(dataset.x_test, dataset.y_test, probs),
         calibration_images=_calibration_pool(dataset, options.seed), architecture=describe_architecture(model),
         training=training, accuracy=float(accuracy),
     )
-    return write_outputs(options.models, outputs, model=model, log=log)
+    return ModelsFolder.create(options.models, contents, write_keras=model.save, log=log).manifest
 
 
 def _fit_augmented(model, x, y, options: TrainOptions) -> None:

@@ -4,6 +4,7 @@
 // startCamera(), stopCamera(), lastPrediction} is the hook for scripts.
 
 import { CameraError, FrameGrabber, closeCamera, nextFrame, openCamera } from "./camera.js";
+import { DEFAULT_MIN_CONFIDENCE } from "./constants.js";
 import { describePreprocessing } from "./contract.js";
 import { DigitError } from "./digits.js";
 import { ImageError, pixelsFromRgba, prepareFile, preparePixels } from "./images.js";
@@ -28,7 +29,7 @@ let model = null;
 let bars = [];
 let photoShown = false;
 let inked = false; // something is drawn: classified as soon as the model is ready
-let minConfidence = 0.7; // model.json's min_confidence replaces it: the runtime's DEFAULT_MIN_CONFIDENCE
+let minConfidence = DEFAULT_MIN_CONFIDENCE; // model.json's min_confidence replaces it (convert web writes the same)
 const camera = { stream: null, running: false, frames: 0, times: [], grabber: new FrameGrabber() };
 const FPS_WINDOW = 10; // frames/s averaged over this many frames, as `runtime watch` does
 

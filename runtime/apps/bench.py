@@ -7,11 +7,12 @@ Made to run on a Raspberry Pi: the largest batch is bounded by memory (measured 
 on the model itself, unless --batch-size says), the latency samples by a time budget, and
 an artifact that cannot be measured is skipped with its reason while the others are.
 
-Run as `python -m runtime.apps.bench PATH BACKEND THREADS RUNS REFERENCE BATCH` in the child
+Run as `python -m runtime.apps.bench PATH BACKEND THREADS RUNS MODELS BATCH` in the child
 (RUNS and BATCH 0: chosen as above); prints one line of JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -25,9 +26,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..evaluate.timing import Measured, Timings, paired_timings
 from ..backends.child import ChildTimeoutError, answer, child_env, run_module, signal_name
+from ..evaluate.timing import Measured, Timings, paired_timings
+from ..store.bundles import load_reference
+from ..store.folder import ModelsFolder
 from ..tables import format_size, text_table
+from .start import SETUP_ERRORS, fail
 
 BATCH_SIZES = (1, 32, 1000)
 """The batch sizes measured when memory allows (a Keras row measures these too)."""
@@ -160,7 +164,7 @@ def batch_sizes_for(largest: int) -> list:
     return sorted({1, min(PROBE_BATCH, largest), largest})
 
 
-def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int], reference: str,
+def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int], models_dir: str,
             batch_size: Optional[int] = None) -> dict:
     """Child side: the runtime's Model and the bare interpreter on the same file, timed in
     alternation (paired_timings); the peak memory is the two together.
@@ -169,8 +173,7 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     from ..backends.interpreters import import_backend
     from ..model import load
 
-    with np.load(reference, allow_pickle=False) as data:
-        images = data["images"]
+    images = load_reference(models_dir).images
     module = import_backend(backend)
     bare_load = _bare_onnx if backend == "onnxruntime" else _bare_tflite
     load(path, backend=backend, num_threads=threads)  # one-time library set-up is nobody's load time
@@ -239,17 +242,14 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     latency samples by time budget; `batch_size` None: the largest batch bounded by memory.
     An artifact whose child fails is skipped (report.skipped says why); the others are measured."""
     from ..backends import available_backends
-    from ..store.manifest import read_manifest
-    from ..store.layout import REFERENCE_NAME
     from ..evaluate.platform_info import machine_record
 
-    models_dir = Path(models_dir)
-    manifest = read_manifest(models_dir)
+    folder = ModelsFolder.open(models_dir)
     report = BenchReport(machine_record())
-    for entry in manifest.exported:
+    for entry in folder.manifest.exported:
         if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
             continue
-        path = models_dir / entry.path
+        path = folder.file(entry.path)
         backends = available_backends(path) if path.is_file() else []
         if not path.is_file():
             report.skipped.append({"artifact": entry.path, "backend": "", "reason": f"{path}: no such file, though the manifest lists it"})
@@ -257,7 +257,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
             if log:
                 log(f"measuring {entry.path} on {backend} ...")
             try:
-                data = _run_child([path, backend, threads or 0, runs or 0, models_dir / REFERENCE_NAME, batch_size or 0])
+                data = _run_child([path, backend, threads or 0, runs or 0, folder.path, batch_size or 0])
             except BenchChildError as err:
                 report.skipped.append({"artifact": entry.path, "backend": backend, "reason": str(err)})
                 if log:
@@ -265,7 +265,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
                 continue
             report.rows.append(BenchRow.from_json(data))
     if startup:
-        report.startup = measure_startup(models_dir, manifest)
+        report.startup = measure_startup(folder)
     return report
 
 
@@ -283,17 +283,16 @@ def _peak_run(command: list, env: Optional[dict] = None) -> tuple:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def measure_startup(models_dir, manifest) -> Optional[dict]:
+def measure_startup(folder: ModelsFolder) -> Optional[dict]:
     """`python -m runtime predict digit.png` as a whole process against
     `python -c "import numpy, <interpreter>"`, medians of a few runs, on the manifest's
     int8 TFLite artifact (None when there is none, or no interpreter runs it)."""
     from ..backends import available_backends
-    from ..evaluate.parity import load_reference
 
-    int8 = next((a for a in manifest.exported if a.format == "tflite" and a.precision == "int8"), None)
+    int8 = next((a for a in folder.manifest.exported if a.format == "tflite" and a.precision == "int8"), None)
     if int8 is None:
         return None
-    model = Path(models_dir) / int8.path
+    model = folder.file(int8.path)
     if not model.is_file() or not available_backends(model):
         return None
     try:
@@ -303,7 +302,7 @@ def measure_startup(models_dir, manifest) -> Optional[dict]:
     module = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}[available_backends(model)[0]]
     with tempfile.TemporaryDirectory() as tmp:
         digit = Path(tmp) / "digit.png"
-        image = load_reference(models_dir).images[0]
+        image = folder.reference().images[0]
         Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image).save(digit)
         commands = {
             "predict": [sys.executable, "-m", "runtime", "predict", str(digit), "--model", str(model)],
@@ -390,12 +389,24 @@ def _ips(t: Timings, batch: int) -> float:
     return t.images_per_s[str(batch)] if str(batch) in t.images_per_s else t.images_per_s[batch]
 
 
+def run(args) -> int:
+    """The command's body: the table (or JSON) of every artifact's figures; 1 when one was skipped."""
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        report = bench_models(args.models, threads=args.threads, runs=args.runs, startup=not args.no_startup, log=progress,
+                              batch_size=args.batch_size)
+    except SETUP_ERRORS as err:
+        return fail(err)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
+    return 1 if report.skipped else 0
+
+
 def child_main(argv: list) -> int:
     """The child's body: one line of JSON, the row or {"error": ...} (runtime/backends/child.py)."""
     from ..errors import ToolkitError
 
-    path, backend, threads, runs, reference, batch = argv[:6]
-    return answer(lambda: measure(path, backend, int(threads) or None, int(runs) or None, reference, int(batch) or None),
+    path, backend, threads, runs, models_dir, batch = argv[:6]
+    return answer(lambda: measure(path, backend, int(threads) or None, int(runs) or None, models_dir, int(batch) or None),
                   describe=lambda err: " ".join(str(err).split()) or type(err).__name__,
                   catch=(ToolkitError, ValueError, OSError, RuntimeError, MemoryError))  # interpreters raise RuntimeError
 

@@ -389,3 +389,14 @@ def serve(options: ServeOptions, out=sys.stdout) -> None:
             server.serve_forever()
         except KeyboardInterrupt:
             print("Stopped.", file=out)
+
+
+def run(args) -> int:
+    """The command's body: serves args.folder until interrupted; 2 when it cannot start."""
+    try:
+        serve(ServeOptions(folder=args.folder, host=args.host, port=args.port, verbose=args.verbose,
+                           https=args.https or bool(args.cert), cert=args.cert, key=args.key))
+    except ServeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

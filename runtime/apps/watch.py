@@ -1,5 +1,6 @@
-"""`python -m runtime watch`: classify a stream of frames (a video, a folder of images, a
-camera) and time each stage.
+"""`python -m runtime watch SOURCE`: classify a stream of frames (a video, a folder of images, a
+camera) and time each stage; one line per change (or one JSON object per frame with --json)
+and the summary at the end.
 
 Every frame goes through the model's input contract exactly as an image file does in
 `predict` (the MNIST digit normalisation, or the contract's resize), then the model. The
@@ -9,7 +10,10 @@ results are handed to a callback, so memory stays flat however long it runs.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,11 +21,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .commands import describe_prediction
 from ..errors import ImageError
-from .frames import Frame, StreamBrokenError
+from ..prediction import Prediction
 from ..preprocess.images import pixel_mode, prepare_pixels
 from ..tables import plural
+from .frames import Frame, FrameSourceError, SourceOptions, StreamBrokenError, open_source
+from .start import SETUP_ERRORS, fail, model_summary, open_model
 
 STAGES = ("read", "prepare", "infer")
 FPS_WINDOW = 10
@@ -133,9 +138,9 @@ def frame_result(frame: Frame, started: float, probs, labels, min_confidence: fl
     if probs is None:
         result.update(label=None, reason=reason, confidence=None, low_confidence=None, probabilities=None)
         return result
-    described = describe_prediction(probs, labels, 1, min_confidence)
-    result.update(label=described["label"], reason=None, confidence=described["confidence"],
-                  low_confidence=described["low_confidence"], probabilities=described["probabilities"])
+    answer = Prediction.of(probs, labels, 1, min_confidence)
+    result.update(label=answer.label, reason=None, confidence=answer.confidence, low_confidence=answer.low_confidence,
+                  probabilities=answer.probabilities)
     return result
 
 
@@ -213,3 +218,41 @@ class ChangePrinter:
         span = self.times[-1] - self.times[0]
         fps = (len(self.times) - 1) / span if span > 0 else 0.0
         print(f"frame {result['frame']:>6}  {result['time']:8.2f} s  {fps:5.1f} fps  {text}", file=self.out, flush=True)
+
+
+def run(args) -> int:
+    """0 at the end of the stream, the frame limit or Ctrl-C; 1 when the stream broke; 2 when it
+    could not start. The summary is printed in every case that started (with --json: as one JSON object on stderr)."""
+    try:
+        model, _ = open_model(args)
+    except SETUP_ERRORS as err:
+        return fail(err)
+    try:
+        source = open_source(args.source, SourceOptions(mode=frame_mode(model.contract), stride=args.stride,
+                                                        size=args.size))
+    except FrameSourceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    described = source.describe()
+    if not args.json:
+        print(f"Watching {described} with {model_summary(model)}; Ctrl+C stops.", flush=True)
+    emit = print_json if args.json else ChangePrinter(args.min_confidence, sys.stdout)
+    with source:
+        summary = watch(model, source, WatchOptions(min_confidence=args.min_confidence, limit=args.limit), emit)
+    if summary.stopped == "output closed":  # `watch --json | head`: nothing more can be written there
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+    if args.json:  # stdout holds only the frames' objects
+        print(json.dumps({"summary": summary.to_json(), "model": str(model.path)}), file=sys.stderr, flush=True)
+    else:
+        out = sys.stderr if summary.stopped == "output closed" else sys.stdout
+        print(summary.format(described), file=out, flush=True)
+    return 1 if summary.error else 0
+
+
+def print_json(result: dict, summary) -> None:
+    """One JSON object per frame, on a line of its own (JSON Lines), flushed at once."""
+    print(json.dumps(result), flush=True)

@@ -1,19 +1,28 @@
-"""One thin wrapper per interpreter package, all with the same shape: `inputs`/`outputs`
-describe the tensors, `run(x)` returns the first output. Model code never asks which
-backend it holds. Interpreter packages are imported only when a backend is opened."""
+"""The interpreters that run a model file, one module per family, all with the same shape:
+`inputs` and `outputs` describe the tensors (tensors.TensorInfo), `run(x)` returns the first
+output, `name` and `version` say which package ran it. Model code never asks which backend it
+holds. Interpreter packages are imported only when a backend is opened.
+
+Here: the families, LiteRT and tflite-runtime (tflite), onnxruntime (onnx_runtime) and TFLite
+Micro (tflm, which tries each arena in a child first); which PyPI package provides each
+(interpreters); the first load of a file no manifest vouches for, in a child (probe, and
+probe_cache, which remembers passes); the protocol of every child (child); the interpreters'
+own stderr lines (native_output). Another family is one more module with an
+`open_backend(path, name, module, options)`, a line in FAMILIES and its package in
+interpreters.
+
+May import: the shared vocabulary, the store (file safety) and this package; never the
+library or the apps."""
 
 from __future__ import annotations
 
-import threading
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
-from ..errors import BackendUnavailableError, InputShapeError, ModelFileError, one_line
-from .interpreters import PACKAGES, Versioned, import_backend
-from ..store.onnx_external import check_external_data
-from .tensors import TensorInfo, check_io, check_tensor_size
+from ..errors import BackendUnavailableError, ModelFileError
+from .interpreters import PACKAGES, import_backend
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
 """Names accepted by `--backend` and `load(..., backend=)`."""
@@ -23,6 +32,8 @@ BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxr
 ON_REQUEST = {".tflite": ("tflite-micro",)}
 """Backends used only when named: TFLite Micro runs batch-1 models (`python -m convert micro`),
 not every .tflite file, and only on x86_64 Linux (runtime/backends/tflm.py)."""
+FAMILIES = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx_runtime", "tflite-micro": "tflm"}
+"""Backend name -> the module of this package that opens it (its `open_backend`)."""
 CHECKS_ITS_OWN_FILES = ("tflite-micro",)
 """Backends that load every file in a child process first themselves (with its arena), so
 `load` need not probe it."""
@@ -76,20 +87,28 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
     ) from errors[-1]
 
 
-def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True,
-                 image_shape: Optional[tuple] = None):
-    """Opens `path` in this process with the named backend (see choose_backend); `quiet`
-    drops the interpreter's status lines (runtime.backends.native_output). With `image_shape` (the
-    input contract's), a TFLite model whose input differs is refused before its tensors are
-    allocated."""
-    module = import_backend(backend)
-    if backend == "onnxruntime":
-        return OnnxRuntimeBackend(path, module, num_threads)
-    if backend == "tflite-micro":  # a workstation backend: its module is imported only when asked for
-        from .tflm_arena import open_probed
+@dataclass(frozen=True)
+class OpenOptions:
+    """How a family opens a file (each uses what applies to it)."""
 
-        return open_probed(path, module)
-    return TFLiteBackend(path, module, backend, num_threads, quiet, image_shape=image_shape)
+    num_threads: Optional[int] = None
+    """Interpreter threads; None: the interpreter's default."""
+    quiet: bool = True
+    """Drop the interpreter's status lines on stderr (runtime.backends.native_output)."""
+    image_shape: Optional[tuple] = None
+    """The input contract's image shape: a TFLite model whose input differs is refused before
+    its tensors are allocated."""
+    arena_bytes: Optional[int] = None
+    """TFLite Micro's tensor arena (None: TFLM's own default for the file's size)."""
+
+
+def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True,
+                 image_shape: Optional[tuple] = None, arena_bytes: Optional[int] = None):
+    """Opens `path` in this process with the named backend (see choose_backend), through its
+    family's module (FAMILIES); see OpenOptions for the rest."""
+    module = import_backend(backend)
+    family = importlib.import_module(f".{FAMILIES[backend]}", __name__)
+    return family.open_backend(path, backend, module, OpenOptions(num_threads, quiet, image_shape, arena_bytes))
 
 
 def _install_hint(candidates) -> str:
@@ -111,138 +130,3 @@ def _install_hint(candidates) -> str:
     if "litert" in candidates:
         return f"ai-edge-litert has no 32-bit ARM wheels: use --backend tflite-runtime and {extra}"
     return "onnxruntime has no 32-bit ARM wheels: run the .tflite artifacts, or use a 64-bit OS"
-
-
-_UINT8 = np.dtype(np.uint8)
-_TOP_BIT = np.array(128, np.uint8)
-"""A 0-d array: numpy's ufuncs take it faster than a scalar (0.8 against 1.1 µs on 784 bytes)."""
-
-
-class TFLiteBackend(Versioned):
-    """LiteRT's or tflite-runtime's `Interpreter` (the same API).
-
-    An interpreter holds its tensors in place and is not safe to share between threads,
-    so calls are serialised by a lock; the input is resized to each batch's size, or, for a
-    model made for one fixed batch size (a batch-1 export for TFLite Micro), the batch is
-    run in pieces of that size. `op_resolver` names an `OpResolverType` (e.g. BUILTIN_REF).
-    """
-
-    def __init__(self, path, module, name: str, num_threads: Optional[int] = None, quiet: bool = True,
-                 op_resolver: Optional[str] = None, image_shape: Optional[tuple] = None):
-        from .native_output import filtered_stderr
-
-        self.name = name
-        options = {}
-        if op_resolver is not None:
-            options["experimental_op_resolver_type"] = getattr(module.OpResolverType, op_resolver)
-        try:
-            with filtered_stderr(quiet):
-                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads, **options)
-                inputs = self._interpreter.get_input_details()
-                outputs = self._interpreter.get_output_details()
-                self.inputs = [self._info(d) for d in inputs]
-                self.outputs = [self._info(d) for d in outputs]
-                # Sizes and the contract are checked on the model's declarations, before allocating.
-                check_io(path, self.inputs, self.outputs)
-                for tensor in self._interpreter.get_tensor_details():
-                    check_tensor_size(path, f"tensor {tensor['name']!r}", tensor["shape"], tensor["dtype"])
-                if image_shape is not None and tuple(self.inputs[0].shape[1:]) != tuple(image_shape):
-                    raise InputShapeError(f"{path}: model input shape {list(self.inputs[0].shape)} does not match the "
-                                         f"input contract's image shape {tuple(image_shape)}")
-                self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as err:
-            if isinstance(err, ModelFileError):
-                raise
-            raise ModelFileError(f"{path}: not a valid TFLite model ({one_line(err)})") from err
-        self._input_index = inputs[0]["index"]
-        self._output_index = outputs[0]["index"]
-        self._batch = int(inputs[0]["shape"][0])
-        self._fixed_batch = self.inputs[0].shape[0] if self.inputs[0].shape[0] > 0 else None
-        """The batch size the model was exported for, when it is not left open."""
-        self._lock = threading.Lock()
-        self._input_is_int8 = self.inputs[0].dtype == np.int8
-        self._input_tensor = self._interpreter.tensor(self._input_index)
-        """Returns a numpy view of the input tensor's memory, wherever the last allocation put it."""
-        if self._fixed_batch is None:
-            self.run = self._run  # one call less on the single-image path (the fixed-batch split is not needed)
-
-    @staticmethod
-    def _info(details: dict) -> TensorInfo:
-        scale, zero_point = details["quantization"]
-        shape = tuple(int(v) for v in details.get("shape_signature", details["shape"]))
-        return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), float(scale), int(zero_point))
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        fixed = self._fixed_batch
-        if fixed is not None and len(x) > fixed and len(x) % fixed == 0:
-            return np.concatenate([self._run(x[i : i + fixed]) for i in range(0, len(x), fixed)])
-        return self._run(x)
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        interpreter = self._interpreter
-        with self._lock:
-            if x.shape[0] != self._batch:
-                self._resize(x.shape)
-            interpreter.set_tensor(self._input_index, x)
-            interpreter.invoke()
-            return interpreter.get_tensor(self._output_index)
-
-    def _resize(self, shape: tuple) -> None:
-        """The input tensor resized to `shape` (a new batch size); the caller holds the lock."""
-        self._interpreter.resize_tensor_input(self._input_index, list(shape))
-        self._interpreter.allocate_tensors()
-        self._batch = shape[0]
-
-    def run_offset_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """`run` of pixels - 128 as int8 (an int8 input of scale 1/255, zero point -128) for
-        uint8 `pixels`: the top bit is flipped as the pixels are written into the input
-        tensor, in one pass with no array in between. A new array for the flipped pixels
-        cost the seed MLP 0.86x the bare interpreter's throughput at batch 1,000 (issue 24)."""
-        if pixels.dtype != _UINT8 or not self._input_is_int8:
-            raise TypeError(f"run_offset_pixels takes uint8 pixels for an int8 input; got {pixels.dtype} pixels "
-                            f"for a {self.inputs[0].dtype} input (use run)")
-        if self._fixed_batch is not None and len(pixels) != self._fixed_batch:
-            return self.run((pixels ^ _TOP_BIT).view(np.int8))  # in pieces of the fixed batch
-        with self._lock:
-            if pixels.shape[0] != self._batch:
-                self._resize(pixels.shape)
-            # The view of the tensor's memory is gone when the statement ends: invoke() refuses to run while one lives.
-            np.bitwise_xor(pixels, _TOP_BIT, out=self._input_tensor().view(np.uint8))
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index)
-
-
-_ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
-
-
-class OnnxRuntimeBackend(Versioned):
-    """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
-
-    def __init__(self, path, module, num_threads: Optional[int] = None):
-        self.name = "onnxruntime"
-        check_external_data(path)
-        options = module.SessionOptions()
-        if num_threads:
-            options.intra_op_num_threads = num_threads
-        try:
-            self._session = module.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as err:  # onnxruntime's errors do not derive from RuntimeError
-            raise ModelFileError(f"{path}: not a valid ONNX model ({one_line(err)})") from err
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        for arg in inputs + outputs:
-            if arg.type not in _ONNX_DTYPES:
-                raise ModelFileError(f"{path}: tensor {arg.name!r} has type {arg.type}, expected float, int8 or uint8")
-        self.inputs = [self._info(t) for t in inputs]
-        self.outputs = [self._info(t) for t in outputs]
-        check_io(path, self.inputs, self.outputs)
-        self._input_name = inputs[0].name
-
-    @staticmethod
-    def _info(arg) -> TensorInfo:
-        shape = tuple(d if isinstance(d, int) else -1 for d in (arg.shape or ()))
-        return TensorInfo(arg.name, shape, np.dtype(_ONNX_DTYPES[arg.type]))
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input_name: x})[0]

@@ -27,6 +27,18 @@ class TensorInfo:
     def quantized(self) -> bool:
         return self.scale > 0 and np.issubdtype(self.dtype, np.integer)
 
+    def to_json(self) -> dict:
+        """Name, shape and dtype, and the scale and zero point of a quantized tensor."""
+        data = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name}
+        if self.quantized:
+            data.update(scale=self.scale, zero_point=self.zero_point)
+        return data
+
+    def describe(self) -> str:
+        """One line: "int8[1, 28, 28], scale 0.003921569, zero point -128"."""
+        quantization = f", scale {self.scale:.8g}, zero point {self.zero_point}" if self.quantized else ""
+        return f"{self.dtype.name}{list(self.shape)}{quantization}"
+
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
 MAX_TENSOR_BYTES = 1 << 28

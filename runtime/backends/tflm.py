@@ -2,20 +2,27 @@
 shape as the other backends (`inputs`, `outputs`, `run(x)`).
 
 TFLM runs a batch-1 model, one image per `invoke`, in a fixed arena. An arena too small for
-the model makes it fail cleanly or, when tiny, crash the process: open a file through
-arena_probe.open_probed, which tries it in a child first, unless that arena already ran it.
-The `tflite-micro` package imports numpy, flatbuffers and PyYAML; never TensorFlow."""
+the model makes it fail cleanly or, when tiny, crash the process (SIGSEGV), and so do some
+damaged files, whatever a manifest says: `open_backend` tries the file and the arena in a child
+first (`probe_arena`, runtime/backends/child.py), and only then loads it here. The
+`tflite-micro` package imports numpy, flatbuffers and PyYAML; never TensorFlow.
+
+Run as `python -m runtime.backends.tflm MODEL ARENA_BYTES` (the arena probe's child): one line
+of JSON."""
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..errors import ModelFileError, one_line
+from .child import ChildTimeoutError, answer, run_module
 from .interpreters import Versioned
 from .native_output import captured_stderr
 from .tensors import TensorInfo, check_io
@@ -23,6 +30,7 @@ from .tensors import TensorInfo, check_io
 DEFAULT_ARENA_PER_MODEL_BYTE = 10
 """Without a measured arena, TFLM's Python package's own default: 10 bytes per model byte."""
 _TOTAL_LINE = re.compile(r"Arena allocation total (\d+) bytes")
+PROBE_TIMEOUT_S = 60
 
 
 def tflm_reasons(lines: list) -> str:
@@ -31,32 +39,16 @@ def tflm_reasons(lines: list) -> str:
     return "; ".join(one_line(line) for line in lines if line.strip() and "[RecordingMicroAllocator]" not in line)
 
 
-def manifest_arena_bytes(path) -> Optional[int]:
-    """The measured arena the manifest beside `path` lists for it, if any."""
-    from ..store.layout import MANIFEST_NAME
-    from ..store.manifest import read_manifest
-
-    path = Path(path)
-    if not (path.parent / MANIFEST_NAME).is_file():
-        return None
-    try:
-        entry = read_manifest(path.parent).find(path.name)
-    except ValueError:
-        return None
-    value = entry.micro.arena_bytes if entry is not None and entry.micro is not None else None
-    return int(value) if isinstance(value, int) and value > 0 else None
-
-
 def default_arena_bytes(path) -> int:
-    """The arena to run `path` in: the one `python -m convert micro` measured for it (its
-    manifest entry), else TFLM's default for its size."""
-    return manifest_arena_bytes(path) or DEFAULT_ARENA_PER_MODEL_BYTE * Path(path).stat().st_size
+    """The arena to run `path` in when none was measured for it (`python -m convert micro`
+    measures one, which its manifest entry records): TFLM's default for the file's size."""
+    return DEFAULT_ARENA_PER_MODEL_BYTE * Path(path).stat().st_size
 
 
 class TFLMBackend(Versioned):
     """TFLM's MicroInterpreter on a batch-1 model in an arena of `arena_bytes` (default:
     default_arena_bytes): `run` feeds the images one at a time. It loads the file in this
-    process: see arena_probe.open_probed. Calls are serialised by a lock."""
+    process: see open_backend. Calls are serialised by a lock."""
 
     def __init__(self, path, module, arena_bytes: Optional[int] = None):
         self.name = "tflite-micro"
@@ -120,3 +112,65 @@ def _tensor_name(data: bytes, role: str) -> str:
     index = graph.Inputs(0) if role == "input" else graph.Outputs(0)
     name = graph.Tensors(index).Name()
     return name.decode() if name else role
+
+
+@dataclass(frozen=True)
+class ArenaProbe:
+    """One try of a model in an arena of a given size, in a child process."""
+
+    arena_bytes: int
+    runs: bool
+    """The interpreter allocated the tensors and ran one inference."""
+    detail: str = ""
+    """Why not: TFLM's message, or how the child died."""
+    allocated_bytes: Optional[int] = None
+    """What TFLM's recording allocator reported in use, when it ran."""
+    crashed: bool = False
+    """The child was killed by a signal (TFLM crashes on some tiny arenas)."""
+
+
+def probe_arena(path, arena_bytes: int, timeout: float = PROBE_TIMEOUT_S) -> ArenaProbe:
+    """Loads `path` into TFLM with an arena of `arena_bytes` and runs one image, in a child."""
+    try:
+        child = run_module("runtime.backends.tflm", [path, int(arena_bytes)], timeout)
+    except ChildTimeoutError as err:
+        raise ModelFileError(f"{path}: TFLite Micro did not finish within {timeout:g} s with a {arena_bytes}-byte arena") from err
+    if child.signal:
+        return ArenaProbe(arena_bytes, False, f"the TFLite Micro interpreter crashed ({child.signal})", crashed=True)
+    reply = child.reply()
+    if reply is not None and "error" in reply:
+        return ArenaProbe(arena_bytes, False, reply["error"])
+    if reply is not None:
+        return ArenaProbe(arena_bytes, True, allocated_bytes=reply.get("allocated_bytes"))
+    raise ModelFileError(f"{path}: the TFLite Micro check failed with exit status {child.returncode}: "
+                         f"{child.last_stderr_line()}")
+
+
+def open_backend(path, name: str, module, options) -> TFLMBackend:
+    """The family's opener (runtime.backends.open_backend): a TFLMBackend on `path` once a child
+    has loaded and run it with options.arena_bytes (default: default_arena_bytes);
+    ModelFileError when the child fails or crashes."""
+    arena_bytes = options.arena_bytes
+    if arena_bytes is None:
+        arena_bytes = default_arena_bytes(path)
+    probe = probe_arena(path, arena_bytes)
+    if not probe.runs:
+        raise ModelFileError(probe.detail if not probe.crashed else
+                             f"{path}: {probe.detail} with a {arena_bytes}-byte arena; refusing to load it here")
+    return TFLMBackend(path, module, arena_bytes)
+
+
+def _load_and_run(path: str, arena_bytes: int) -> dict:
+    """The child's work: this load is the check."""
+    import tflite_micro
+
+    backend = TFLMBackend(path, tflite_micro, arena_bytes)
+    backend.run(np.zeros((1,) + backend.inputs[0].shape[1:], backend.inputs[0].dtype))
+    return {"ok": True, "allocated_bytes": backend.allocated_bytes}
+
+
+if __name__ == "__main__":
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a tiny arena may crash TFLM: no core file for that
+    sys.exit(answer(lambda: _load_and_run(sys.argv[1], int(sys.argv[2]))))

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..backends import TFLiteBackend
+from ..backends.tflite import TFLiteBackend
 from ..errors import BackendUnavailableError
 from ..backends.interpreters import import_backend
 from ..tables import plural

@@ -11,54 +11,15 @@ from typing import Optional
 import numpy as np
 
 from ..errors import ManifestError
-from .parity_metrics import ParityMetrics
-from ..store.layout import REFERENCE_NAME
+from ..store.bundles import Reference
+from ..store.folder import ModelsFolder
+from ..store.manifest import Parity
 from ..verdict import Limits, PairedChange, judge, reference_problems
 
 
-@dataclass(frozen=True)
-class Reference:
-    """Held-out images and what the float Keras model said about them."""
-
-    images: np.ndarray
-    """uint8 (N, *image_shape), as the input contract takes them."""
-    labels: Optional[np.ndarray]
-    """int (N,), the true classes; None when the data came without labels (agreement only)."""
-    probs: np.ndarray
-    """float32 (N, classes), the Keras model's output."""
-
-    @property
-    def has_labels(self) -> bool:
-        return self.labels is not None
-
-    @property
-    def accuracy(self) -> Optional[float]:
-        return None if self.labels is None else float(np.mean(self.probs.argmax(1) == self.labels))
-
-
-def load_reference(models_dir) -> Reference:
-    path = Path(models_dir) / REFERENCE_NAME
-    if not path.is_file():
-        raise ManifestError(f"{path} not found: run `python -m train` first")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            images, probs = data["images"], data["probs"]
-            labels = data["labels"] if "labels" in data.files else None
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise ManifestError(f"{path} is not a valid reference bundle: {err}") from err
-    n = len(images)
-    if (images.dtype != np.uint8 or images.ndim not in (3, 4) or probs.ndim != 2 or len(probs) != n
-            or (labels is not None and labels.shape != (n,))):
-        raise ManifestError(
-            f"{path}: expected images uint8 (N, H, W[, C]), labels (N,) if any, probs (N, classes); got "
-            f"{images.dtype} {images.shape}, {None if labels is None else labels.shape}, {probs.shape}"
-        )
-    return Reference(images, None if labels is None else labels.astype(np.int64), probs.astype(np.float32))
-
-
 @dataclass
-class ParityResult(ParityMetrics):
-    """One artifact measured against the reference: the five numbers (ParityMetrics; None when
+class ParityResult(Parity):
+    """One artifact measured against the reference: the five numbers (Parity; None when
     the artifact could not be run, see failures) and the verdict on them."""
 
     artifact: str = ""
@@ -92,6 +53,16 @@ class ParityResult(ParityMetrics):
         return dict(named, **data, passed=self.passed)
 
 
+def limits_from_options(max_drop_pp: Optional[float], float_max_dp: Optional[float]) -> Optional[Limits]:
+    """The limits that --max-drop (in percentage points) and --float-max-dp ask for, with the
+    default where one is not given; None when neither is."""
+    if max_drop_pp is None and float_max_dp is None:
+        return None
+    default = Limits()
+    return Limits(max_drop=default.max_drop if max_drop_pp is None else max_drop_pp / 100,
+                  float_max_dp=default.float_max_dp if float_max_dp is None else float_max_dp)
+
+
 def compare(
     artifact: str, precision: str, size: int, probs: np.ndarray, reference: Reference, limits: Optional[Limits] = None,
 ) -> ParityResult:
@@ -123,6 +94,8 @@ class ParityReport:
 
     models: str
     reference: Reference
+    folder: Optional[ModelsFolder] = None
+    """The folder checked, its manifest as this run read it."""
     results: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     """(artifact, precision, reason) for artifacts no installed backend can run."""
@@ -152,35 +125,33 @@ def check_models(models_dir, limits: Optional[Limits] = None, backend=None, num_
     judges it against the Keras probabilities: with `limits` if given, else with the limits
     each artifact was judged with at conversion (the manifest records them), so the device
     repeats the same judgement; with `keep_outputs`, each artifact's probabilities are kept in report.outputs; `quiet`
-    drops the interpreters' status lines. Holds the folder's shared manifest lock throughout,
-    so a `convert` writing the same folder never shows it a file and an entry that disagree."""
-    from ..store.files import manifest_lock
+    drops the interpreters' status lines. Reads the manifest once, and holds the folder's shared
+    manifest lock throughout, so a `convert` writing the same folder never shows it a file and
+    an entry that disagree."""
+    with ModelsFolder.reading(models_dir) as folder:
+        return _check_models(folder, limits, backend, num_threads, verify_checksum, keep_outputs, quiet)
 
-    with manifest_lock(models_dir, shared=True):
-        return _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet)
 
-
-def _check_models(models_dir, limits, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
+def _check_models(folder: ModelsFolder, limits, backend, num_threads, verify_checksum, keep_outputs, quiet) -> ParityReport:
     from ..errors import BackendUnavailableError, ModelFileError
-    from ..store.manifest import read_manifest
-    from ..model import load
+    from ..model import load_listed
     from .platform_info import platform_record
 
-    manifest = read_manifest(models_dir)
-    reference = load_reference(models_dir)
+    manifest = folder.manifest
+    reference = folder.reference()
     problem, _ = reference_problems(reference.probs, None)
     if problem:
-        raise ManifestError(f"{Path(models_dir) / REFERENCE_NAME}: {problem}; nothing can be judged against it")
-    report = ParityReport(str(models_dir), reference)
+        raise ManifestError(f"{folder.reference_path}: {problem}; nothing can be judged against it")
+    report = ParityReport(str(folder.path), reference, folder)
     backends = {}
     for entry in manifest.exported:
         name, precision = entry.path, entry.precision
-        path = Path(models_dir) / name
+        path = folder.file(name)
         size = path.stat().st_size if path.is_file() else 0
         micro = entry.format == "tflite-micro"
         try:
-            model = load(path, backend=_backend_for(path, backend, micro), num_threads=num_threads,
-                         verify_checksum=verify_checksum, quiet=quiet)
+            model = load_listed(folder, name, backend=_backend_for(path, backend, micro), num_threads=num_threads,
+                                verify_checksum=verify_checksum, quiet=quiet)
             probs = model.predict(reference.images)
         except (BackendUnavailableError, _NotThisBackend) as err:
             report.skipped.append((name, precision, str(err)))
@@ -196,7 +167,7 @@ def _check_models(models_dir, limits, backend, num_threads, verify_checksum, kee
         if micro:
             from .micro_checks import check_micro_artifact
 
-            check_micro_artifact(Path(models_dir), entry, model, reference.images, result)
+            check_micro_artifact(folder.path, entry, model, reference.images, result)
         report.results.append(result)
         if keep_outputs:
             report.outputs[name] = probs

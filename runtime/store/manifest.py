@@ -1,7 +1,9 @@
 """models/manifest.json, typed: the model, its labels and data, the reference and calibration
-bundles, and every artifact with its checksum, input contract, tensors and measured parity.
+bundles, every artifact with its checksum, input contract, tensors and measured parity, and
+every file a conversion rejected, with its reason.
 
-Read and written here only. It is written atomically, and last, so a reader never sees an
+Read and written here only (runtime.store.folder.ModelsFolder is what the rest of the toolkit
+asks). It is written atomically, and last, so a reader never sees an
 entry whose file is not in place. Keys this version does not know are kept as they are
 (`extra`), so rewriting a manifest loses nothing."""
 
@@ -14,10 +16,9 @@ from typing import Optional
 
 from ..contract import InputContract
 from ..errors import ManifestError
-from .files import missing_models_hint, write_bytes_atomic
-from ..evaluate.parity_metrics import ParityMetrics
-from .layout import MANIFEST_NAME
 from ..tables import plural
+from .files import missing_models_hint, write_bytes_atomic
+from .layout import MANIFEST_NAME
 
 SCHEMA_VERSION = 2
 """2: user models (contract with preprocessing, architecture, `converted_from`); 1 is still read."""
@@ -67,6 +68,11 @@ class TensorRecord:
     """Quantization scale; 0 for a float tensor."""
     zero_point: int = 0
 
+    @classmethod
+    def of(cls, info) -> "TensorRecord":
+        """The record of a tensor as a backend describes it (runtime.backends.tensors.TensorInfo)."""
+        return cls(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
+
     def to_json(self) -> dict:
         return _to_json(self)
 
@@ -91,10 +97,32 @@ class Calibration:
 
 
 @dataclass
-class Metrics(ParityMetrics):
-    """An artifact's parity with the Keras model on the reference images, measured when it
-    was converted: the five numbers (ParityMetrics; None: not measured, e.g. accuracy without
-    labels) and how they were measured."""
+class Parity:
+    """How close an artifact's outputs are to the float Keras model's on the reference images,
+    in five numbers, defined once: parity measures them (runtime.evaluate.parity.ParityResult)
+    and the manifest records them at conversion (ParityRecord). None: not measured (accuracy
+    without labels, or an artifact that could not run)."""
+
+    accuracy: Optional[float] = None
+    """Top-1 accuracy on the labelled reference images, as a fraction."""
+    delta_accuracy: Optional[float] = None
+    """accuracy - Keras accuracy, as a fraction."""
+    agreement: Optional[float] = None
+    """Share of images with the same top-1 class as Keras."""
+    max_abs_dp: Optional[float] = None
+    """Largest |p - p_keras| over every image and class."""
+    mean_abs_dp: Optional[float] = None
+    """Mean |p - p_keras| over every image and class."""
+
+    def parity(self) -> dict:
+        """These five numbers alone, by name (for a record that holds them beside others)."""
+        return {f.name: getattr(self, f.name) for f in fields(Parity)}
+
+
+@dataclass
+class ParityRecord(Parity):
+    """An artifact's parity as the manifest records it (its "metrics"), measured when it was
+    converted: the five numbers (Parity) and how they were measured."""
 
     reference_images: Optional[int] = None
     verified_with: Optional[str] = None
@@ -152,7 +180,7 @@ class Artifact:
     output_tensor: Optional[TensorRecord] = None
     converted_from: Optional[dict] = None
     """{"path", "sha256"} of the Keras model this file was exported from."""
-    metrics: Metrics = field(default_factory=Metrics)
+    metrics: ParityRecord = field(default_factory=ParityRecord)
     calibration: Optional[Calibration] = None
     """int8 artifacts only."""
     tools: dict = field(default_factory=dict)
@@ -196,9 +224,30 @@ class Artifact:
         artifact = _from_json(cls, dict(data, contract=InputContract.from_json(contract), micro=micro))
         artifact.input_tensor = TensorRecord(**tensor) if tensor else None
         artifact.output_tensor = TensorRecord(**output["tensor"]) if output.get("tensor") else None
-        artifact.metrics = _from_json(Metrics, metrics or {})
+        artifact.metrics = _from_json(ParityRecord, metrics or {})
         artifact.calibration = _from_json(Calibration, calibration) if calibration else None
         return artifact
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One file a conversion refused to write, and why."""
+
+    path: str
+    precision: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "precision": self.precision, "reason": self.reason}
+
+
+def rejections_in(data) -> list:
+    """The Rejections of a manifest's "rejected" list, read tolerantly: entries that are not an
+    object with a path are left out, a missing precision or reason is said to be missing."""
+    entries = data.get("rejected") if isinstance(data, dict) else None
+    return [Rejection(entry["path"], str(entry.get("precision") or "?"), str(entry.get("reason") or "no reason recorded"))
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str)]
 
 
 @dataclass
@@ -224,7 +273,7 @@ class Manifest:
     limits: Optional[dict] = None
     """The limits (runtime.verdict.Limits) of the last conversion into this folder."""
     rejected: list = field(default_factory=list)
-    """{"path", "precision", "reason"} of every file the last conversion of that path refused to write."""
+    """A Rejection for every file the last conversion of that path refused to write."""
     schema: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -237,11 +286,12 @@ class Manifest:
 
     def reject(self, path: str, precision: str, reason: str) -> None:
         """Records that a conversion refused to write `path`, replacing an older record of it."""
-        self.rejected = [r for r in self.rejected if r.get("path") != path]
-        self.rejected.append({"path": path, "precision": precision, "reason": reason})
+        self.rejected = [r for r in self.rejected if r.path != path]
+        self.rejected.append(Rejection(path, precision, reason))
 
-    def rejection(self, path: str) -> Optional[dict]:
-        return next((r for r in self.rejected if isinstance(r, dict) and r.get("path") == path), None)
+    def rejection(self, path: str) -> Optional[Rejection]:
+        """Why the last conversion of `path` refused to write it; None when it did not."""
+        return next((r for r in reversed(self.rejected) if r.path == path), None)
 
     @property
     def keras(self) -> Optional[Artifact]:
@@ -257,7 +307,7 @@ class Manifest:
 
     def put(self, artifact: Artifact) -> None:
         """Replaces the artifact with the same path, or appends it (a record of its rejection goes)."""
-        self.rejected = [r for r in self.rejected if r.get("path") != artifact.path]
+        self.rejected = [r for r in self.rejected if r.path != artifact.path]
         for i, old in enumerate(self.artifacts):
             if old.path == artifact.path:
                 self.artifacts[i] = artifact
@@ -273,7 +323,7 @@ class Manifest:
         data["calibration"] = self.calibration.to_json()
         data["artifacts"] = [a.to_json() for a in self.artifacts]
         if self.rejected:
-            data["rejected"] = list(self.rejected)
+            data["rejected"] = [r.to_json() for r in self.rejected]
         data.update(self.extra)
         return data
 
@@ -283,21 +333,26 @@ class Manifest:
         schema = int(data.get("schema", 1))
         artifacts = [Artifact.from_json(a, schema) for a in data.pop("artifacts")]
         reference, calibration = FileRecord(**data.pop("reference")), FileRecord(**data.pop("calibration"))
-        rejected = data.pop("rejected", None)
-        data["rejected"] = [r for r in rejected if isinstance(r, dict)] if isinstance(rejected, list) else []
+        data["rejected"] = rejections_in(data)
         manifest = _from_json(cls, dict(data, reference=reference, calibration=calibration, artifacts=artifacts))
         manifest.schema = SCHEMA_VERSION
         return manifest
 
 
-def read_manifest(models_dir) -> Manifest:
+def read_manifest_data(models_dir):
+    """manifest.json's JSON value, as it is: the one place the file is read."""
     path = Path(models_dir) / MANIFEST_NAME
     if not path.is_file():
         raise ManifestError(f"{path} not found: {missing_models_hint(models_dir)}")
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ManifestError(f"{path} is not readable JSON: {err}") from err
+
+
+def read_manifest(models_dir) -> Manifest:
+    path = Path(models_dir) / MANIFEST_NAME
+    data = read_manifest_data(models_dir)
     if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
         raise ManifestError(f"{path} has no 'artifacts' list")
     try:
@@ -310,3 +365,23 @@ def write_manifest(models_dir, manifest: Manifest) -> Path:
     path = Path(models_dir) / MANIFEST_NAME
     write_bytes_atomic(path, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
     return path
+
+
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
+"""Packages published under more than one distribution name."""
+
+
+def tool_versions(*packages) -> dict:
+    """Python's and each installed package's version, as an artifact's `tools` records them."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        for distribution in _DISTRIBUTIONS.get(name, (name,)):
+            try:
+                versions[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return versions

@@ -1,7 +1,7 @@
 """The constants the web page shares with the runtime, written as web/constants.js, so that
 Python is their only source: the digit normalisation's tuning (runtime.preprocess.digits), the image
-size limits (runtime.preprocess.images) and the contract's preprocessing and resize modes
-(runtime.contract). The page's scripts import them from constants.js; the file is
+size limits (runtime.preprocess.images), the contract's preprocessing and resize modes
+(runtime.contract) and the confidence below which an answer is unsure (runtime.prediction). The page's scripts import them from constants.js; the file is
 committed, and tests/test_page_js.py fails when it differs from what `render` writes now.
 
     python -m runtime.workstation.page_constants            # rewrites web/constants.js in this checkout
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from .. import contract
+from .. import contract, prediction
 from ..preprocess import digits, images
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "web" / "constants.js"
@@ -39,6 +39,7 @@ SHARED = (
     Shared(digits),
     Shared(images, ("MAX_PIXELS", "MAX_ASPECT")),
     Shared(contract, ("PREPROCESSING", "RESIZE_MODES")),
+    Shared(prediction, ("DEFAULT_MIN_CONFIDENCE",)),
 )
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Optional
 
 from ...store.files import write_bytes_atomic
-from ...store.manifest import read_manifest
 from ...evaluate.parity import ParityReport
 from .analysis import Analysis, analyse
 from .card import measure_latency, model_card
@@ -51,7 +50,7 @@ def write_report(report: ParityReport, out_dir, options: Optional[ReportOptions]
     if missing:
         raise ValueError(f"report.outputs has no probabilities for {', '.join(missing)}: run check_models(..., keep_outputs=True)")
     require_matplotlib()
-    manifest = read_manifest(report.models)
+    manifest = report.folder.manifest
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{FIGURE_PREFIX}*.png"):

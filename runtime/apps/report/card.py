@@ -13,8 +13,7 @@ import numpy as np
 from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform, machine_record
-from ...store.layout import MANIFEST_NAME
-from ...tables import format_percent, format_pp, format_sci, format_size, plural
+from ...tables import format_percent, format_sci, format_size, plural, pp
 from .analysis import Analysis
 from .common import HTML_NAME, ReportOptions, now
 
@@ -68,11 +67,12 @@ def _interval_pp(accuracy: float, n: int) -> float:
     return 196 * math.sqrt(accuracy * (1 - accuracy) / n) if n else float("nan")
 
 
-def pi_commands(artifacts: list, reference_path: str, predict_with: str, example: str = "digit.jpg",
+def pi_commands(artifacts: list, folder_files: list, predict_with: str, example: str = "digit.jpg",
                 models: str = "models") -> tuple:
     """docs/raspberry-pi.md's "On the Raspberry Pi" steps for these artifacts: (files to copy, shell
-    lines): which extras to install (the project's device extras are named after the
-    backends), then the parity and predict commands."""
+    lines): the files are `folder_files` (the manifest and the reference bundle, by name) and the
+    artifacts; the lines say which extras to install (the project's device extras are named after
+    the backends), then the parity and predict commands."""
     from ...backends import BACKENDS_FOR_FORMAT
 
     suffixes = sorted({Path(a.path).suffix.lower() for a in artifacts}, key=lambda s: s != ".tflite")
@@ -85,7 +85,7 @@ def pi_commands(artifacts: list, reference_path: str, predict_with: str, example
         lines.append(f'pip install "./edge-mnist[{",".join(preferred)},images]"')
     lines += [f"python -m runtime parity --models {models}              # same answers as the trained model?",
               f"python -m runtime predict {example} --model {models}/{predict_with}"]
-    files = [MANIFEST_NAME, reference_path] + [a.path for a in artifacts]
+    files = list(folder_files) + [a.path for a in artifacts]
     return files, lines
 
 
@@ -117,7 +117,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     verdict = "PASS" if report.passed else "FAIL"
 
     out = [f"# Model card: {manifest.model}", ""]
-    out.append(f"Generated {now()} by `python -m runtime parity --report` from `{Path(report.models) / MANIFEST_NAME}` "
+    out.append(f"Generated {now()} by `python -m runtime parity --report` from `{report.folder.manifest_path}` "
                f"and a parity run of every artifact on this machine ({describe_platform(report.platform)}): "
                f"**{verdict}**, {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed. "
                f"The figures behind it are in [{HTML_NAME}]({HTML_NAME}).")
@@ -166,7 +166,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
         latency = latencies.get(e.path)
         if r is not None and r.agreement is not None:
             accuracy = "-" if r.accuracy is None else f"{r.accuracy:.4f}"
-            delta, agree, max_dp = format_pp(r.delta_accuracy), format_percent(r.agreement), format_sci(r.max_abs_dp)
+            delta, agree, max_dp = pp(r.delta_accuracy), format_percent(r.agreement), format_sci(r.max_abs_dp)
         else:
             m = e.metrics
             accuracy = f"{m.accuracy:.4f} (at conversion)" if m.accuracy is not None else "-"
@@ -232,7 +232,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     passing = [e for e in for_pi if e.path in results and results[e.path].passed] or for_pi
     smallest = min(passing, key=lambda e: e.bytes).path if passing else "MODEL"
     example = "digit.jpg" if first is not None and first.contract.preprocessing == "mnist-digit" else "photo.jpg"
-    files, commands = pi_commands(for_pi, manifest.reference.path, smallest, example)
+    files, commands = pi_commands(for_pi, [report.folder.manifest_path.name, manifest.reference.path], smallest, example)
     out += ["", "## Running it on a Raspberry Pi", "",
             "Raspberry Pi OS bookworm has Python 3.11. Copy the repository (as `edge-mnist/`) and these files of the "
             f"models folder to the Pi: {', '.join(f'`{f}`' for f in files)}. Then:", "", "```", *commands, "```", ""]

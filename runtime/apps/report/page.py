@@ -5,15 +5,13 @@ network: the PNGs lie beside it."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 
 from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform
-from ...store.layout import REFERENCE_NAME
-from ...tables import format_percent, format_pp, format_sci, format_size, plural
+from ...tables import format_percent, format_sci, format_size, plural, pp
 from .analysis import Analysis
 from .common import CARD_NAME, now, slug
 from .figures import Figures
@@ -86,7 +84,7 @@ def render_html(report: ParityReport, manifest: Manifest, keras: Analysis, analy
     body = [
         f"<h1>Parity report: {_e(model_name)}</h1>",
         f'<p class="mono">Platform: {_e(describe_platform(report.platform))}</p>',
-        f"<p>Reference: {n:,} test images in <code>{_e(Path(report.models) / REFERENCE_NAME)}</code>; "
+        f"<p>Reference: {n:,} test images in <code>{_e(report.folder.reference_path)}</code>; "
         f"{_keras_accuracy(reference)}. Generated {_e(now())} by <code>python -m runtime parity --report</code>.</p>",
         f'<p class="verdict {verdict.lower()}">{verdict}: {passed} of {len(report.results)} {plural(len(report.results), "artifact")} passed</p>',
         f'<p>Model card: <a href="{CARD_NAME}">{CARD_NAME}</a></p>',
@@ -132,7 +130,7 @@ def _parity_table(report: ParityReport) -> str:
     rows = [("keras (reference)", "float32", "", "", "", "-" if accuracy is None else f"{accuracy:.4f}", "", "", "", "", "")]
     for r in report.results:
         rows.append((r.artifact, r.precision, r.calibration, r.backend, format_size(r.bytes),
-                     "-" if r.accuracy is None else f"{r.accuracy:.4f}", format_pp(r.delta_accuracy), format_percent(r.agreement),
+                     "-" if r.accuracy is None else f"{r.accuracy:.4f}", pp(r.delta_accuracy), format_percent(r.agreement),
                      format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), ("pass", "pass") if r.passed else ("FAIL", "fail")))
     for artifact, precision, _ in report.skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "", ("skipped", "skipped")))

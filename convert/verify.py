@@ -1,0 +1,203 @@
+"""The one way a file is verified before it is listed: `verify` writes a candidate to a
+temporary file beside its place (export), loads it back through the device runtime (load),
+runs it on the reference images and judges its outputs against the Keras model's, with the
+user's limits and any checks of the caller (judge), then renames it into place with its
+manifest entry, its companion files beside it (commit), or removes it and records why in the
+manifest (reject). Conversion calls it for every file, micro for its batch-1 model; a candidate
+that misses the budget may be replaced once by its fallback (the int8 fixes), verified here
+the same way. `meets` judges a listed file again with other limits (the web page's file), from
+the counts its verdict recorded.
+
+The outcome is a status: "verified" files are committed, "rejected" ones are not. A status
+that commits a file while saying what its images could not show fits beside "verified"
+(COMMITTED lists the statuses that are listed)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from runtime.errors import ToolkitError
+from runtime.evaluate.parity import ParityResult, compare
+from runtime.store.files import atomic_path, sha256_file
+from runtime.store.folder import ModelsFolder
+from runtime.store.manifest import Artifact, Calibration, ParityRecord, TensorRecord
+from runtime.verdict import Limits, rejudge
+
+VERIFIED = "verified"
+REJECTED = "rejected"
+COMMITTED = (VERIFIED,)
+"""The statuses whose files are renamed into place and listed."""
+
+
+@dataclass
+class Candidate:
+    """A file to verify: its name in the models folder, how it is written and loaded back, and
+    what its manifest entry records beside the common fields."""
+
+    name: str
+    format: str
+    """tflite, onnx or tflite-micro (the manifest's format)."""
+    precision: str
+    write: Callable[[Path], None]
+    """Writes the file at the (temporary) path given."""
+    open: Callable[[Path], object]
+    """Loads the written file back through the runtime: a runtime.Model."""
+    checks: tuple = ()
+    """check(path, model, result) for each: adds failures or notes to the ParityResult."""
+    calibration: Optional[Calibration] = None
+    """How an int8 file was calibrated."""
+    tools: dict = field(default_factory=dict)
+    """Package versions that made the file."""
+    extra: dict = field(default_factory=dict)
+    """Fields the entry records beside the common ones (what an int8 fix kept in float)."""
+    notes: tuple = ()
+    """Sentences added to the result's notes."""
+    companions: Optional[Callable[[object, ParityResult], dict]] = None
+    """companions(model, result) -> {name in the folder: text}: files written beside it when it
+    passes, renamed into place with it (micro's C++ files)."""
+    describe: Optional[Callable[[Artifact, object, ParityResult], None]] = None
+    """describe(entry, model, result): adds format-specific fields to its manifest entry."""
+    errors_reject: bool = True
+    """A ToolkitError while it is written or loaded rejects it (recorded; the run goes on).
+    False: the error stops the command, and nothing is recorded."""
+
+
+@dataclass
+class Verified:
+    """What verify did with a candidate."""
+
+    result: ParityResult
+    """Its parity and verdict (the fallback's, when that was judged last)."""
+    status: str
+    """VERIFIED (committed) or REJECTED (not written; the manifest says why)."""
+    model: Optional[object] = None
+    """The runtime Model that judged it (None when it did not load)."""
+    entry: Optional[Artifact] = None
+    """Its manifest entry, when committed."""
+
+    @property
+    def committed(self) -> bool:
+        return self.status in COMMITTED
+
+
+@dataclass
+class Judged:
+    """One candidate written and judged in the temporary file, not yet committed or rejected."""
+
+    candidate: Candidate
+    result: ParityResult
+    model: Optional[object] = None
+    error: Optional[str] = None
+    """Why it could not be written or loaded (then result holds it as its failure)."""
+
+
+Fallback = Callable[[Judged], Optional[Candidate]]
+"""fallback(judged) -> another candidate for the same file, or None: asked once when a candidate fails."""
+
+
+def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback: Optional[Fallback] = None,
+           log=print, started: Optional[float] = None) -> Verified:
+    """Export, load, judge, then commit or reject `candidate` in `folder` (whose writer's lock
+    the caller holds); see the module's docstring. `started`: when the work on it began
+    (perf_counter), for the time the log gives."""
+    started = time.perf_counter() if started is None else started
+    path = folder.file(candidate.name)
+    with atomic_path(path) as tmp:
+        judged = _judge(candidate, folder, tmp, path, limits)
+        if not judged.result.passed and judged.error is None and fallback is not None:
+            retry = fallback(judged)
+            if retry is not None:
+                again = _judge(retry, folder, tmp, path, limits)
+                if again.error is None:
+                    judged = again
+                else:
+                    log(f"  the chosen fix does not load back through the runtime: {again.error}")
+        result = judged.result
+        if not result.passed:  # atomic_path leaves an earlier file at `path` as it was
+            reason = "; ".join(result.failures)
+            written = "no file was written" if candidate.companions else "the file was not written"
+            log(f"  REJECTED {candidate.name}: {reason}; {written}")
+            tmp.unlink()
+            folder.reject(candidate.name, candidate.precision, reason)
+            return Verified(result, REJECTED, judged.model)
+        verified = judged.candidate
+        entry = artifact_record(verified, folder, tmp, judged.model, result)
+        texts = verified.companions(judged.model, result) if verified.companions else {}
+        with _written(folder, texts) as companions:
+            folder.manifest.limits = limits.to_json()
+            folder.commit(entry, {tmp: candidate.name, **companions})
+    log(f"  verified with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    for note in result.notes:
+        log(f"  note: {note}")
+    return Verified(result, VERIFIED, judged.model, entry)
+
+
+def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, limits: Limits) -> Judged:
+    """Writes the candidate to `tmp`, loads it back and judges it on the reference images."""
+    reference = folder.reference()
+    try:
+        candidate.write(tmp)
+        model = candidate.open(tmp)
+        probs = model.predict(reference.images)
+    except ToolkitError as err:
+        if not candidate.errors_reject:
+            raise
+        message = str(err).replace(str(tmp), str(path))  # the file it is about, not its temporary name
+        result = ParityResult(artifact=candidate.name, precision=candidate.precision, bytes=0, failures=[message])
+        return Judged(candidate, result, error=message)
+    result = compare(candidate.name, candidate.precision, tmp.stat().st_size, probs, reference, limits)
+    result.backend = f"{model.backend.name} {model.backend.version}"
+    if candidate.calibration is not None:
+        result.calibration = candidate.calibration.describe()
+    for check in candidate.checks:
+        check(tmp, model, result)
+    result.notes += list(candidate.notes)
+    return Judged(candidate, result, model)
+
+
+def artifact_record(candidate: Candidate, folder: ModelsFolder, tmp: Path, model, result: ParityResult) -> Artifact:
+    """The manifest entry of a verified file: what it is, its checksum, contract, labels and
+    tensors, the Keras model it came from, its parity and verdict, and how it was made."""
+    keras, manifest = folder.manifest.keras, folder.manifest
+    entry = Artifact(
+        path=candidate.name, format=candidate.format, precision=candidate.precision, sha256=sha256_file(tmp),
+        bytes=tmp.stat().st_size, contract=keras.contract, labels=list(manifest.labels), dataset=keras.dataset,
+        input_tensor=TensorRecord.of(model.input), output_tensor=TensorRecord.of(model.output),
+        converted_from={"path": keras.path, "sha256": keras.sha256},
+        metrics=ParityRecord(**result.parity(), reference_images=manifest.reference.images,
+                             verified_with=result.backend, verdict=result.verdict),
+        calibration=candidate.calibration, tools=dict(candidate.tools), extra=dict(candidate.extra),
+    )
+    if candidate.describe is not None:
+        candidate.describe(entry, model, result)
+    return entry
+
+
+@contextlib.contextmanager
+def _written(folder: ModelsFolder, texts: dict) -> Iterator[dict]:
+    """Companion files, each written to a temporary file beside its place: yields {temporary
+    path: name} for ModelsFolder.commit; what was not committed is removed."""
+    with contextlib.ExitStack() as stack:
+        paths = {}
+        for name, text in texts.items():
+            tmp = stack.enter_context(atomic_path(folder.file(name)))
+            tmp.write_text(text)
+            paths[tmp] = name
+        yield paths
+
+
+def with_candidate(candidate: Candidate, **changes) -> Candidate:
+    """`candidate` with some fields changed (a fallback: other bytes for the same file)."""
+    return dataclasses.replace(candidate, **changes)
+
+
+def meets(entry: Artifact, limits: Limits) -> list:
+    """The failures of a listed file's recorded verdict judged again with `limits` (its counts
+    are in the manifest); [] when it meets them, or when nothing usable was recorded."""
+    verdict = rejudge(entry.metrics.verdict, limits) if entry.metrics else None
+    return [] if verdict is None or verdict.passed else list(verdict.failures)

@@ -1,0 +1,46 @@
+"""How a command of `python -m runtime` starts: the model it runs (--model's file, else the
+default of the --models folder, whose manifest is read once), and the errors that stop it
+before any work, said in one line with exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from ..errors import BackendUnavailableError, ManifestError, ModelFileError
+from ..model import Model, load, load_listed
+from ..store.folder import ModelsFolder
+from ..tables import plural
+
+SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
+"""What stops a command before it starts: no interpreter, no usable manifest, no usable model."""
+SHOWN_LABELS = 10
+"""model_summary names this many classes, then "...": MNIST's ten digits, or the first of yours."""
+
+
+def fail(err) -> int:
+    """Says `err` as one `error:` line on stderr; the exit status of a command that could not start."""
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
+def open_model(args) -> tuple:
+    """(the Model a command runs, a note or None): --model's file, else the default model of the
+    --models folder (its int8 TFLite artifact), its manifest read once under the folder's read
+    lock; the note says when conversion rejected the file the default prefers. --backend,
+    --threads, --no-verify and --verbose apply."""
+    options = dict(backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify,
+                   quiet=not args.verbose)
+    if args.model:
+        return load(args.model, **options), None
+    with ModelsFolder.reading(args.models) as folder:
+        chosen = folder.default_model()
+        return load_listed(folder, chosen.name, **options), folder.fallback_note(chosen)
+
+
+def model_summary(model: Model) -> str:
+    """The model that answers, in one line: its path, backend, what it was trained on and its
+    classes, so that an image of yours predicted by the MNIST model (no --model) is seen as such."""
+    labels = ", ".join(model.labels[:SHOWN_LABELS]) + (", ..." if len(model.labels) > SHOWN_LABELS else "")
+    trained = f", trained on {model.entry.dataset}" if model.entry is not None and model.entry.dataset else ""
+    count = len(model.labels)
+    return f"{model.path} ({model.backend.name}{trained}; {count} {plural(count, 'class', 'classes')}: {labels})"
+
