@@ -166,7 +166,7 @@ def _convert(folder: ModelsFolder, options: ConvertOptions, log) -> ConvertRepor
         fallback = None
         if options.fallback and target == Target("tflite", "int8"):
             fallback = int8_fix(model, calibration, inputs.reference, manifest, options, candidate, log)
-        report.results.append(verify(candidate, folder, options.limits, fallback, log).result)
+        report.results.append(verify(candidate, folder, options.limits, fallback=fallback, log=log).result)
     int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)
     if options.diagnose or int8_failed:
         from .diagnose import DiagnosisError, diagnose_tflite, format_diagnosis

@@ -48,6 +48,31 @@ def test_prepare_image_reproduces_predict_on_files(pipeline, reference, tmp_path
         assert list(answer["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-6)
 
 
+def test_classify_gives_predicts_answer(pipeline, reference, tmp_path):
+    """Two lines of Python give what `predict --top 3 --min-confidence 0.99` prints and reports."""
+    rng = np.random.default_rng(11)
+    files = []
+    for k in range(PHOTOS):
+        files.append(tmp_path / f"photo{k}.png")
+        Image.fromarray(digit_photo(reference.images[k], rng)).save(files[-1])
+    model_file = pipeline.models / "mnist_mlp_float32.onnx"
+    options = ("--model", model_file, "--top", "3", "--min-confidence", "0.99")
+    reported = {r["file"]: r for r in json.loads(run_cli("runtime", "predict", *files, *options, "--json").stdout)["results"]}
+    printed = dict(line.split(": ", 1) for line in run_cli("runtime", "predict", *files, *options).stdout.splitlines()
+                   if ": " in line)
+    model = runtime.load(model_file)
+    answered = 0
+    for path in files:
+        if "error" in reported[str(path)]:
+            continue
+        answer = runtime.classify(model, path, top=3, min_confidence=0.99)
+        assert isinstance(answer, runtime.Prediction) and answer.format() == printed[str(path)]
+        expected = {k: v for k, v in reported[str(path)].items() if k not in ("file", "notes")}
+        assert json.loads(json.dumps(answer.to_json())) == expected
+        answered += 1
+    assert answered  # at least one photo held a digit: the comparison ran
+
+
 def test_an_array_is_prepared_as_its_file(pipeline, tmp_path):
     rng = np.random.default_rng(3)
     digit = runtime.load(pipeline.models / "mnist_mlp_int8.tflite")

@@ -1,6 +1,8 @@
-"""The runtime package's shape, read from its source: its modules import each other without a
-circle (every `from .x import`, at module level or inside a function), and nothing outside the
-workstation subpackage imports it."""
+"""The runtime package's shape, read from its source: the rooms import each other in one
+direction only (apps -> library -> backends -> store -> the shared vocabulary), without a circle
+(every `from .x import`, at module level or inside a function); nothing outside the workstation
+room imports it; no module of runtime imports TensorFlow or Keras; and each room's docstring
+says what belongs there and what it may import."""
 
 import ast
 from pathlib import Path
@@ -9,6 +11,26 @@ from conftest import ROOT
 
 RUNTIME = ROOT / "runtime"
 WORKSTATION = "runtime.workstation"
+LAYERS = (
+    ("vocabulary", ("runtime.errors", "runtime.tables", "runtime.contract", "runtime.verdict")),
+    ("store", ("runtime.store",)),
+    ("backends", ("runtime.backends",)),
+    ("library", ("runtime", "runtime.model", "runtime.prediction", "runtime.preprocess", "runtime.evaluate")),
+    ("apps", ("runtime.__main__", "runtime.apps")),
+)
+"""The device package's rooms, lowest first: a module imports from its own layer or lower ones."""
+BESIDE = {
+    WORKSTATION: (("vocabulary", "store", "backends", "library"), ()),
+    "runtime.doctor": ((), ("apps",)),
+}
+"""Rooms outside the line: (the layers they may import, the layers that may import them). The
+workstation's code serves train/ and convert/, and nothing in runtime imports it; doctor runs
+from the wheel before anything is installed, on the standard library alone, and `python -m
+runtime doctor` runs it."""
+MAX_TOP_LEVEL = 10
+"""runtime/'s top level: the public API and the shared vocabulary, the rest in rooms."""
+NEVER_IMPORTED = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx")
+"""What no module of runtime imports (the device has numpy and one interpreter package)."""
 
 
 def module_name(path: Path) -> str:
@@ -19,8 +41,9 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path):
-    """(imported runtime module, at module level?) for each import in `path`, resolved to the
-    module it names (`from . import x` names runtime.x when that is a module)."""
+    """(imported runtime module, at module level?) for each module an import in `path` names:
+    `from . import a, b` names runtime.a and runtime.b when they are modules, `from .x import y`
+    names runtime.x.y when that is a module, else runtime.x."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     tree = ast.parse(path.read_text(), str(path))
@@ -32,18 +55,49 @@ def imports(path: Path):
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            candidates = [f"{target}.{alias.name}" for alias in node.names] + [target]
+            named = {f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target for alias in node.names}
         elif isinstance(node, ast.Import):
-            candidates = [alias.name for alias in node.names]
+            named = {alias.name for alias in node.names}
         else:
             continue
-        for candidate in candidates:
-            if candidate.split(".")[0] == "runtime" and candidate in MODULES:
-                yield candidate, id(node) in top
-                break
+        for target in sorted(named):
+            if target.split(".")[0] == "runtime" and target in MODULES:
+                yield target, id(node) in top
+
+
+def top_level_imports(path: Path) -> set:
+    """The top-level package of every absolute import in `path`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
 
 
 MODULES = {module_name(p): p for p in RUNTIME.rglob("*.py")}
+
+
+def room(name: str) -> str:
+    """The layer (or the room beside them) a runtime module belongs to."""
+    for beside in BESIDE:
+        if name == beside or name.startswith(beside + "."):
+            return beside
+    matches = [(len(prefix), layer) for layer, prefixes in LAYERS for prefix in prefixes
+               if name == prefix or name.startswith(prefix + ".")]
+    assert matches, f"{name} is in no room of tests/test_structure.py's LAYERS"
+    return max(matches)[1]
+
+
+def allowed(importer: str, imported: str) -> bool:
+    order = [layer for layer, _ in LAYERS]
+    source, target = room(importer), room(imported)
+    if source in BESIDE:
+        return target == source or target in BESIDE[source][0]
+    if target in BESIDE:
+        return source in BESIDE[target][1]
+    return order.index(target) <= order.index(source)
 
 
 def graph() -> dict:
@@ -93,6 +147,27 @@ def test_the_circle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
+def test_the_rooms_import_in_one_direction():
+    """apps -> library -> backends -> store -> vocabulary, at module level or inside a function:
+    no list of exceptions."""
+    edges = graph()
+    assert "runtime.store.folder" in edges["runtime.model"]  # the graph is read
+    wrong = [f"{name} ({room(name)}) imports {target} ({room(target)})"
+             for name, targets in sorted(edges.items()) for target in sorted(targets) if not allowed(name, target)]
+    assert not wrong, "; ".join(wrong)
+
+
+def test_the_direction_rule_refuses_what_it_should():
+    assert allowed("runtime.apps.predict", "runtime.store.folder") and allowed("runtime.model", "runtime.backends.tflite")
+    assert not allowed("runtime.store.folder", "runtime.model")
+    assert not allowed("runtime.backends.tflm", "runtime.evaluate.parity")
+    assert not allowed("runtime.evaluate.parity", "runtime.apps.start")
+    assert not allowed("runtime.contract", "runtime.store.files")
+    assert not allowed("runtime.apps.parity", "runtime.workstation.downloads")
+    assert allowed("runtime.workstation.page_constants", "runtime.preprocess.digits")
+    assert not allowed("runtime.doctor", "runtime.errors")
+
+
 def test_nothing_outside_the_workstation_package_imports_it():
     found = []
     for name, path in MODULES.items():
@@ -103,9 +178,28 @@ def test_nothing_outside_the_workstation_package_imports_it():
     assert not found, "; ".join(found)
 
 
-def test_the_workstation_package_says_what_belongs_there():
-    doc = ast.get_docstring(ast.parse((RUNTIME / "workstation" / "__init__.py").read_text()))
-    assert doc and "workstation" in doc.lower()
+def test_no_runtime_module_imports_tensorflow_or_keras():
+    found = {module_name(path): top_level_imports(path) & set(NEVER_IMPORTED) for path in RUNTIME.rglob("*.py")}
+    assert "numpy" in top_level_imports(RUNTIME / "model.py")  # the imports are read
+    assert not {name: packages for name, packages in found.items() if packages}
+
+
+def test_each_room_says_what_belongs_there_and_what_it_may_import():
+    rooms = sorted(path.parent for path in RUNTIME.glob("*/__init__.py"))
+    assert [path.name for path in rooms] == ["apps", "backends", "evaluate", "preprocess", "store", "workstation"]
+    for folder in rooms:
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
+        assert doc and "May import" in doc, folder
+    top = ast.get_docstring(ast.parse((RUNTIME / "__init__.py").read_text()))
+    assert all(f"{path.name}/" in top for path in rooms), "runtime/__init__.py names every room"
+
+
+def test_the_top_level_holds_the_public_api_and_the_shared_vocabulary():
+    modules = sorted(path.stem for path in RUNTIME.glob("*.py"))
+    assert len(modules) <= MAX_TOP_LEVEL, modules
+    vocabulary = dict(LAYERS)["vocabulary"]
+    assert {f"runtime.{m}" for m in modules} <= {*vocabulary, *dict(LAYERS)["library"], "runtime.__init__",
+                                                 "runtime.__main__", "runtime.doctor"}
 
 
 def test_parity_and_the_manifest_share_the_five_metrics_and_old_entries_load_unchanged():
