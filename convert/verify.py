@@ -125,9 +125,9 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
             tmp.unlink()
             folder.reject(candidate.name, candidate.precision, reason)
             return Verified(result, REJECTED, judged.model)
-        verified = judged.candidate
-        entry = artifact_record(verified, folder, tmp, judged.model, result)
-        texts = verified.companions(judged.model, result) if verified.companions else {}
+        chosen = judged.candidate
+        entry = artifact_record(chosen, folder, tmp, judged.model, result)
+        texts = chosen.companions(judged.model, result) if chosen.companions else {}
         with _written(folder, texts) as companions:
             folder.manifest.limits = limits.to_json()
             folder.commit(entry, {tmp: candidate.name, **companions})
