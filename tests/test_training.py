@@ -13,7 +13,7 @@ AUGMENTED_ONE_EPOCH_ACCURACY = 0.7
 
 
 def test_seed_model_architecture():
-    from train.model import build_model
+    from train.networks import build_model
 
     model = build_model()
     assert model.input_shape == (None, 28, 28)

@@ -4,7 +4,7 @@ Parsing only; the work is in train/training.py."""
 import argparse
 import sys
 
-from .model import ARCHITECTURES
+from .networks import ARCHITECTURES
 
 EPOCHS = 5
 """The seed's training."""

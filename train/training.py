@@ -31,7 +31,7 @@ class TrainOptions:
     data: Optional[str] = None
     """The user's own .npz file or IDX folder."""
     model: str = "mlp"
-    """mlp (the seed) or cnn; see train/model.py."""
+    """mlp (the seed) or cnn; see train/networks.py."""
     labels: Optional[str] = None
     """A file with one class name per line; else the names in the data, else 0..N-1."""
     epochs: int = 5
@@ -54,7 +54,7 @@ def train(options: TrainOptions, log=print) -> Manifest:
     import keras
     import tensorflow as tf
 
-    from .model import build_model
+    from .networks import build_model
 
     contract = InputContract()
     x_train = contract.model_input(dataset.x_train)
