@@ -27,12 +27,18 @@ def test_every_public_name_is_exported_and_documented():
     assert runtime.load.__annotations__["return"] == "Model" and "images" in runtime.Model.predict.__annotations__
 
 
-def test_prepare_image_reproduces_predict_on_files(pipeline, reference, tmp_path):
-    rng = np.random.default_rng(7)
+def photo_files(reference, folder, seed: int) -> list:
+    """PHOTOS photos of the first reference digits, as PNG files in `folder`."""
+    rng = np.random.default_rng(seed)
     files = []
     for k in range(PHOTOS):
-        files.append(tmp_path / f"photo{k}.png")
+        files.append(folder / f"photo{k}.png")
         Image.fromarray(digit_photo(reference.images[k], rng)).save(files[-1])
+    return files
+
+
+def test_prepare_image_reproduces_predict_on_files(pipeline, reference, tmp_path):
+    files = photo_files(reference, tmp_path, seed=7)
     model_file = pipeline.models / "mnist_mlp_int8.tflite"
     result = run_cli("runtime", "predict", *files, "--model", model_file, "--json")
     answers = {r["file"]: r for r in json.loads(result.stdout)["results"]}
@@ -50,11 +56,7 @@ def test_prepare_image_reproduces_predict_on_files(pipeline, reference, tmp_path
 
 def test_classify_gives_predicts_answer(pipeline, reference, tmp_path):
     """Two lines of Python give what `predict --top 3 --min-confidence 0.99` prints and reports."""
-    rng = np.random.default_rng(11)
-    files = []
-    for k in range(PHOTOS):
-        files.append(tmp_path / f"photo{k}.png")
-        Image.fromarray(digit_photo(reference.images[k], rng)).save(files[-1])
+    files = photo_files(reference, tmp_path, seed=11)
     model_file = pipeline.models / "mnist_mlp_float32.onnx"
     options = ("--model", model_file, "--top", "3", "--min-confidence", "0.99")
     reported = {r["file"]: r for r in json.loads(run_cli("runtime", "predict", *files, *options, "--json").stdout)["results"]}

@@ -47,7 +47,7 @@ def test_conversion_and_micro_call_verify_and_only_verify_commits_or_rejects():
     assert len(verify_calls) == 1 and "fallback" in {k.arg for k in verify_calls[0].keywords}  # the int8 fixes
     fallbacks = [node for node in ast.walk(conversion) if isinstance(node, ast.Assign)
                  and [getattr(t, "id", None) for t in node.targets] == ["fallback"] and isinstance(node.value, ast.Call)]
-    assert [node.value.func.id for node in fallbacks] == ["int8_fix"]
+    assert "int8_fix" in [getattr(node.value.func, "id", None) for node in fallbacks]
     for top in ("convert", "train"):  # and nothing there writes a manifest itself
         for path in (ROOT / top).rglob("*.py"):
             assert "write_manifest" not in calls(path, attribute=False), path
