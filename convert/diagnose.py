@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from runtime.evaluate.parity import Reference
+from runtime.store.bundles import Reference
 from runtime.tables import plural, text_table
 
 from .int8_variants import Quantizer, Variant, build_and_measure, quiet

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from runtime.evaluate.parity import Reference
+from runtime.store.bundles import Reference
 
 from .diagnose import DIAGNOSIS_IMAGES, HARMFUL, DiagnosisError, compare_ops, consumers
 from .int8_variants import Measured, Quantizer, Variant, build_and_measure

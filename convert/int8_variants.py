@@ -18,7 +18,8 @@ from typing import Optional
 
 import numpy as np
 
-from runtime.evaluate.parity import Reference, compare
+from runtime.evaluate.parity import compare
+from runtime.store.bundles import Reference
 from runtime.tables import plural
 
 from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter

@@ -134,7 +134,8 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
     """Keras's image_dataset_from_directory layout: folder/<class>/<image>; the subfolder
     names are the class names, numbered in sorted order (as Keras does), or in `order` when
     it names exactly those subfolders."""
-    from runtime.preprocess.images import IMAGE_SUFFIXES, ImageError, prepare_image
+    from runtime.errors import ImageError
+    from runtime.preprocess.images import IMAGE_SUFFIXES, prepare_image
 
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:

@@ -44,7 +44,7 @@ def float_tensors(data: bytes) -> dict:
 def zoo():
     """name -> (Keras model, contract, float32 calibration inputs, Reference)."""
     from runtime.contract import InputContract
-    from runtime.evaluate.parity import Reference
+    from runtime.store.bundles import Reference
 
     x, y = shape_data(60)
     x_grey, _ = shape_data(60, grey=True)

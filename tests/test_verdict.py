@@ -5,7 +5,8 @@ Built from exact counts, so nothing here depends on training noise."""
 import numpy as np
 import pytest
 
-from runtime.evaluate.parity import Reference, compare
+from runtime.evaluate.parity import compare
+from runtime.store.bundles import Reference
 from runtime.verdict import Limits, PairedChange, judge, reference_problems, rejudge
 
 CLASSES = 10
