@@ -319,7 +319,7 @@ def judge(precision: str, probs: np.ndarray, keras_probs: np.ndarray, labels: Op
         return Verdict(REFUSED, "sanity", f"{REFUSED}: {why}", [why], numbers=base)
     bad = non_finite_rows(probs)
     if bad:
-        why = f"output has NaN or infinite values on {bad} of {n} {plural(n, 'image')}"
+        why = f"output has NaN or infinite values on {bad} of {n:,} {plural(n, 'image')}"
         return Verdict(REFUSED, "sanity", f"{REFUSED}: {why}", [why], numbers=dict(base, non_finite_images=bad))
     if precision not in LOSSY_PRECISIONS:
         return _judge_float(probs, keras_probs, limits, base)
@@ -350,9 +350,9 @@ def _decide_float(numbers: dict, limits: Limits) -> Verdict:
     if not max_dp <= tolerance:
         failures.append(f"max |Δp| {max_dp:.2e} > {tolerance:g}")
     if real:
-        failures.append(f"top-1 differs from Keras on {real} of {n} {plural(n, 'image')} that are not near-ties")
+        failures.append(f"top-1 differs from Keras on {real} of {n:,} {plural(n, 'image')} that are not near-ties")
     status = REFUSED if failures else VERIFIED
-    summary = f"{status}: max |Δp| {max_dp:.2e} (limit {tolerance:g}) on {n} {plural(n, 'image')}"
+    summary = f"{status}: max |Δp| {max_dp:.2e} (limit {tolerance:g}) on {n:,} {plural(n, 'image')}"
     summary += f", top-1 as Keras except {ties} {plural(ties, 'near-tie')}" if ties else ", top-1 as Keras on every image"
     return Verdict(status, "float", summary, failures, numbers=numbers)
 
