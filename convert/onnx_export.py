@@ -263,29 +263,37 @@ def quantize_prepared(prepared: Path, path: Path, calibration, per_channel: bool
                       activations: str = "int8") -> None:
     """quantize_onnx from a prepared float model, with the nodes named in `nodes_to_exclude`
     kept in float and `activations` one of ONNX_ACTIVATIONS; checked with onnx.checker."""
-    import numpy as np
     import onnx
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if activations not in ONNX_ACTIVATIONS:
         raise ValueError(f"activations: got {activations!r}, expected one of {', '.join(ONNX_ACTIVATIONS)}")
     input_name = ort.InferenceSession(str(prepared), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    kind = QuantType.QInt8 if activations == "int8" else QuantType.QInt16
+    quantize_static(
+        str(prepared), str(path), image_reader(input_name, calibration), quant_format=QuantFormat.QDQ,
+        activation_type=kind, weight_type=kind,
+        per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(nodes_to_exclude),
+    )
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def image_reader(input_name: str, images):
+    """An onnxruntime CalibrationDataReader that feeds `images` (float32 model inputs) one at a
+    time as the graph input `input_name`: what quantize_static and qdq_loss_debug read."""
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Images(CalibrationDataReader):
         def __init__(self):
-            self._batches = iter(np.asarray(calibration, np.float32)[:, np.newaxis])
+            self._batches = iter(np.asarray(images, np.float32)[:, np.newaxis])
 
         def get_next(self):
             image = next(self._batches, None)
             return None if image is None else {input_name: image}
 
-    kind = QuantType.QInt8 if activations == "int8" else QuantType.QInt16
-    quantize_static(
-        str(prepared), str(path), Images(), quant_format=QuantFormat.QDQ, activation_type=kind, weight_type=kind,
-        per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(nodes_to_exclude),
-    )
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    return Images()
 
 
 def finish_onnx(path: Path, contract, labels, name: str) -> None:

@@ -29,7 +29,7 @@ from runtime.tables import plural
 from .diagnose import DIAGNOSIS_IMAGES, HARMFUL, UnitSums
 from .int8_fallback import MAX_FLOAT_SHARE, MIN_FLOAT_OPS, Int8Search, Judge
 from .int8_variants import Measured, measure
-from .onnx_export import ONNX_ACTIVATIONS, prepare_for_quantization, quantize_prepared
+from .onnx_export import ONNX_ACTIVATIONS, image_reader, prepare_for_quantization, quantize_prepared
 
 
 @dataclass(frozen=True)
@@ -112,27 +112,16 @@ def rank_node_groups(prepared: Path, quantized: Path, images: np.ndarray) -> lis
     """Every NodeGroup of the prepared float model, worst first by the error it adds, measured
     on `images` (float32 model inputs) through both models with every tensor kept."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.qdq_loss_debug import (collect_activations, create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
 
     graph = onnx.load(str(prepared)).graph
-    input_name = graph.input[0].name
-
-    class Images(CalibrationDataReader):
-        def __init__(self):
-            self._batches = iter(np.asarray(images, np.float32)[:, np.newaxis])
-
-        def get_next(self):
-            image = next(self._batches, None)
-            return None if image is None else {input_name: image}
-
     with tempfile.TemporaryDirectory() as work:
         activations = {}
         for name, path in (("float", prepared), ("qdq", quantized)):
             augmented = Path(work) / f"{name}.onnx"
             modify_model_output_intermediate_tensors(str(path), str(augmented))
-            activations[name] = collect_activations(str(augmented), Images())
+            activations[name] = collect_activations(str(augmented), image_reader(graph.input[0].name, images))
     matched = create_activation_matching(activations["qdq"], activations["float"])
     units = _units(graph)
     errors = {tensor: unit_error(pair["float"], pair["post_qdq"], units.get(tensor, 1)) for tensor, pair in matched.items()
