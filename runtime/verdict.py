@@ -385,7 +385,7 @@ def _decide_agreement(numbers: dict, limits: Limits) -> Verdict:
     low, high = exact_bounds(differ, n)
     numbers = dict(numbers, disagreement_lower=low, disagreement_upper=high)
     status = agreement_status(differ, n, budget)
-    shown = f"top-1 differs from Keras on {differ} of {n:,} {plural(n, 'image')}"
+    shown = f"top-1 differs from Keras on {differ:,} of {n:,} {plural(n, 'image')}"
     if status == REFUSED:
         why = (f"{shown} (95%: at least {low:.2%}), more than the {budget_pp(budget)} budget allows in the worst case; "
                "labelled data would measure the loss itself")
