@@ -43,7 +43,7 @@ Z_95 = 1.6448536269514722
 CONTINUITY = 0.25
 """The paired score's continuity adjustment (Laud's cc, in images: |lost - gained - n*Δ| is
 shrunk by 2 * CONTINUITY). With it, the worst exact error rate of either claim over every n
-from 10 to 5,000 is 5.03% (budgets 0.25 to 2 pp); without it, SCAS verified a file that loses
+from 10 to 5,000 is 5.03% (budgets 0.25 to 10 pp); without it, SCAS verified a file that loses
 exactly the budget up to 11.6% of the time (a few hundred images, none lost)."""
 DEFAULT_MAX_DROP = 0.01
 """A lossy artifact may lose at most 1 percentage point of accuracy (what the images show)."""
