@@ -8,9 +8,9 @@ that misses the budget may be replaced once by its fallback (the int8 fixes), ve
 the same way. `meets` judges a listed file again with other limits (the web page's file), from
 the counts its verdict recorded.
 
-The outcome is a status: "verified" files are committed, "rejected" ones are not. A status
-that commits a file while saying what its images could not show fits beside "verified"
-(COMMITTED lists the statuses that are listed)."""
+The outcome is a status: "verified" and "unproven" files are committed (an unproven file's
+images could not show it within the budget, nor beyond it: runtime.verdict), "rejected" ones
+are not."""
 
 from __future__ import annotations
 
@@ -26,11 +26,10 @@ from runtime.evaluate.parity import ParityResult, compare
 from runtime.store.files import atomic_path, sha256_file
 from runtime.store.folder import ModelsFolder
 from runtime.store.manifest import Artifact, Calibration, ParityRecord, TensorRecord
-from runtime.verdict import Limits, rejudge
+from runtime.verdict import UNPROVEN, VERIFIED, Limits, rejudge
 
-VERIFIED = "verified"
 REJECTED = "rejected"
-COMMITTED = (VERIFIED,)
+COMMITTED = (VERIFIED, UNPROVEN)
 """The statuses whose files are renamed into place and listed."""
 
 
@@ -74,7 +73,7 @@ class Verified:
     result: ParityResult
     """Its parity and verdict (the fallback's, when that was judged last)."""
     status: str
-    """VERIFIED (committed) or REJECTED (not written; the manifest says why)."""
+    """VERIFIED or UNPROVEN (committed), or REJECTED (not written; the manifest says why)."""
     model: Optional[object] = None
     """The runtime Model that judged it (None when it did not load)."""
     entry: Optional[Artifact] = None
@@ -131,10 +130,10 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
         with _written(folder, texts) as companions:
             folder.manifest.limits = limits.to_json()
             folder.commit(entry, {tmp: candidate.name, **companions})
-    log(f"  verified with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    log(f"  checked with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
     for note in result.notes:
         log(f"  note: {note}")
-    return Verified(result, VERIFIED, judged.model, entry)
+    return Verified(result, result.status, judged.model, entry)
 
 
 def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, limits: Limits) -> Judged:

@@ -30,7 +30,7 @@ BLOCK_TENSORFLOW = textwrap.dedent(
 
 def test_runtime_runs_without_tensorflow(pipeline, reference):
     """In a process where importing TensorFlow or Keras raises, every artifact loads and
-    predicts, and neither module is ever imported."""
+    predicts what it predicted when it was converted, and neither module is ever imported."""
     script = BLOCK_TENSORFLOW + textwrap.dedent(
         f"""
         import numpy as np, runtime
@@ -47,7 +47,9 @@ def test_runtime_runs_without_tensorflow(pipeline, reference):
     lines = result.stdout.splitlines()
     assert lines[-1] == "modules []"
     agreed = {line.split()[0]: int(line.split()[1]) for line in lines[:-1]}
-    assert set(agreed) == set(FORMATS) and min(agreed.values()) >= 0.99 * len(reference.images)
+    # Each file agrees with Keras exactly as often as when the conversion checked it, with TensorFlow loaded.
+    assert agreed == {name: round(pipeline.artifact(name)["metrics"]["agreement"] * len(reference.images))
+                      for name in FORMATS}
 
 
 def test_the_guard_itself_blocks_tensorflow():
