@@ -137,3 +137,26 @@ def test_backend_choice(pipeline):
         runtime.load(path, backend="onnxruntime")
     with pytest.raises(ValueError, match="backend: got 'tensorflow', expected one of litert, tflite-runtime, onnxruntime, tflite-micro"):
         runtime.load(path, backend="tensorflow")
+
+
+@pytest.mark.parametrize("version, disabled", [("1.21", "WeightBiasQuantization"), ("1.21.1", "WeightBiasQuantization"),
+                                               ("1.20.1", None), ("1.22.0", None), ("1.32.0", None)])
+def test_onnxruntime_transformer_disabled_only_in_its_release(version, disabled):
+    """onnxruntime 1.21's WeightBiasQuantization changes a float model's answers (runtime/backends.py),
+    and is disabled in that release only ("1.21" is Debian's version string). Its effect is checked with
+    the real 1.21 in tests/test_pi_emulation.py (Debian 13 armhf); here, which releases get which options."""
+    import types
+
+    import onnxruntime
+
+    from runtime.backends import onnx_session_options
+
+    release = types.SimpleNamespace(__version__=version, SessionOptions=onnxruntime.SessionOptions)
+    options = onnx_session_options(release, num_threads=2)
+    assert options.intra_op_num_threads == 2
+    key = "optimization.disable_specified_optimizers"
+    if disabled is None:
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            options.get_session_config_entry(key)
+    else:
+        assert options.get_session_config_entry(key) == disabled
