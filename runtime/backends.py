@@ -84,7 +84,7 @@ def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: b
     allocated."""
     module = import_backend(backend)
     if backend == "onnxruntime":
-        return OnnxRuntimeBackend(path, module, num_threads)
+        return OnnxRuntimeBackend(path, module, num_threads, quiet)
     if backend == "tflite-micro":  # a workstation backend: its module is imported only when asked for
         from .workstation.arena_probe import open_probed
 
@@ -243,13 +243,16 @@ def onnx_session_options(module, num_threads: Optional[int] = None):
 class OnnxRuntimeBackend(Versioned):
     """An onnxruntime `InferenceSession` on the CPU; `run` is thread-safe."""
 
-    def __init__(self, path, module, num_threads: Optional[int] = None):
+    def __init__(self, path, module, num_threads: Optional[int] = None, quiet: bool = True):
+        from .native_output import filtered_stderr
+
         self.name = "onnxruntime"
         check_external_data(path)
         try:
-            self._session = module.InferenceSession(
-                str(path), sess_options=onnx_session_options(module, num_threads), providers=["CPUExecutionProvider"]
-            )
+            with filtered_stderr(quiet):  # Debian's build prints hundreds of lines at the first session
+                self._session = module.InferenceSession(
+                    str(path), sess_options=onnx_session_options(module, num_threads), providers=["CPUExecutionProvider"]
+                )
         except Exception as err:  # onnxruntime's errors do not derive from RuntimeError
             raise ModelFileError(f"{path}: not a valid ONNX model ({one_line(err)})") from err
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()

@@ -160,3 +160,18 @@ def test_onnxruntime_transformer_disabled_only_in_its_release(version, disabled)
             options.get_session_config_entry(key)
     else:
         assert options.get_session_config_entry(key) == disabled
+
+
+def test_debian_onnxruntime_schema_messages_are_dropped(capfd):
+    """Debian's onnxruntime 1.21 writes 567 of these to fd 2 at a process's first session (with an
+    empty line after each); they go, and every other line stays, empty ones included."""
+    import os
+
+    from runtime.native_output import filtered_stderr
+
+    duplicate = ("Schema error: Trying to register schema with name Abs (domain:  version: 1) from file "
+                 "./onnx/defs/math/old.cc line 2729, but it is already registered from file ./onnx/defs/math/old.cc line 2729\n\n")
+    other = "Schema error: Trying to register schema with name Foo (domain:  version: 99) from file x.cc line 1, but its version is not in range\n"
+    with filtered_stderr():
+        os.write(2, (duplicate * 3 + "an error\n\n" + other + duplicate + "last\n").encode())
+    assert capfd.readouterr().err == "an error\n\n" + other + "last\n"
