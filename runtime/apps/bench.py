@@ -127,11 +127,10 @@ def _bare_tflite(module, path: str, threads, inputs, batch_sizes):
 
 
 def _bare_onnx(module, path: str, threads, inputs, batch_sizes):
+    from ..backends.onnx_runtime import onnx_session_options  # the runtime's options: both time the same graph
+
     start = time.perf_counter()
-    options = module.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = module.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    session = module.InferenceSession(path, sess_options=onnx_session_options(module, threads), providers=["CPUExecutionProvider"])
     load_s = time.perf_counter() - start
     name = session.get_inputs()[0].name
 
