@@ -1,0 +1,205 @@
+"""The C engine (convert/c_engine): generated from int8 TFLite, compiled with this machine's C
+compiler and called through ctypes, its outputs equal TFLite Micro's interpreter byte for
+byte."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import engine_models
+from conftest import ROOT, run_cli
+from test_runtime import BLOCK_TENSORFLOW
+
+RANDOM_INPUTS = 60
+
+
+@pytest.fixture(scope="module")
+def coverage_models() -> dict:
+    """per-channel / per-tensor -> the coverage model's int8 batch-1 .tflite bytes."""
+    model = engine_models.coverage()
+    return {"per-channel": engine_models.int8_bytes(model, True), "per-tensor": engine_models.int8_bytes(model, False)}
+
+
+@pytest.fixture(scope="module")
+def micro_mlp(pipeline, tmp_path_factory):
+    """The seed MLP through `python -m convert micro`: (.tflite bytes, reference int8 inputs)."""
+    models = pipeline.copy(tmp_path_factory.mktemp("engine") / "models")
+    result = run_cli("convert", "micro", "--models", models)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return (models / "mnist_mlp_int8_micro.tflite").read_bytes()
+
+
+def random_inputs(shape: tuple, count: int, seed: int = 1) -> np.ndarray:
+    """Random int8 inputs, each of its own brightness and contrast, plus the extremes (all
+    -128, all 127, all 0)."""
+    rng = np.random.default_rng(seed)
+    extremes = np.stack([np.full(shape, v, np.int8) for v in (-128, 127, 0)])
+    level = rng.uniform(-128, 127, (count,) + (1,) * len(shape))
+    contrast = rng.uniform(0, 128, (count,) + (1,) * len(shape))
+    noise = level + contrast * rng.uniform(-1, 1, (count, *shape))
+    return np.concatenate([extremes, np.clip(np.round(noise), -128, 127).astype(np.int8)])
+
+
+def reference_inputs(engine, images: np.ndarray) -> np.ndarray:
+    """The reference images (uint8 pixels) as the int8 input the model takes (pixel / 255)."""
+    q = np.round(images.astype(np.float64) / 255.0 / engine.input.scale) + engine.input.zero_point
+    return np.clip(q, -128, 127).astype(np.int8).reshape(len(images), *engine.input.shape[1:])
+
+
+@pytest.mark.parametrize("variant", ["per-channel", "per-tensor"])
+def test_every_op_equals_tflite_micro_byte_for_byte(coverage_models, variant, tmp_path):
+    """Every op's output tensor, on every input, against TFLite Micro's interpreter keeping
+    all its tensors; and the final output through the plain engine."""
+    from convert.c_engine import generate
+    from convert.c_engine.host import HostEngine
+
+    data = coverage_models[variant]
+    engine = generate(data, "coverage")
+    assert set(engine.ops) == {"CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "PAD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+                               "MEAN", "FULLY_CONNECTED", "LOGISTIC", "MUL", "CONCATENATION", "QUANTIZE", "ADD", "SUB",
+                               "SOFTMAX"}
+    x = random_inputs(engine.input.shape[1:], RANDOM_INPUTS)
+    ours = engine_models.engine_op_outputs(engine, x, tmp_path)
+    theirs = engine_models.tflm_op_outputs(data, x)
+    differing = [(i, op) for i in range(len(x)) for op in theirs[i] if ours[i].get(op) != theirs[i][op]]
+    assert not differing, f"{len(differing)} op outputs differ, first (input, op): {differing[0]}"
+    for op in theirs[0]:  # no op is saturated into a constant by these inputs
+        assert len({bytes(t[op]) for t in theirs}) > 1, op
+    final = HostEngine(engine.source, engine.header, "coverage").run(x)
+    assert np.array_equal(final, engine_models.tflm_outputs(data, x))
+
+
+def test_seed_mlp_equals_tflite_micro_on_every_reference_image(micro_mlp, reference):
+    from convert.c_engine import generate
+    from convert.c_engine.host import HostEngine
+
+    engine = generate(micro_mlp, "mnist_mlp_int8", "mnist_mlp_int8_micro.tflite")
+    assert engine.ops == ("FULLY_CONNECTED", "RESHAPE", "SOFTMAX")
+    x = reference_inputs(engine, reference.images)
+    ours = HostEngine(engine.source, engine.header, engine.name).run(x)
+    theirs = engine_models.tflm_outputs(micro_mlp, x)
+    assert len(x) == 1000 and np.array_equal(ours, theirs)
+    assert (ours.argmax(1) == reference.labels).mean() > 0.85  # the outputs are the model's answers
+
+
+def test_generated_c_is_plain_and_its_header_fixed(coverage_models, tmp_path):
+    """No malloc, no float, no interpreter; the header declares the fixed interface and
+    compiles as C++ too."""
+    from convert.c_engine import generate
+
+    engine = generate(coverage_models["per-channel"], "shapes_net")
+    code = re.sub(r"/\*.*?\*/", "", engine.source, flags=re.S)
+    for forbidden in ("malloc", "free(", "float", "double"):
+        assert forbidden not in code, forbidden
+    assert "int shapes_net_predict(const int8_t *input, int8_t *output);" in engine.header
+    for constant, value in (("INPUT_BYTES", 16 * 16 * 3), ("OUTPUT_BYTES", 5), ("ARENA_BYTES", engine.arena_bytes)):
+        assert re.search(rf"^#define shapes_net_{constant} {value}$", engine.header, re.M), constant
+    (tmp_path / "shapes_net.h").write_text(engine.header)
+    (tmp_path / "use.cc").write_text('#include "shapes_net.h"\nint main() { int8_t x[shapes_net_INPUT_BYTES] = {}; '
+                                     "int8_t y[shapes_net_OUTPUT_BYTES]; return shapes_net_predict(x, y) != 0; }\n")
+    compiled = subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "use.cc"],
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stderr
+
+
+def test_memory_plan_shares_bytes_between_tensors_that_do_not_live_together(coverage_models):
+    from convert.c_engine.graph import read_graph
+    from convert.c_engine.ops import lower
+    from convert.c_engine.planner import make_plan
+
+    graph = read_graph(coverage_models["per-channel"])
+    steps = lower(graph)
+    plan = make_plan(graph, steps)
+    arena = [b for b in plan.buffers if b.storage == "arena"]
+    assert plan.arena_bytes < sum(b.size for b in arena)  # some bytes are reused
+    for i, a in enumerate(arena):
+        assert a.offset % 4 == 0 and a.offset + a.size <= plan.arena_bytes
+        for b in arena[i + 1:]:
+            live_together = not (a.last < b.first or b.last < a.first)
+            apart = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+            assert apart or not live_together, (a, b)
+
+
+def test_an_op_the_engine_lacks_is_refused_by_name_and_keras_layer():
+    from convert.c_engine import EngineRefusal, generate
+
+    data = engine_models.int8_bytes(engine_models.tanh_mlp())
+    with pytest.raises(EngineRefusal, match=r"^the C engine does not support TANH \(operator \d+, Keras layer "
+                                            r"'tanh_mlp_1/tanh_dense_1'\): no kernel for this op in the C engine"):
+        generate(data, "tanh_mlp")
+
+
+def test_int16_activations_are_refused_naming_the_op():
+    from convert.c_engine import EngineRefusal, generate
+
+    data = engine_models.int16_activation_bytes(engine_models.tanh_mlp())
+    with pytest.raises(EngineRefusal, match=r"^the C engine does not support FULLY_CONNECTED \(operator \d+, Keras layer "
+                                            r"'tanh_mlp_1/tanh_dense_1'\): int16 activations \(input "):
+        generate(data, "int16_net")
+
+
+@pytest.mark.parametrize("name", ["", "1model", "model-1", "int", "mod\u00e8le", "a" * 49, "x;", None])
+def test_a_name_that_is_not_a_c_identifier_is_refused(coverage_models, name):
+    from convert.c_engine import generate
+
+    with pytest.raises(ValueError, match=r"^name: got .*, expected a C identifier"):
+        generate(coverage_models["per-channel"], name)
+
+
+def test_engine_name_makes_identifiers_from_any_artifact_name():
+    from convert.c_engine import engine_name
+
+    assert engine_name("mnist_mlp_int8") == "mnist_mlp_int8"
+    assert engine_name("3 modèles-v2") == "model_3_mod_les_v2"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "tiny", "not tflite"])
+def test_a_damaged_file_gives_one_clear_error(coverage_models, damage):
+    from convert.c_engine import EngineError, generate
+
+    data = coverage_models["per-channel"]
+    damaged = {"truncated": data[: len(data) // 3], "garbage": data[:8] + bytes(range(256)) * 40,
+               "tiny": data[:500], "not tflite": b"PK\x03\x04" + bytes(600)}[damage]
+    with pytest.raises(EngineError):
+        generate(damaged, "damaged")
+
+
+def test_names_from_the_file_cannot_break_out_of_a_comment(coverage_models):
+    """Tensor names reach the generated comments; a hostile one (comment end, line splice,
+    trigraph) is reduced to harmless characters and the C still compiles with -Werror."""
+    from ai_edge_litert import schema_py_generated as schema
+    import flatbuffers
+
+    from convert.c_engine import generate
+    from convert.c_engine.host import HostEngine
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(coverage_models["per-channel"], 0))
+    for tensor in model.subgraphs[0].tensors:
+        tensor.name = b"evil*/ int x = 1 /* \\\n ??/ \xc3\xa9/Conv2D"
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    engine = generate(bytes(builder.Output()), "hostile")
+    assert "Keras layer 'evil_/ int x = 1 /_ __ __/ _'" in engine.source and "*/ int x" not in engine.source
+    HostEngine(engine.source, engine.header, "hostile")  # compiles with -Wall -Wextra -Werror -pedantic
+
+
+def test_generation_and_the_host_engine_need_no_tensorflow(coverage_models, tmp_path):
+    path = tmp_path / "coverage.tflite"
+    path.write_bytes(coverage_models["per-channel"])
+    script = BLOCK_TENSORFLOW + textwrap.dedent(f"""
+        import numpy as np
+        from convert.c_engine import generate
+        from convert.c_engine.host import HostEngine
+        engine = generate(open({str(path)!r}, "rb").read(), "coverage")
+        out = HostEngine(engine.source, engine.header, "coverage").run(np.zeros((2, 16, 16, 3), np.int8))
+        print(out.shape, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(2, 5) []"
