@@ -1,6 +1,8 @@
 """The C engine (convert/c_engine): generated from int8 TFLite, compiled with this machine's C
 compiler and called through ctypes, its outputs equal TFLite Micro's interpreter byte for
-byte."""
+byte; cross-compiled for Cortex-M4F and Cortex-M3 and run on QEMU, they equal the host's.
+The slow tier's zoo (tests/test_c_engine_zoo.py) does the same on trained MobileNetV2,
+ResNet and SeparableConv models, on 100 images and more."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from conftest import ROOT, run_cli
 from test_runtime import BLOCK_TENSORFLOW
 
 RANDOM_INPUTS = 60
+EMULATED_INPUTS = 4
+"""A handful on each emulated core here; the slow tier runs 100 and more."""
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +90,27 @@ def test_seed_mlp_equals_tflite_micro_on_every_reference_image(micro_mlp, refere
     theirs = engine_models.tflm_outputs(micro_mlp, x)
     assert len(x) == 1000 and np.array_equal(ours, theirs)
     assert (ours.argmax(1) == reference.labels).mean() > 0.85  # the outputs are the model's answers
+
+
+@pytest.mark.parametrize("core", ["cortex-m4f", "cortex-m3"])
+def test_emulated_cortex_m_gives_the_hosts_bytes(micro_mlp, coverage_models, reference, core, tmp_path):
+    """Cross-compiled with arm-none-eabi-gcc and picolibc, run on QEMU: a handful of inputs
+    of each model; flash, RAM, stack and instructions are measured and printed."""
+    from convert.c_engine import cortex_m, generate
+    from convert.c_engine.host import HostEngine
+
+    for name, data, inputs in (
+            ("mnist_mlp_int8", micro_mlp, lambda e: reference_inputs(e, reference.images[:EMULATED_INPUTS])),
+            ("coverage", coverage_models["per-channel"], lambda e: random_inputs(e.input.shape[1:], EMULATED_INPUTS))):
+        engine = generate(data, name)
+        x = inputs(engine)
+        built = cortex_m.build(engine, tmp_path / name, core)
+        run = cortex_m.run(built, x)
+        assert np.array_equal(run.outputs, HostEngine(engine.source, engine.header, name).run(x))
+        assert built.engine.bss == engine.arena_bytes  # the plan is all the static RAM it takes
+        assert 0 < run.stack_bytes < 1024 and all(n > 1000 for n in run.instructions)
+        print(f"{name} on {core}: flash {built.engine.flash} B, RAM {engine.arena_bytes} B + stack {run.stack_bytes} B, "
+              f"{int(np.median(run.instructions)):,} instructions per inference")
 
 
 def test_generated_c_is_plain_and_its_header_fixed(coverage_models, tmp_path):
