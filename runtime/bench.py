@@ -247,7 +247,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     manifest = read_manifest(models_dir)
     report = BenchReport(machine_record())
     for entry in manifest.exported:
-        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
+        if entry.format in ("tflite-micro", "c"):  # a microcontroller's speed is not measured here
             continue
         path = models_dir / entry.path
         backends = available_backends(path) if path.is_file() else []
