@@ -178,3 +178,28 @@ def run(built: Build, inputs: np.ndarray, count_instructions: bool = True, timeo
         outputs = np.frombuffer((Path(work) / "output.bin").read_bytes(), np.int8).reshape(len(inputs), -1)
     instructions = [ticks * INSTRUCTIONS_PER_TICK for ticks, _ in figures] if count_instructions else None
     return Run(outputs.copy(), instructions, max(stack for _, stack in figures))
+
+
+@dataclass(frozen=True)
+class Emulated:
+    """The engine built for one core and run on its emulated board."""
+
+    core: Core
+    outputs: np.ndarray
+    engine: Sizes
+    """NAME.c's object: flash (text + data) and static RAM (bss: the arena)."""
+    stack_bytes: int
+    instructions: int
+    """Median over the inferences."""
+    compiler: str
+    """arm-none-eabi-gcc's version."""
+
+
+def emulate(engine: CEngine, inputs: np.ndarray, core: str = "cortex-m4f") -> Emulated:
+    """build() and run() in a temporary folder: the figures a summary quotes."""
+    with tempfile.TemporaryDirectory(prefix="c-engine-") as folder:
+        built = build(engine, folder, core)
+        done = run(built, inputs)
+    version = subprocess.run([find_toolchain().gcc, "-dumpversion"], capture_output=True, text=True, timeout=60)
+    return Emulated(built.core, done.outputs, built.engine, done.stack_bytes, int(np.median(done.instructions)),
+                    f"arm-none-eabi-gcc {version.stdout.strip()}")

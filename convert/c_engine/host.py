@@ -36,6 +36,16 @@ def find_compiler(compiler: Optional[str] = None) -> str:
                             "apt-get install gcc")
 
 
+def compiler_version(compiler: Optional[str] = None) -> str:
+    """"gcc 12.2.0": the compiler's name and version, as the manifest records it."""
+    path = find_compiler(compiler)
+    for option in ("-dumpfullversion", "-dumpversion"):  # gcc's full version; clang knows only the second
+        done = subprocess.run([path, option], capture_output=True, text=True, timeout=60)
+        if done.returncode == 0 and done.stdout.strip():
+            return f"{Path(path).name} {done.stdout.strip()}"
+    return f"{Path(path).name} (version unknown)"
+
+
 def header_constant(header: str, name: str, constant: str) -> int:
     """The value of `#define NAME_CONSTANT N` in a generated header."""
     match = re.search(rf"^#define {re.escape(name)}_{constant} \(?(-?\d+)\)?$", header, re.M)
