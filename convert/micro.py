@@ -72,6 +72,8 @@ class MicroOptions:
     per_channel: bool = True
     limits: Limits = field(default_factory=Limits)
     """What the batch-1 model must meet on TFLM, against the float Keras model (as every artifact)."""
+    engine: bool = True
+    """Also write the C engine (convert/micro_engine.py): plain C99, no interpreter, TFLM's bytes."""
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     model_name = f"{name}_micro.tflite"
     files = micro_files(name)
     report = MicroReport(reference)
-    entry = None
+    entry = engine = None
 
     log(f"Converting {models / model_name} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
     data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
@@ -365,7 +367,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             # Unwound in reverse: the files are renamed into place, then the manifest lists them, then
             # the lock taken after verification is released; readers never see one without the other.
             lock = files_in_place.enter_context(contextlib.ExitStack())
-            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry))
+            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry, engine, name, log))
             tmp = files_in_place.enter_context(atomic_path(models / model_name))
             tmp.write_bytes(data)
             try:
@@ -395,6 +397,9 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             }
             for key, text in sources.items():
                 files_in_place.enter_context(atomic_path(models / files[key])).write_text(text)
+            engine = _c_engine(options, name, model_name, data, loaded, probs, reference, arena, result, report)
+            for path, text in (engine.files.items() if engine is not None and engine.passed else ()):
+                files_in_place.enter_context(atomic_path(models / path)).write_text(text)
             lock.enter_context(manifest_lock(models, shared=False))
             entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
     except _Rejected:
@@ -405,12 +410,39 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     log(f"  verified with {result.backend}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
     for note in result.notes:
         log(f"  note: {note}")
-    log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in files.values())}")
+    for line in engine.lines if engine is not None else ():
+        log(line)
+    written = list(files.values()) + (list(engine.files) if engine is not None and engine.passed else [])
+    log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in written)}")
     return report
 
 
-def list_entry(models: Path, manifest, entry: Artifact) -> None:
+def _c_engine(options: MicroOptions, name, model_name, data, loaded, probs, reference, arena, result, report):
+    """The C engine beside the TFLM files (None with --engine none); its check joins the report."""
+    from .c_engine import engine_name
+    from .micro_engine import EngineOutcome, build_engine
+
+    if not options.engine:
+        return None
+    if options.precision != "int8":
+        return EngineOutcome(engine_name(name), refused="it runs int8 models", lines=[
+            f"  C engine: not written: it runs int8 models, this one is {options.precision} (--quantize int8)"])
+
+    engine = build_engine(engine_name(name), model_name, data, loaded, probs, reference, options.limits,
+                          arena.measured, result.calibration)
+    if engine.result is not None:
+        report.results.append(engine.result)
+    return engine
+
+
+def list_entry(models: Path, manifest, entry: Artifact, engine=None, name: str = "", log=print) -> None:
     manifest.put(entry)
+    if name:
+        from .c_engine import engine_name
+        from .micro_engine import list_engine
+
+        for line in list_engine(models, manifest, engine, entry, engine_name(name)):
+            log(line)
     write_manifest(models, manifest)
 
 

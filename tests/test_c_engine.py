@@ -6,7 +6,9 @@ ResNet and SeparableConv models, on 100 images and more."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,7 @@ import pytest
 
 import engine_models
 from conftest import ROOT, run_cli
+from runtime.files import sha256_file
 from test_runtime import BLOCK_TENSORFLOW
 
 RANDOM_INPUTS = 60
@@ -31,12 +34,18 @@ def coverage_models() -> dict:
 
 
 @pytest.fixture(scope="module")
-def micro_mlp(pipeline, tmp_path_factory):
-    """The seed MLP through `python -m convert micro`: (.tflite bytes, reference int8 inputs)."""
+def micro_run(pipeline, tmp_path_factory):
+    """The seed MLP through `python -m convert micro`: (models folder, its CLI result)."""
     models = pipeline.copy(tmp_path_factory.mktemp("engine") / "models")
     result = run_cli("convert", "micro", "--models", models)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return (models / "mnist_mlp_int8_micro.tflite").read_bytes()
+    return models, result
+
+
+@pytest.fixture(scope="module")
+def micro_mlp(micro_run) -> bytes:
+    """The seed MLP's batch-1 int8 .tflite, as `convert micro` wrote it."""
+    return (micro_run[0] / "mnist_mlp_int8_micro.tflite").read_bytes()
 
 
 def random_inputs(shape: tuple, count: int, seed: int = 1) -> np.ndarray:
@@ -228,3 +237,81 @@ def test_generation_and_the_host_engine_need_no_tensorflow(coverage_models, tmp_
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "(2, 5) []"
+
+
+ENGINE_FILES = {"source": "micro/mnist_mlp_int8.c", "header": "micro/mnist_mlp_int8.h"}
+
+
+def test_convert_micro_writes_the_engine_beside_the_tflm_files(micro_run, reference):
+    """As a user runs it: the engine's files, its lines in the summary and its manifest entry,
+    judged against Keras like every artifact and checked against TFLM on every image."""
+    models, result = micro_run
+    out = result.stdout
+    assert re.search(r"^  C engine: micro/mnist_mlp_int8\.c and \.h \(FULLY_CONNECTED, RESHAPE, SOFTMAX\): its int8 "
+                     r"outputs equal TFLite Micro's on 1000 of 1000 images \(compiled here with \S+ [\d.]+\)$", out, re.M)
+    assert re.search(r"^  C engine RAM: [\d,]+ bytes = plan [\d,]+ \+ stack [\d,]+ \+ input 784 \+ output 10; "
+                     r"TFLite Micro's arena: [\d,]+ bytes measured", out, re.M)
+    assert re.search(r"^  C engine on an emulated Cortex-M4 with FPU \(mps2-an386\): flash [\d,]+ bytes .* "
+                     r"[\d,]+ instructions per inference", out, re.M)
+    assert re.search(r"^micro/mnist_mlp_int8\.c +int8 +2000 images, per-channel .* pass$", out, re.M)
+    manifest = json.loads((models / "manifest.json").read_text())
+    entry = next(a for a in manifest["artifacts"] if a["format"] == "c")
+    tflm = next(a for a in manifest["artifacts"] if a["format"] == "tflite-micro")
+    assert entry["path"] == ENGINE_FILES["source"] and {k: entry[k] for k in ENGINE_FILES} == ENGINE_FILES
+    assert entry["model"] == tflm["path"] == "mnist_mlp_int8_micro.tflite" and entry["model_sha256"] == tflm["sha256"]
+    assert entry["sha256"] == sha256_file(models / entry["source"])
+    assert entry["identical_to_tflite_micro"] == {"images": 1000, "identical": 1000}
+    assert entry["metrics"]["verdict"]["passed"] and entry["metrics"]["reference_images"] == 1000
+    ram, tflm_arena = entry["ram"], tflm["arena"]["measured_bytes"]
+    assert ram["tflite_micro_arena_bytes"] == tflm_arena
+    assert ram["bytes"] == ram["plan_bytes"] + ram["stack_bytes"] + ram["input_bytes"] + ram["output_bytes"] <= tflm_arena
+    assert 0 < entry["flash"]["bytes"] < tflm["flash_bytes"] and entry["instructions_per_inference"] > 0
+    header = (models / ENGINE_FILES["header"]).read_text()
+    assert "int mnist_mlp_int8_predict(const int8_t *input, int8_t *output);" in header
+    assert f"#define mnist_mlp_int8_ARENA_BYTES {ram['plan_bytes']}" in header
+
+    parity = run_cli("runtime", "parity", "--models", models, "--json")
+    assert parity.returncode == 0, parity.stdout[-2000:] + parity.stderr[-2000:]
+    skipped = {s["artifact"]: s["reason"] for s in json.loads(parity.stdout)["skipped"]}
+    assert "the runtime has no backend for C source" in skipped[ENGINE_FILES["source"]]
+
+
+@pytest.mark.slow
+def test_an_op_the_engine_lacks_leaves_the_tflm_files_written(micro_run, tmp_path):
+    """A LeakyReLU (TFLM runs LEAKY_RELU, the engine does not) in place of the first Dense's
+    ReLU: the engine is refused in one line naming the op and the layer, the TFLM files are
+    written, and the engine an earlier run wrote for the previous model is removed."""
+    import keras
+
+    models = tmp_path / "models"
+    shutil.copytree(micro_run[0], models)
+    trained = keras.models.load_model(models / "mnist_mlp.keras")
+    dense = [layer for layer in trained.layers if isinstance(layer, keras.layers.Dense)]
+    inputs = keras.Input(trained.inputs[0].shape[1:], name="image")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Dense(dense[0].units, name="dense")(x)
+    x = keras.layers.LeakyReLU(negative_slope=1e-3, name="leaky")(x)  # all but ReLU: the trained weights still work
+    for i, layer in enumerate(dense[1:], 1):
+        x = keras.layers.Dense(layer.units, activation=layer.activation, name=f"dense_{i}")(x)
+    model = keras.Model(inputs, x)
+    for source, target in zip(dense, [l for l in model.layers if isinstance(l, keras.layers.Dense)]):
+        target.set_weights(source.get_weights())
+    model.save(models / "mnist_mlp.keras")
+    manifest = json.loads((models / "manifest.json").read_text())
+    next(a for a in manifest["artifacts"] if a["format"] == "keras")["sha256"] = sha256_file(models / "mnist_mlp.keras")
+    (models / "manifest.json").write_text(json.dumps(manifest))
+
+    result = run_cli("convert", "micro", "--models", models)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  C engine")]
+    assert len(lines) == 1 and re.fullmatch(
+        r"  C engine: not written: the C engine does not support LEAKY_RELU \(operator \d+, Keras layer "
+        r"'[\w/]*leaky[\w/]*'\): no kernel for this op in the C engine \(.*\) \(the TFLite Micro files are\)", lines[0]), lines
+    assert "Removed the C engine an earlier run generated from the previous model" in result.stdout
+    assert all(not (models / f).exists() for f in ENGINE_FILES.values())
+    after = json.loads((models / "manifest.json").read_text())
+    assert [a["format"] for a in after["artifacts"]].count("c") == 0
+    assert any(r["path"] == ENGINE_FILES["source"] and "LEAKY_RELU" in r["reason"] for r in after["rejected"])
+    tflm = next(a for a in after["artifacts"] if a["format"] == "tflite-micro")
+    assert "LEAKY_RELU" in tflm["ops"] and tflm["sha256"] == sha256_file(models / "mnist_mlp_int8_micro.tflite")
+    assert all((models / f"micro/mnist_mlp_int8{suffix}").is_file() for suffix in ("_model_data.cc", "_model_data.h", "_ops.h"))
