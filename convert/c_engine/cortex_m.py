@@ -107,7 +107,7 @@ class Run:
     instructions: Optional[list]
     """Per inference (SysTick ticks x INSTRUCTIONS_PER_TICK), or None without -icount."""
     stack_bytes: int
-    """The most stack any inference used below the harness's stack pointer."""
+    """The stack the first inference used below the harness's stack pointer (no interrupt on)."""
 
 
 def _compile(toolchain: Toolchain, core: Core, arguments: list, folder: Path) -> None:
@@ -151,7 +151,8 @@ def build(engine: CEngine, folder, core: str = "cortex-m4f") -> Build:
     return Build(target, elf, _sizes(toolchain, folder / f"{engine.name}.o"), _sizes(toolchain, elf))
 
 
-_LINE = re.compile(r"^inference (\d+) ticks (\d+) stack (\d+)$")
+_LINE = re.compile(r"^inference (\d+) ticks (\d+)$")
+_STACK = re.compile(r"^stack (\d+)$", re.M)
 
 
 def run(built: Build, inputs: np.ndarray, count_instructions: bool = True, timeout: float = QEMU_TIMEOUT_S) -> Run:
@@ -169,15 +170,16 @@ def run(built: Build, inputs: np.ndarray, count_instructions: bool = True, timeo
         except subprocess.TimeoutExpired as err:
             raise RuntimeError(f"QEMU ({built.core.board}) did not finish {len(inputs)} inferences within {timeout:g} s") from err
         # semihosting writes the harness's printf to QEMU's stderr
-        lines = [_LINE.match(line.strip()) for line in (done.stdout + done.stderr).splitlines()]
-        figures = [(int(m[2]), int(m[3])) for m in lines if m]
-        if done.returncode != 0 or len(figures) != len(inputs):
+        printed = (done.stdout + done.stderr).replace("\r", "")
+        ticks = [int(m[2]) for m in map(_LINE.match, printed.splitlines()) if m]
+        stack = _STACK.search(printed)
+        if done.returncode != 0 or len(ticks) != len(inputs) or stack is None:
             tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-4:])
             raise RuntimeError(f"the harness on {built.core.board} exited with status {done.returncode} after "
-                               f"{len(figures)} of {len(inputs)} inferences: {tail}")
+                               f"{len(ticks)} of {len(inputs)} inferences: {tail}")
         outputs = np.frombuffer((Path(work) / "output.bin").read_bytes(), np.int8).reshape(len(inputs), -1)
-    instructions = [ticks * INSTRUCTIONS_PER_TICK for ticks, _ in figures] if count_instructions else None
-    return Run(outputs.copy(), instructions, max(stack for _, stack in figures))
+    instructions = [t * INSTRUCTIONS_PER_TICK for t in ticks] if count_instructions else None
+    return Run(outputs.copy(), instructions, int(stack[1]))
 
 
 @dataclass(frozen=True)
