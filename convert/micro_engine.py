@@ -176,6 +176,8 @@ def _emulated(engine, x: np.ndarray, expected: np.ndarray):
         return cortex_m.emulate(engine, x, EMULATED_CORE), ""
     except cortex_m.ToolchainMissing as err:
         return None, str(err)
+    except RuntimeError as err:  # e.g. weights beyond the emulated board's 4 MiB of flash
+        return None, f"the emulated {cortex_m.CORES[EMULATED_CORE].description} did not run it: {one_line(err)}"
 
 
 def _summary(outcome, engine, identical, images, emulated, why_not, tflm_arena, model_bytes) -> list:

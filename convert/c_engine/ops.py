@@ -379,8 +379,7 @@ def lower_concatenation(step: Step, graph: Graph) -> None:
     for t in ins:
         if np.float32(t.scale) != np.float32(y.scale) or t.zero_point != y.zero_point:
             raise refuse(op, graph, "its inputs and output are quantized differently (TFLite Micro requires the same)")
-    _, high = _activation(step, graph, op.options, y)
-    if high != 127 or _activation(step, graph, op.options, y)[0] != -128:
+    if _activation(step, graph, op.options, y) != (-128, 127):
         raise refuse(op, graph, "a fused activation on a concatenation")
     inner = int(np.prod(y.shape[axis + 1 :], dtype=np.int64))
     blocks = [t.shape[axis] * inner for t in ins]
