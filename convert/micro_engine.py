@@ -99,7 +99,9 @@ def build_engine(name: str, model_name: str, data: bytes, tflm_model, tflm_probs
 
     outcome = EngineOutcome(name)
     try:
-        engine = generate(data, name, model_name)
+        contract = tflm_model.contract
+        polarity = f" ({contract.polarity})" if contract.preprocessing == "mnist-digit" else ""
+        engine = generate(data, name, model_name, f"value = {contract.formula()}{polarity}")
         backend = HostBackend(HostEngine(engine.source, engine.header, name), tflm_model.backend, compiler_version())
     except (EngineError, HostCompilerError) as err:
         outcome.refused = one_line(err)
@@ -126,11 +128,11 @@ def build_engine(name: str, model_name: str, data: bytes, tflm_model, tflm_probs
         result.failures.append(f"on the emulated {emulated.core.description} its outputs differ from this machine's")
     outcome.result = result
     stack = emulated.stack_bytes if emulated else None
-    ram = engine.arena_bytes + (stack or 0) + engine.input.bytes + engine.output.bytes
+    ram = engine.arena_bytes + (stack or 0) + engine.output.bytes  # the plan holds the input tensor
     outcome.record = {
         "name": name, "ops": list(engine.ops), "identical_to_tflite_micro": {"images": len(x), "identical": identical},
-        "ram": {"bytes": ram, "plan_bytes": engine.arena_bytes, "stack_bytes": stack, "input_bytes": engine.input.bytes,
-                "output_bytes": engine.output.bytes, "tflite_micro_arena_bytes": tflm_arena_bytes,
+        "ram": {"bytes": ram, "plan_bytes": engine.arena_bytes, "stack_bytes": stack, "output_bytes": engine.output.bytes,
+                "input_bytes_in_plan": engine.input.bytes, "tflite_micro_arena_bytes": tflm_arena_bytes,
                 "stack_measured_on": emulated.core.description if emulated else None},
         "flash": {"bytes": flash, "constant_bytes": engine.constant_bytes,
                   "measured_on": f"{emulated.core.description}, {emulated.compiler} -O2" if emulated else None},
@@ -187,7 +189,7 @@ def _summary(outcome, engine, identical, images, emulated, why_not, tflm_arena, 
              f"on {identical} of {images} {plural(images, 'image')} (compiled here with {engine_compiler(outcome)})"]
     ram = record["ram"]
     stack = f" + stack {ram['stack_bytes']:,}" if emulated else " (+ the stack, not measured)"
-    lines.append(f"  C engine RAM: {ram['bytes']:,} bytes = plan {ram['plan_bytes']:,}{stack} + input {ram['input_bytes']:,} "
+    lines.append(f"  C engine RAM: {ram['bytes']:,} bytes = plan {ram['plan_bytes']:,} (the input tensor included){stack} "
                  f"+ output {ram['output_bytes']:,}; TFLite Micro's arena: {tflm_arena:,} bytes measured (without "
                  "TFLM's own stack)")
     if emulated:

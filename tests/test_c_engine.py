@@ -142,6 +142,30 @@ def test_generated_c_is_plain_and_its_header_fixed(coverage_models, tmp_path):
     assert compiled.returncode == 0, compiled.stderr
 
 
+def test_an_input_written_in_place_gives_the_same_outputs(coverage_models, tmp_path):
+    """NAME_input() is where predict keeps its input: filling it and passing it saves the
+    caller a buffer (and a copy), and the outputs are the same."""
+    import ctypes
+
+    from convert.c_engine import generate
+    from convert.c_engine.host import HostEngine, compile_shared
+
+    engine = generate(coverage_models["per-channel"], "in_place")
+    (tmp_path / "in_place.h").write_text(engine.header)
+    (tmp_path / "in_place.c").write_text(engine.source)
+    library = ctypes.CDLL(str(compile_shared(tmp_path / "in_place.c", tmp_path / "in_place.so")))
+    library.in_place_input.restype = ctypes.c_void_p
+    library.in_place_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    x = random_inputs(engine.input.shape[1:], 8)
+    expected = HostEngine(engine.source, engine.header, "in_place").run(x)
+    out = np.empty(engine.output.bytes, np.int8)
+    for image, want in zip(x, expected):
+        slot = library.in_place_input()
+        ctypes.memmove(slot, image.ctypes.data, image.nbytes)
+        assert library.in_place_predict(slot, out.ctypes.data) == 0
+        assert np.array_equal(out, want)
+
+
 def test_memory_plan_shares_bytes_between_tensors_that_do_not_live_together(coverage_models):
     from convert.c_engine.graph import read_graph
     from convert.c_engine.ops import lower
@@ -249,8 +273,8 @@ def test_convert_micro_writes_the_engine_beside_the_tflm_files(micro_run, refere
     out = result.stdout
     assert re.search(r"^  C engine: micro/mnist_mlp_int8\.c and \.h \(FULLY_CONNECTED, RESHAPE, SOFTMAX\): its int8 "
                      r"outputs equal TFLite Micro's on 1000 of 1000 images \(compiled here with \S+ [\d.]+\)$", out, re.M)
-    assert re.search(r"^  C engine RAM: [\d,]+ bytes = plan [\d,]+ \+ stack [\d,]+ \+ input 784 \+ output 10; "
-                     r"TFLite Micro's arena: [\d,]+ bytes measured", out, re.M)
+    assert re.search(r"^  C engine RAM: [\d,]+ bytes = plan [\d,]+ \(the input tensor included\) \+ stack [\d,]+ \+ "
+                     r"output 10; TFLite Micro's arena: [\d,]+ bytes measured", out, re.M)
     assert re.search(r"^  C engine on an emulated Cortex-M4 with FPU \(mps2-an386\): flash [\d,]+ bytes .* "
                      r"[\d,]+ instructions per inference", out, re.M)
     assert re.search(r"^micro/mnist_mlp_int8\.c +int8 +2000 images, per-channel .* pass$", out, re.M)
@@ -264,10 +288,12 @@ def test_convert_micro_writes_the_engine_beside_the_tflm_files(micro_run, refere
     assert entry["metrics"]["verdict"]["passed"] and entry["metrics"]["reference_images"] == 1000
     ram, tflm_arena = entry["ram"], tflm["arena"]["measured_bytes"]
     assert ram["tflite_micro_arena_bytes"] == tflm_arena
-    assert ram["bytes"] == ram["plan_bytes"] + ram["stack_bytes"] + ram["input_bytes"] + ram["output_bytes"] <= tflm_arena
+    assert ram["bytes"] == ram["plan_bytes"] + ram["stack_bytes"] + ram["output_bytes"] <= tflm_arena
+    assert ram["plan_bytes"] >= ram["input_bytes_in_plan"] == 784
     assert 0 < entry["flash"]["bytes"] < tflm["flash_bytes"] and entry["instructions_per_inference"] > 0
     header = (models / ENGINE_FILES["header"]).read_text()
     assert "int mnist_mlp_int8_predict(const int8_t *input, int8_t *output);" in header
+    assert "The model's input: value = pixel / 255 (light ink on dark background)." in header
     assert f"#define mnist_mlp_int8_ARENA_BYTES {ram['plan_bytes']}" in header
 
     parity = run_cli("runtime", "parity", "--models", models, "--json")

@@ -1,11 +1,11 @@
 """The static memory plan: where each activation tensor lives during one inference.
 
-The graph's input is read where the caller keeps it, and its output written where the
-caller asks; every other activation gets a place in one static arena, shared with tensors
-whose lifetimes do not overlap (TFLite Micro's greedy planner does the same within its
-tensor arena). Ops that only reshape share their input's bytes, and elementwise kernels
-that read each element before writing it may overwrite an input that is not read again.
-Nothing is allocated at run time."""
+The graph's output is written where the caller asks; every other activation, the input
+included, gets a place in one static arena, shared with tensors whose lifetimes do not
+overlap (TFLite Micro's greedy planner does the same within its tensor arena, the input
+tensor too: a caller fills it in place and its bytes serve later tensors). Ops that only
+reshape share their input's bytes, and elementwise kernels that read each element before
+writing it may overwrite an input that is not read again. Nothing is allocated at run time."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Buffer:
     last: int
     """Index of the last step that reads it (len(steps): after the last step)."""
     storage: str = "arena"
-    """arena, input (the caller's, read-only) or output (the caller's)."""
+    """arena, or output (the caller's output buffer)."""
     offset: int = 0
 
 
@@ -53,7 +53,13 @@ def make_plan(graph, steps) -> Plan:
             group[t] = members
 
     def storage(members) -> str:
-        return "input" if members & set(graph.inputs) else "output" if members & set(graph.outputs) else "arena"
+        return "output" if members & set(graph.outputs) else "arena"
+
+    def joins_input_to_output(a, b) -> bool:
+        """Would one buffer hold the graph's input and its output? The input must stay in
+        the arena (NAME_input() points there)."""
+        both = group[a] | group[b]
+        return bool(both & set(graph.inputs)) and bool(both & set(graph.outputs))
 
     last_read = {}
     for i, step in enumerate(steps):
@@ -65,14 +71,14 @@ def make_plan(graph, steps) -> Plan:
     for i, step in enumerate(steps):
         if step.alias:
             source, target = step.reads[0], step.output
-            if {storage(group[source]), storage(group[target])} == {"input", "output"}:
-                copies.append(i)  # the caller's input cannot become its output
+            if joins_input_to_output(source, target):
+                copies.append(i)  # the input stays in the arena: its reshaped copy is the output
             else:
                 merge(source, target)
     for i, step in enumerate(steps):
         for position in step.in_place:
             source = step.reads[position]
-            if (source not in group or storage(group[source]) == "input" or step.reads.count(source) > 1
+            if (source not in group or joins_input_to_output(source, step.output) or step.reads.count(source) > 1
                     or graph.tensors[source].nbytes != graph.tensors[step.output].nbytes
                     or max(last_read.get(t, -1) for t in group[source]) != i):
                 continue
