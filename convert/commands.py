@@ -83,7 +83,7 @@ def run(args) -> int:
             report = convert_micro(MicroOptions(models=args.models, precision=args.quantize[0],
                                                 calibration_samples=args.calibration_samples,
                                                 per_channel=not args.per_tensor, limits=limits_for(args),
-                                                engine=args.engine == "c"))
+                                                engine=args.engine == "c", npu=args.npu))
         else:
             report = convert(ConvertOptions(
                 targets_for(args), models=args.models, calibration_samples=args.calibration_samples,

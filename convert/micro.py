@@ -24,7 +24,7 @@ from typing import Optional
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
 from runtime.files import atomic_path, folder_lock, manifest_lock, sha256_file
-from runtime.layout import micro_files
+from runtime.layout import MICRO_FOLDER, micro_files
 from runtime.manifest import Artifact, Metrics, MicroRecord, TensorRecord, write_manifest
 from runtime.parity import ParityResult, compare
 from runtime.verdict import Limits
@@ -74,6 +74,8 @@ class MicroOptions:
     """What the batch-1 model must meet on TFLM, against the float Keras model (as every artifact)."""
     engine: bool = True
     """Also write the C engine (convert/micro_engine.py): plain C99, no interpreter, TFLM's bytes."""
+    npu: Optional[str] = None
+    """Also compile for this Arm Ethos-U NPU with Vela (convert/npu.py), e.g. ethos-u55-128."""
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,10 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
     """Builds, checks and lists the micro artifact; holds the models folder's lock throughout."""
     if options.precision not in MICRO_PRECISIONS:
         raise ValueError(f"precision: got {options.precision!r}, expected one of {', '.join(MICRO_PRECISIONS)}")
+    if options.npu:
+        from .npu import check_vela
+
+        check_vela()  # before the work: says what to install
     try:
         with folder_lock(options.models, create=False):
             return _convert_micro(options, log)
@@ -353,7 +359,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     model_name = f"{name}_micro.tflite"
     files = micro_files(name)
     report = MicroReport(reference)
-    entry = engine = None
+    entry = engine = npu = None
 
     log(f"Converting {models / model_name} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
     data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
@@ -367,7 +373,7 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             # Unwound in reverse: the files are renamed into place, then the manifest lists them, then
             # the lock taken after verification is released; readers never see one without the other.
             lock = files_in_place.enter_context(contextlib.ExitStack())
-            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry, engine, name, log))
+            files_in_place.callback(lambda: entry is not None and list_entry(models, manifest, entry, engine, name, log, npu))
             tmp = files_in_place.enter_context(atomic_path(models / model_name))
             tmp.write_bytes(data)
             try:
@@ -400,8 +406,11 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
             engine = _c_engine(options, name, model_name, data, loaded, probs, reference, arena, result, report)
             for path, text in (engine.files.items() if engine is not None and engine.passed else ()):
                 files_in_place.enter_context(atomic_path(models / path)).write_text(text)
+            npu = _npu(options, ident, tmp, models, files_in_place)
             lock.enter_context(manifest_lock(models, shared=False))
             entry = _entry(model_name, tmp, data, files, arena, ops, loaded, manifest, result, same, convert_options)
+            if npu is not None:
+                entry.extra["npu"] = npu.to_json()
     except _Rejected:
         log(f"  REJECTED {model_name}: {'; '.join(result.failures)}; no file was written")
         record_rejection(models, manifest, model_name, options.precision, "; ".join(result.failures))
@@ -410,9 +419,10 @@ def _convert_micro(options: MicroOptions, log) -> MicroReport:
     log(f"  verified with {result.backend}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
     for note in result.notes:
         log(f"  note: {note}")
-    for line in engine.lines if engine is not None else ():
+    for line in (engine.lines if engine is not None else []) + (npu.lines() if npu is not None else []):
         log(line)
     written = list(files.values()) + (list(engine.files) if engine is not None and engine.passed else [])
+    written += [npu.file] if npu is not None else []
     log(f"Wrote {models / model_name}, {', '.join(str(models / f) for f in written)}")
     return report
 
@@ -435,8 +445,21 @@ def _c_engine(options: MicroOptions, name, model_name, data, loaded, probs, refe
     return engine
 
 
-def list_entry(models: Path, manifest, entry: Artifact, engine=None, name: str = "", log=print) -> None:
+def _npu(options: MicroOptions, ident: str, model: Path, models: Path, files_in_place):
+    """Vela's compilation for options.npu (None without --npu), written with the other files."""
+    if not options.npu:
+        return None
+    from .npu import compile_for_npu
+
+    file = f"{MICRO_FOLDER}/{ident}_vela_{options.npu.replace('-', '_')}.tflite"
+    return compile_for_npu(model, options.npu, files_in_place.enter_context(atomic_path(models / file)), file)
+
+
+def list_entry(models: Path, manifest, entry: Artifact, engine=None, name: str = "", log=print, npu=None) -> None:
     manifest.put(entry)
+    for stale in sorted((models / MICRO_FOLDER).glob(f"{c_identifier(name)}_vela_*.tflite")) if name else ():
+        if npu is None or stale.name != Path(npu.file).name:  # compiled by Vela from the model this run replaced
+            stale.unlink()
     if name:
         from .c_engine import engine_name
         from .micro_engine import list_engine

@@ -35,9 +35,9 @@ def coverage_models() -> dict:
 
 @pytest.fixture(scope="module")
 def micro_run(pipeline, tmp_path_factory):
-    """The seed MLP through `python -m convert micro`: (models folder, its CLI result)."""
+    """The seed MLP through `python -m convert micro --npu ethos-u55-128`: (models folder, its CLI result)."""
     models = pipeline.copy(tmp_path_factory.mktemp("engine") / "models")
-    result = run_cli("convert", "micro", "--models", models)
+    result = run_cli("convert", "micro", "--models", models, "--npu", "ethos-u55-128")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return models, result
 
@@ -341,3 +341,19 @@ def test_an_op_the_engine_lacks_leaves_the_tflm_files_written(micro_run, tmp_pat
     tflm = next(a for a in after["artifacts"] if a["format"] == "tflite-micro")
     assert "LEAKY_RELU" in tflm["ops"] and tflm["sha256"] == sha256_file(models / "mnist_mlp_int8_micro.tflite")
     assert all((models / f"micro/mnist_mlp_int8{suffix}").is_file() for suffix in ("_model_data.cc", "_model_data.h", "_ops.h"))
+
+
+def test_convert_micro_npu_reports_velas_estimate(micro_run):
+    """--npu: Vela's compilation for an Ethos-U55-128 beside the TFLM files, its estimate in
+    the summary and in the TFLM artifact's entry, said to be an estimate."""
+    models, result = micro_run
+    npu_file = "micro/mnist_mlp_int8_vela_ethos_u55_128.tflite"
+    assert re.search(r"^  NPU Ethos-U55-128 \(Vela [\d.]+, \w+ at [\d.]+ MHz\): (\d+) of \1 ops on the NPU; SRAM [\d,]+ bytes, "
+                     r"flash [\d,]+ bytes; [\d,]+ cycles, [\d.]+ ms per inference \(Vela's estimate: nothing here runs "
+                     rf"the NPU's output, {re.escape(npu_file)}\)$", result.stdout, re.M), result.stdout[-3000:]
+    tflm = next(a for a in json.loads((models / "manifest.json").read_text())["artifacts"] if a["format"] == "tflite-micro")
+    npu = tflm["npu"]
+    assert npu["npu"] == "ethos-u55-128" and npu["file"] == npu_file and npu["cpu_ops"] == []
+    assert npu["sram_bytes"] > 0 and npu["flash_bytes"] > 0 and npu["cycles"] > 0 and "not measured" in npu["estimated_by"]
+    data = (models / npu_file).read_bytes()
+    assert data[4:8] == b"TFL3" and b"ethos-u" in data  # Vela's custom op holds the NPU's command stream
