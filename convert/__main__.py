@@ -73,7 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--engine", choices=["c", "none"], default="c",
                         help="micro: also write the C engine, micro/<name>.c and .h: the int8 model as plain C99 with a "
                         "static memory plan and no interpreter, its outputs checked byte for byte against TFLite Micro's "
-                        "(none: only the TFLite Micro files)")
+                        "(none: only the TFLite Micro files; default: c)")
     parser.add_argument("--npu", choices=NPUS, default=None, metavar="NPU",
                         help="micro: also compile the model for an Arm Ethos-U NPU with Vela (pip install "
                         "'edge-mnist[npu]') and report its estimated SRAM, flash, cycles and the ops left on the CPU; "
