@@ -157,53 +157,47 @@ def _weights_and_rescaling(step: Step, graph: Graph, weights: Tensor, bias: Opti
     step.arrays = [a for a in step.arrays if a is not None]
 
 
-def lower_conv(step: Step, graph: Graph) -> None:
+def _convolution(step: Step, graph: Graph, weights: Tensor, x: Tensor, y: Tensor) -> dict:
+    """What CONV_2D and DEPTHWISE_CONV_2D share: the window's geometry and padding, the
+    offsets and clamp, the weights with their bias and per-channel rescaling."""
     op, o = step.op, step.op.options
+    (in_h, in_w, _), (out_h, out_w, out_c) = _shape4(step, graph, x), _shape4(step, graph, y)
+    bias = _bias(step, graph, op.inputs[2] if len(op.inputs) > 2 else -1, out_c)
+    low, high = _activation(step, graph, o, y)
+    multipliers, shifts = per_channel_multipliers(x.scale, weights.scales, y.scale, out_c)
+    step.reads = [op.inputs[0]]
+    _weights_and_rescaling(step, graph, weights, bias, multipliers, shifts)
+    filter_h, filter_w = weights.shape[1], weights.shape[2]
+    return dict(in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w, filter_h=filter_h, filter_w=filter_w,
+                stride_h=o.strideH, stride_w=o.strideW, dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor,
+                pad_top=_padding(step, graph, o, in_h, filter_h, o.strideH, o.dilationHFactor, out_h),
+                pad_left=_padding(step, graph, o, in_w, filter_w, o.strideW, o.dilationWFactor, out_w),
+                input_offset=-x.zero_point, output_offset=y.zero_point, activation_min=low, activation_max=high)
+
+
+def lower_conv(step: Step, graph: Graph) -> None:
+    op = step.op
     (x,), y = _io(step, graph, 1)
-    in_h, in_w, in_c = _shape4(step, graph, x)
-    out_h, out_w, out_c = _shape4(step, graph, y)
+    in_c, out_c = _shape4(step, graph, x)[2], _shape4(step, graph, y)[2]
     weights = _filter(step, graph, op.inputs[1], 0)
     if len(weights.shape) != 4 or weights.shape[0] != out_c or in_c % weights.shape[3] or out_c % (in_c // weights.shape[3]):
         raise refuse(op, graph, f"weights {list(weights.shape)} do not fit input {list(x.shape)} and output {list(y.shape)}")
-    bias = _bias(step, graph, op.inputs[2] if len(op.inputs) > 2 else -1, out_c)
-    low, high = _activation(step, graph, o, y)
-    multipliers, shifts = per_channel_multipliers(x.scale, weights.scales, y.scale, out_c)
     step.kernel, step.params_type = "conv_s8", "conv_params"
-    step.params = dict(
-        in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=weights.shape[1],
-        filter_w=weights.shape[2], filter_in_c=weights.shape[3], stride_h=o.strideH, stride_w=o.strideW,
-        dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor,
-        pad_top=_padding(step, graph, o, in_h, weights.shape[1], o.strideH, o.dilationHFactor, out_h),
-        pad_left=_padding(step, graph, o, in_w, weights.shape[2], o.strideW, o.dilationWFactor, out_w),
-        input_offset=-x.zero_point, output_offset=y.zero_point, activation_min=low, activation_max=high)
-    step.reads = [op.inputs[0]]
-    _weights_and_rescaling(step, graph, weights, bias, multipliers, shifts)
+    step.params = dict(in_c=in_c, out_c=out_c, filter_in_c=weights.shape[3], **_convolution(step, graph, weights, x, y))
 
 
 def lower_depthwise_conv(step: Step, graph: Graph) -> None:
-    op, o = step.op, step.op.options
+    op = step.op
     (x,), y = _io(step, graph, 1)
-    in_h, in_w, in_c = _shape4(step, graph, x)
-    out_h, out_w, out_c = _shape4(step, graph, y)
+    in_c, out_c = _shape4(step, graph, x)[2], _shape4(step, graph, y)[2]
     weights = _filter(step, graph, op.inputs[1], 3)
     if len(weights.shape) != 4 or weights.shape[0] != 1 or weights.shape[3] != out_c or out_c % in_c:
         raise refuse(op, graph, f"weights {list(weights.shape)} do not fit input {list(x.shape)} and output {list(y.shape)}")
-    if o.depthMultiplier != out_c // in_c:
-        raise refuse(op, graph, f"its depth multiplier {o.depthMultiplier} is not output channels / input channels "
-                     f"({out_c} / {in_c})")
-    bias = _bias(step, graph, op.inputs[2] if len(op.inputs) > 2 else -1, out_c)
-    low, high = _activation(step, graph, o, y)
-    multipliers, shifts = per_channel_multipliers(x.scale, weights.scales, y.scale, out_c)
+    if op.options.depthMultiplier != out_c // in_c:
+        raise refuse(op, graph, f"its depth multiplier {op.options.depthMultiplier} is not output channels / input "
+                     f"channels ({out_c} / {in_c})")
     step.kernel, step.params_type = "depthwise_conv_s8", "depthwise_conv_params"
-    step.params = dict(
-        in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, depth_multiplier=out_c // in_c,
-        filter_h=weights.shape[1], filter_w=weights.shape[2], stride_h=o.strideH, stride_w=o.strideW,
-        dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor,
-        pad_top=_padding(step, graph, o, in_h, weights.shape[1], o.strideH, o.dilationHFactor, out_h),
-        pad_left=_padding(step, graph, o, in_w, weights.shape[2], o.strideW, o.dilationWFactor, out_w),
-        input_offset=-x.zero_point, output_offset=y.zero_point, activation_min=low, activation_max=high)
-    step.reads = [op.inputs[0]]
-    _weights_and_rescaling(step, graph, weights, bias, multipliers, shifts)
+    step.params = dict(in_c=in_c, depth_multiplier=out_c // in_c, **_convolution(step, graph, weights, x, y))
 
 
 def lower_fully_connected(step: Step, graph: Graph) -> None:
@@ -294,6 +288,9 @@ def lower_binary(step: Step, graph: Graph) -> None:
         step.params.update(rescaling)
     step.params.update(output_offset=y.zero_point, activation_min=low, activation_max=high)
     step.reads = [op.inputs[0], op.inputs[1]]
+    if op.op != "MUL":
+        step.params["subtract"] = int(op.op == "SUB")
+        name = "add"  # one kernel for ADD and SUB
     if a.shape == b.shape == y.shape:
         step.kernel = f"{name}_s8"
         step.in_place = (0, 1)
