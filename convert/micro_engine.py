@@ -150,8 +150,8 @@ def engine_compiler(outcome: EngineOutcome) -> str:
 
 def list_engine(models: Path, manifest, outcome: Optional[EngineOutcome], tflm: Artifact, name: str) -> list:
     """Lists the engine beside the TFLM artifact `tflm` in `manifest` (not written to disk
-    here), or, when it was not written this time, drops the engine an earlier run generated
-    from the model the new one replaces, with its files. Returns what to print."""
+    here), or, when it was not written this time, drops the engine an earlier run wrote for
+    the model this one replaces, with its files. Returns what to print."""
     paths = engine_files(name)
     if outcome is not None and outcome.passed:
         manifest.put(outcome.artifact(tflm))
@@ -166,7 +166,8 @@ def list_engine(models: Path, manifest, outcome: Optional[EngineOutcome], tflm: 
     for path in removed:
         (models / path).unlink()
     if stale is not None or removed:
-        return [f"Removed the C engine an earlier run generated from the previous model ({', '.join(removed)})"]
+        return [f"Removed the C engine an earlier run wrote ({', '.join(removed) or 'its manifest entry'}): this run did not "
+                "write one for the model it wrote"]
     return []
 
 
