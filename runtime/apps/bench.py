@@ -246,7 +246,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     folder = ModelsFolder.open(models_dir)
     report = BenchReport(machine_record())
     for entry in folder.manifest.exported:
-        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
+        if entry.format in ("tflite-micro", "c"):  # a microcontroller's speed is not measured here
             continue
         path = folder.file(entry.path)
         backends = available_backends(path) if path.is_file() else []
