@@ -350,9 +350,9 @@ def test_a_kernel_difference_of_a_step_is_unproven_not_refused():
     check = judge_golden(golden, device, 1 / 256, Limits())
     assert check.status == "unproven" and check.passed
     assert check.summary == ("unproven: outputs differ on 2 of 32 images, by at most 1 quantization step (max |Δp| "
-                             "3.91e-03); top-1 as the workstation's on every image; 32 images cannot show whether that "
-                             "costs accuracy against the 1 pp budget: `python -m runtime parity --models DIR` with the "
-                             "models folder measures it")
+                             "3.91e-03); top-1 as the workstation's on every image; top-1 as Keras on 32 (the "
+                             "workstation: 32); 32 images cannot show whether that costs accuracy against the 1 pp budget: "
+                             "`python -m runtime parity --models DIR` with the models folder measures it")
 
 
 def test_a_top1_change_at_a_near_tie_is_unproven_and_at_a_clear_margin_refused():

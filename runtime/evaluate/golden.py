@@ -209,9 +209,10 @@ def judge_golden(golden: GoldenSet, probs: np.ndarray, step: Optional[float], li
         summary = (f"{status}: this device's outputs are within {limits.float_max_dp:g} of the workstation's (max |Δp| "
                    f"{max_ws:.2e}) and of Keras's on {images}, {holds}")
     else:
-        summary = (f"{UNPROVEN}: {_against_workstation(numbers, n)}; {images} cannot show whether that costs accuracy "
-                   f"against the {budget_pp(limits.max_drop)} budget: `python -m runtime parity --models DIR` with the "
-                   "models folder measures it")
+        summary = (f"{UNPROVEN}: {_against_workstation(numbers, n)}; top-1 as Keras on {numbers['top1_as_keras']} "
+                   f"(the workstation: {numbers['workstation_top1_as_keras']}); {images} cannot show whether that costs "
+                   f"accuracy against the {budget_pp(limits.max_drop)} budget: `python -m runtime parity --models DIR` "
+                   "with the models folder measures it")
     return GoldenCheck("", status, summary, golden.precision, failures=[], details=details, numbers=numbers)
 
 
