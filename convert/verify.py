@@ -131,8 +131,9 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
                     judged = again
                 else:
                     log(f"  the chosen fix does not load back through the runtime: {again.error}")
+        sealed = None
         if judged.result.passed and judged.candidate.seal is not None:
-            judged = _sealed(judged, folder, tmp, path)
+            judged, sealed = _sealed(judged, folder, tmp, path)
         result = judged.result
         if not result.passed:  # atomic_path leaves an earlier file at `path` as it was
             reason = "; ".join(result.failures)
@@ -148,6 +149,8 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
             folder.manifest.limits = limits.to_json()
             folder.commit(entry, {tmp: candidate.name, **companions})
     log(f"  checked with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    if sealed:
+        log(f"  {sealed}")
     for note in result.notes:
         log(f"  note: {note}")
     return Verified(result, result.status, judged.model, entry, judged.probs)
@@ -176,10 +179,11 @@ def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, li
     return Judged(candidate, result, model, probs=probs)
 
 
-def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> Judged:
-    """The judged file with its golden set embedded, loaded again and checked: the same outputs
-    on every reference image as judged, and its golden set passing the device's check here with
-    the outputs it recorded; a failure when either is not so."""
+def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> tuple:
+    """(the judged file with its golden set embedded, loaded again and checked, the line to log
+    about the set or None): the same outputs on every reference image as judged, and its golden
+    set passing the device's check here with the outputs it recorded; a failure when either is
+    not so. Why no set was embedded is a note of the result."""
     from runtime.evaluate.golden import check_file
 
     candidate, result = judged.candidate, judged.result
@@ -187,21 +191,20 @@ def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> Judg
         record, note = candidate.seal(tmp, judged.model, judged.probs, result)
         if not record:
             result.notes += [note] if note else []
-            return judged
+            return judged, None
         model = candidate.open(tmp)
         probs = model.predict(folder.reference().images)
         check = check_file(tmp, model=model)
     except ToolkitError as err:
         result.failures.append(f"its golden set could not be embedded: {str(err).replace(str(tmp), str(path))}")
-        return judged
+        return judged, None
     if probs.dtype != judged.probs.dtype or probs.shape != judged.probs.shape or probs.tobytes() != judged.probs.tobytes():
         result.failures.append("embedding its golden set changed what it computes on the reference images")
     elif check.status == REFUSED or not check.numbers.get("identical"):
         result.failures.append(f"its golden set does not check on the workstation that made it: {check.summary}")
     result.bytes = tmp.stat().st_size
-    result.notes.append(note)
     sealed = with_candidate(candidate, extra={**candidate.extra, "golden_set": record})
-    return Judged(sealed, result, model, probs=probs)
+    return Judged(sealed, result, model, probs=probs), note
 
 
 def artifact_record(candidate: Candidate, folder: ModelsFolder, tmp: Path, model, result: ParityResult) -> Artifact:

@@ -143,7 +143,8 @@ def test_a_consistent_forgery_is_refused_by_what_the_file_computes(pipeline, nam
     verdict = next(line for line in result.stdout.splitlines() if line.startswith("verdict "))
     if "int8" in name:
         assert "top-1 differs from the workstation's recorded outputs on 2 of 32 images whose two best classes" in verdict
-        assert "more than a rounding difference between kernel libraries explains" in verdict
+        assert "times the file's largest |Δp| against Keras at conversion" in verdict
+        assert verdict.endswith("more than kernel libraries' rounding explains")
     else:
         assert "refused: against Keras on these 32 images: max |Δp|" in verdict
 
@@ -364,7 +365,7 @@ def test_a_top1_change_at_a_near_tie_is_unproven_and_at_a_clear_margin_refused()
     margins = margins[:, -1] - margins[:, -2]
     device = golden.outputs.copy()
     tie, clear = int(np.argmin(margins)), int(np.argmax(margins))
-    assert margins[tie] <= 2 * golden.max_abs_dp < margins[clear]
+    assert margins[tie] <= 4 * golden.max_abs_dp < margins[clear]
     first, second = np.argsort(device[tie])[-2:][::-1]
     device[tie, [first, second]] = device[tie, [second, first]]
     assert judge_golden(golden, device, 1 / 256, Limits()).status == "unproven"
@@ -373,7 +374,7 @@ def test_a_top1_change_at_a_near_tie_is_unproven_and_at_a_clear_margin_refused()
     check = judge_golden(golden, device, 1 / 256, Limits())
     assert check.status == "refused"
     assert check.failures[0].startswith("top-1 differs from the workstation's recorded outputs on 1 of 32 images whose two "
-                                        "best classes there are more than 0.1 apart")
+                                        "best classes there are more than 0.2 apart: a difference of more than 2 times")
 
 
 def test_a_float_file_is_held_to_its_tolerance():
