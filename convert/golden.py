@@ -213,6 +213,6 @@ def golden_sealer(fmt: str, precision: str, reference, most: int = GOLDEN_IMAGES
         size = stored_size(made["data"], fmt)
         record = {"images": count, "bytes": size, "share": round(size / path.stat().st_size, 4)}
         return record, (f"golden set: {count} {plural(count, 'image')}, {format_size(size)} "
-                        f"({record['share']:.1%} of the file); `python -m runtime parity FILE` checks it on a device")
+                        f"({size / path.stat().st_size:.1%} of the file); `python -m runtime parity FILE` checks it on a device")
 
     return seal
