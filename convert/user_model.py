@@ -17,6 +17,7 @@ from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
 from runtime.store.bundles import CALIBRATION_POOL, Reference
 from runtime.store.folder import FolderContents, ModelsFolder
+from runtime.store.layout import UnusableNameError, check_model_name
 from runtime.store.manifest import Manifest
 from runtime.tables import plural
 from runtime.verdict import reference_problems
@@ -297,8 +298,16 @@ def check_held_out_accuracy(probs: np.ndarray, labels: Optional[np.ndarray], opt
 def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     """Checks the model, the data and the labels, then writes the models folder."""
     path = Path(options.keras)
+    try:
+        check_model_name(path.stem, f"{path}: its file name")
+    except UnusableNameError as err:
+        raise UserModelError(f"{err}; rename the file") from err
+    order = read_labels_file(options.labels) if options.labels else None
     model = load_keras(path)
     image_shape, classes = image_shape_and_classes(model, path)
+    if order is not None and len(order) != classes:
+        raise UserModelError(f"{options.labels}: {len(order):,} class {plural(len(order), 'name')}, but {path.name} outputs "
+                             f"{classes} {plural(classes, 'class', 'classes')}")
     scale = input_scale_for(model, options, path, log)
     try:
         contract = InputContract(image_shape=image_shape, pixel_scale=scale, mean=tuple(options.mean),
@@ -308,7 +317,6 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     models = Path(options.models)
     _check_folder_is_free(models, path.stem)
 
-    order = read_labels_file(options.labels) if options.labels else None
     x, y, names = load_data(options.data, contract, log, order)
     if order:
         names = order

@@ -24,6 +24,7 @@ from runtime.workstation.downloads import PinnedFile, fetch
 from runtime.store.user_cache import cache_dir
 from runtime.errors import ToolkitError
 from runtime.tables import plural
+from runtime.untrusted import LabelError, check_labels
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -122,19 +123,13 @@ MAX_LABELS_BYTES = 1 << 20
 
 
 def check_class_names(names, source: str) -> list:
-    """The names as str, or DataError naming `source`: each must be non-empty, hold no line
-    break (labels.txt keeps one per line), and be distinct; the same rules for a labels
-    file, an .npz's class_names and a folder's class subfolders."""
-    names = [str(n) for n in names]
-    for k, name in enumerate(names):
-        if not name.strip():
-            raise DataError(f"{source}: class name {k} is empty; expected a name for every class")
-        if "\n" in name or "\r" in name:
-            raise DataError(f"{source}: class name {k} ({name!r}) holds a line break; expected one line per name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise DataError(f"{source}: class names must be distinct; repeated: {', '.join(duplicates)}")
-    return names
+    """The names as str, or DataError naming `source`: the one rule for class names from any
+    source (runtime.untrusted.check_labels), for a labels file, an .npz's class_names and a
+    folder's class subfolders alike."""
+    try:
+        return check_labels(names, source)
+    except LabelError as err:
+        raise DataError(str(err)) from err
 
 
 def load_mnist() -> Dataset:
