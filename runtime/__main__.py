@@ -60,8 +60,8 @@ examples:
 Each artifact is measured on every installed backend that runs it, in a child process of
 its own, next to the bare interpreter doing the same work on input already in the model's
 type: the difference is what the runtime costs. Throughput is measured at batch 1, 32 and
-a largest batch: 1000, or fewer when 1000 images would take more than 512 MiB (measured on
-the model: batch 32 against batch 1), or --batch-size. Without --runs, single-image latency
+a largest batch: 1000 or --batch-size, fewer when that many images would take more than
+512 MiB (measured on the model: batch 32 against batch 1, and at least the tensors' sizes). Without --runs, single-image latency
 is sampled for about 2 s (20 to 2000 calls). An artifact that cannot be measured is skipped
 with its reason, the others are measured, and the exit status is 1. Start-up compares
 `python -m runtime predict digit.png` with `python -c "import numpy, <interpreter>"` as

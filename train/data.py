@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.store.arrays import ArrayFileError, NpzFile
 from runtime.workstation.downloads import PinnedFile, fetch, matches
 from runtime.store.user_cache import cache_dir
 from runtime.errors import ToolkitError
@@ -203,14 +204,26 @@ def load_mnist_5k(log=print) -> Dataset:
     return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
 
 
-def open_npz(path: Path):
-    """np.load of an .npz, refused with a clear message when the file is not one (numpy's
-    own message for a stray file talks about pickles)."""
-    import zipfile
+MAX_ARRAY_BYTES = 1 << 30
+"""The largest array of a user's .npz that is read whole (full MNIST's x_train is 47 MB, EMNIST's
+550 MB); one that declares more is refused before anything is allocated."""
+MAX_NAMES_BYTES = 64 << 20
+"""The largest class_names array read (a million names of 16 characters)."""
 
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not an .npz file (numpy's zip of arrays, written by np.savez)")
-    return np.load(path, allow_pickle=False)
+
+def open_npz(path: Path) -> NpzFile:
+    """The .npz opened for reading, each array's declared size checked before it is read
+    (runtime.store.arrays); DataError when the file is not one (numpy's own message for a stray
+    file talks about pickles)."""
+    try:
+        return NpzFile(path)
+    except ArrayFileError as err:
+        raise DataError(str(err)) from err
+
+
+def read_class_names(data: NpzFile) -> list:
+    """The .npz's class_names as text (checked later, with the other sources' names)."""
+    return [str(n) for n in np.atleast_1d(data.read("class_names", MAX_NAMES_BYTES)).tolist()]
 
 
 def load_npz(path: Path, class_names=None) -> Dataset:
@@ -220,13 +233,11 @@ def load_npz(path: Path, class_names=None) -> Dataset:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
             if missing:
                 raise DataError(f"{path}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
-            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            arrays = [data.read(k, MAX_ARRAY_BYTES) for k in ("x_train", "y_train", "x_test", "y_test")]
             if class_names is None and "class_names" in data:
-                class_names = [str(n) for n in data["class_names"].tolist()]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path}: not a readable .npz file: {err}") from err
+                class_names = read_class_names(data)
+    except ArrayFileError as err:
+        raise DataError(str(err)) from err
     return _dataset(str(path), *arrays, class_names=class_names)
 
 
