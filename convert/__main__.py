@@ -8,6 +8,7 @@ from pathlib import Path
 from runtime.contract import RESIZE_MODES
 from runtime.verdict import DEFAULT_FLOAT_MAX_DP, DEFAULT_MAX_DROP
 
+from .npu import NPUS
 from .onnx_export import ONNX_PRECISIONS
 from .tflite_export import TFLITE_PRECISIONS
 
@@ -20,7 +21,9 @@ examples:
   python -m convert all --quantize int8 --calibration-samples 500 --per-tensor --models /tmp/models
   python -m convert all --max-drop 0.5                    # int8 may lose at most 0.5 pp (default 1)
   python -m convert diagnose                              # int8 error per layer, and what to change
-  python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena
+  python -m convert micro                                 # int8 for TFLite Micro: C++ files, measured arena,
+                                                          # and the C engine (plain C99, no interpreter)
+  python -m convert micro --npu ethos-u55-128             # also Vela's compilation for an Arm Ethos-U NPU
   python -m convert web                                   # models/web/: a page running the int8 ONNX file in a browser
   python -m convert web --artifact mnist_mlp_float32.onnx --models /tmp/models
   python -m convert all --keras shapes.keras --data shapes/            # your own model: class folders
@@ -67,6 +70,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--plain-int8", action="store_true",
                         help="when int8 TFLite misses --max-drop, refuse it at once instead of trying the measured fixes "
                         "(the most harmful ops kept in float, int16 activations, the other weight granularity)")
+    parser.add_argument("--engine", choices=["c", "none"], default="c",
+                        help="micro: also write the C engine, micro/<name>.c and .h: the int8 model as plain C99 with a "
+                        "static memory plan and no interpreter, its outputs checked byte for byte against TFLite Micro's "
+                        "(none: only the TFLite Micro files; default: c)")
+    parser.add_argument("--npu", choices=NPUS, default=None, metavar="NPU",
+                        help="micro: also compile the model for an Arm Ethos-U NPU with Vela (pip install "
+                        "'edge-mnist[npu]') and report its estimated SRAM, flash, cycles and the ops left on the CPU; "
+                        f"one of {', '.join(NPUS)}")
     parser.add_argument("--diagnose", action="store_true",
                         help="also print the layer-by-layer int8 diagnosis (printed anyway when int8 TFLite "
                         "fails its check); `diagnose` alone prints it without converting")
@@ -115,6 +126,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     own_options = [f"--{name.replace('_', '-')}" for name in ("data", "labels") if getattr(args, name)]
     if not args.keras and own_options:
         parser.error(f"{' and '.join(own_options)} describe your own model: give it with --keras MODEL.keras")
+    if (args.engine != "c" or args.npu) and args.target != "micro":
+        parser.error("--engine and --npu choose what `python -m convert micro` writes")
     if args.artifact and args.target != "web":
         parser.error("--artifact chooses the model of `python -m convert web`")
     if args.target == "web" and (args.keras or args.quantize):

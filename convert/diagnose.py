@@ -90,8 +90,9 @@ class DiagnosisError(ValueError):
     """The int8 graph has no op that can be compared with the float graph."""
 
 
-class _UnitSums:
-    """Per-unit sums of squares, accumulated over batches of images."""
+class UnitSums:
+    """Per-unit sums of squares, accumulated over batches of images (the error measure of
+    this module's docstring; convert/onnx_fallback.py ranks ONNX nodes with it too)."""
 
     def __init__(self, units: int):
         self.signal = np.zeros(units)
@@ -205,7 +206,7 @@ def compare_ops(int8_data: bytes, float_data: bytes, images: np.ndarray, model) 
             if q.shape != ref.shape:
                 continue
             units = ref.shape[-1] if ref.ndim else 1
-            sums.setdefault(op["index"], _UnitSums(units)).add(q.reshape(-1, units), ref.reshape(-1, units))
+            sums.setdefault(op["index"], UnitSums(units)).add(q.reshape(-1, units), ref.reshape(-1, units))
     names = keras_layer_names(model)
     first = measured[0][1]["name"].split(";")[0].split("/")[0]
     scope_suffix = first != model.name and re.sub(r"_\d+$", "", first) == model.name

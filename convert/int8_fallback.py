@@ -78,6 +78,24 @@ class Int8Search:
     def data(self) -> Optional[bytes]:
         return self.chosen.measured.data if self.chosen else None
 
+    def attempt(self, measured: Measured, judge: Judge, log=None) -> bool:
+        """Judges a measured variant and records it, with its size and time per image against
+        plain int8's (the first tried); it becomes `chosen` when the judge passes it."""
+        if measured.failure:
+            candidate = Candidate(measured, False, measured.failure)
+        else:
+            passed, summary = judge(measured.probs)
+            first = self.tried[0].measured if self.tried else measured
+            plain = measured if first.failure else first
+            speed = measured.ms_per_image / plain.ms_per_image if plain.ms_per_image > 0 else float("nan")
+            candidate = Candidate(measured, bool(passed), str(summary), measured.size / plain.size, speed)
+        self.tried.append(candidate)
+        if log:
+            log(f"  tried {candidate.describe()}")
+        if candidate.passed:
+            self.chosen = candidate
+        return candidate.passed
+
     def summary(self) -> str:
         lines = [f"  {i + 1}. {c.describe()}" for i, c in enumerate(self.tried)]
         head = (f"int8 within budget: {self.chosen.variant.describe()}" if self.chosen else
@@ -128,21 +146,7 @@ def best_int8(keras_model, calibration_images: np.ndarray, reference: Reference,
     search = Int8Search()
 
     def attempt(variant: Variant) -> bool:
-        measured = build_and_measure(quantizer, variant, reference, contract)
-        if measured.failure:
-            candidate = Candidate(measured, False, measured.failure)
-        else:
-            passed, summary = judge(measured.probs)
-            first = search.tried[0].measured if search.tried else measured
-            plain = measured if first.failure else first
-            speed = measured.ms_per_image / plain.ms_per_image if plain.ms_per_image > 0 else float("nan")
-            candidate = Candidate(measured, bool(passed), str(summary), measured.size / plain.size, speed)
-        search.tried.append(candidate)
-        if log:
-            log(f"  tried {candidate.describe()}")
-        if candidate.passed:
-            search.chosen = candidate
-        return candidate.passed
+        return search.attempt(build_and_measure(quantizer, variant, reference, contract), judge, log)
 
     if attempt(Variant(per_channel)):
         return search

@@ -68,7 +68,8 @@ class Measured:
     agreement: float
     """Top-1 agreement with the Keras model."""
     ms_per_image: float
-    """LiteRT's time per reference image, in one batch (this machine, not a benchmark)."""
+    """The interpreter's time per reference image, in one batch after a first image (this
+    machine, not a benchmark)."""
     failure: Optional[str] = None
     """Why it could not be built or run (then data is empty and probs None)."""
 
@@ -144,14 +145,16 @@ class Quantizer:
             yield [image[np.newaxis]]
 
 
-def measure(data: bytes, variant: Variant, reference: Reference, contract) -> Measured:
-    """Runs `data` through the runtime (LiteRT) on the reference images."""
+def measure(data: bytes, variant, reference: Reference, contract, name: str = "candidate.tflite") -> Measured:
+    """Runs `data` through the runtime on the reference images, as a file called `name` (its
+    suffix picks the interpreter: LiteRT for .tflite, onnxruntime for .onnx)."""
     import runtime
 
     with tempfile.TemporaryDirectory() as work:
-        path = Path(work) / "candidate.tflite"
+        path = Path(work) / name
         path.write_bytes(data)
         model = runtime.load(path, contract=contract, isolate=False)
+        model.predict(reference.images[:1])  # the interpreter's first run allocates: not part of the time per image
         started = time.perf_counter()
         probs = model.predict(reference.images)
         elapsed = time.perf_counter() - started

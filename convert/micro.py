@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Optional
 from runtime.contract import InputContract
 from runtime.errors import BackendUnavailableError, ManifestError
 from runtime.store.folder import ModelsFolder
-from runtime.store.layout import micro_files
+from runtime.store.layout import MICRO_FOLDER, micro_files
 from runtime.store.manifest import Artifact, MicroRecord, tool_versions
 from runtime.verdict import Limits
 
@@ -31,7 +32,7 @@ from .boards import board_fits, fit_sentence
 from .conversion import ConversionError, calibration_record, check_inputs
 from .keras_file import load_keras
 from .tflite_export import tflite_bytes
-from .verify import Candidate, verify
+from .verify import Candidate, verify, withdraw
 
 MICRO_PRECISIONS = ("int8", "float32", "float16", "dynamic")
 """What `--quantize` accepts; TFLM runs int8 and float32 and refuses the others (no kernels)."""
@@ -66,6 +67,10 @@ class MicroOptions:
     per_channel: bool = True
     limits: Limits = field(default_factory=Limits)
     """What the batch-1 model must meet on TFLM, against the float Keras model (as every artifact)."""
+    engine: bool = True
+    """Also write the C engine (convert/micro_engine.py): plain C99, no interpreter, TFLM's bytes."""
+    npu: Optional[str] = None
+    """Also compile for this Arm Ethos-U NPU with Vela (convert/npu.py), e.g. ethos-u55-128."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ class MicroReport:
 
     reference: object
     results: list = field(default_factory=list)
-    """ParityResult of the batch-1 model on TFLM (one, or none when refused before running)."""
+    """ParityResult of the batch-1 model on TFLM (one, or none when refused before running), then
+    the C engine's when it was generated."""
     entry: Optional[Artifact] = None
     """The manifest entry written, when the model passed."""
 
@@ -316,6 +322,10 @@ def convert_micro(options: MicroOptions, log=print) -> MicroReport:
     """Builds, checks and lists the micro artifact; holds the models folder's lock throughout."""
     if options.precision not in MICRO_PRECISIONS:
         raise ValueError(f"precision: got {options.precision!r}, expected one of {', '.join(MICRO_PRECISIONS)}")
+    if options.npu:
+        from .npu import check_vela
+
+        check_vela()  # before the work: says what to install
     try:
         with ModelsFolder.writing(options.models) as folder:
             return _convert_micro(folder, options, log)
@@ -385,16 +395,63 @@ def _convert_micro(folder: ModelsFolder, options: MicroOptions, log) -> MicroRep
         if same is not None:
             entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
                                                "differing": same.differing, "max_steps": same.max_steps}
+        npu = _npu(options, ident, model.path)  # the verified file, before it is renamed into place
+        if npu is not None:
+            measured["npu"] = npu
+            entry.extra["npu"] = npu[0].to_json()
+
+    def sources_and_npu(model, result) -> dict:  # after describe (verify's order): Vela's model with the C++ files
+        npu = measured.get("npu")
+        return {**sources(model, result), **({npu[0].file: npu[1]} if npu is not None else {})}
 
     candidate = Candidate(
         name=model_name, format="tflite-micro", precision=options.precision, write=lambda tmp: tmp.write_bytes(data),
         open=open_on_tflm, checks=(compare_with_litert,),
         calibration=calibration_record(samples, options.per_channel) if options.precision == "int8" else None,
         tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
-        companions=sources, describe=describe, errors_reject=False)
+        companions=sources_and_npu, describe=describe, errors_reject=False)
     verified = verify(candidate, folder, options.limits, log=log, started=started)
     report.results.append(verified.result)
-    if verified.committed:
-        report.entry = verified.entry
-        log(f"Wrote {folder.file(model_name)}, {', '.join(str(folder.file(f)) for f in files.values())}")
+    if not verified.committed:
+        return report
+    report.entry = verified.entry
+    npu = measured["npu"][0] if "npu" in measured else None
+    stale = [f"{MICRO_FOLDER}/{p.name}" for p in sorted(folder.file(MICRO_FOLDER).glob(f"{ident}_vela_*.tflite"))]
+    withdraw(folder, None, [f for f in stale if npu is None or f != npu.file])  # Vela's, of the model replaced
+    engine = _c_engine(folder, options, name, model_name, data, verified, measured["arena"], log)
+    if engine is not None and engine.result is not None:
+        report.results.append(engine.result)
+    for line in npu.lines() if npu is not None else []:
+        log(line)
+    written = list(files.values()) + (engine.files if engine is not None else []) + ([npu.file] if npu else [])
+    log(f"Wrote {folder.file(model_name)}, {', '.join(str(folder.file(f)) for f in written)}")
     return report
+
+
+def _c_engine(folder: ModelsFolder, options: MicroOptions, name, model_name, data, verified, arena, log):
+    """The C engine beside the TFLM files (None with --engine none, when an engine an earlier run
+    wrote is withdrawn)."""
+    from .c_engine import engine_name
+    from .micro_engine import EngineOutcome, withdraw_engine, write_engine
+
+    if not options.engine:
+        withdraw_engine(folder, engine_name(name), log)
+        return None
+    if options.precision != "int8":
+        log(f"  C engine: not written: it runs int8 models, this one is {options.precision} (--quantize int8)")
+        withdraw_engine(folder, engine_name(name), log, "not generated: it runs int8 models")
+        return EngineOutcome(engine_name(name), refused="it runs int8 models")
+    return write_engine(folder, engine_name(name), model_name, data, verified, options.limits, arena.measured, log)
+
+
+def _npu(options: MicroOptions, ident: str, model: Path):
+    """(Vela's report, its compiled model's bytes) for options.npu; None without --npu."""
+    if not options.npu:
+        return None
+    from .npu import compile_for_npu
+
+    file = f"{MICRO_FOLDER}/{ident}_vela_{options.npu.replace('-', '_')}.tflite"
+    with tempfile.TemporaryDirectory(prefix="vela-") as scratch:
+        output = Path(scratch) / "model_vela.tflite"
+        report = compile_for_npu(model, options.npu, output, file)
+        return report, output.read_bytes()

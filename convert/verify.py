@@ -3,14 +3,16 @@ temporary file beside its place (export), loads it back through the device runti
 runs it on the reference images and judges its outputs against the Keras model's, with the
 user's limits and any checks of the caller (judge), then renames it into place with its
 manifest entry, its companion files beside it (commit), or removes it and records why in the
-manifest (reject). Conversion calls it for every file, micro for its batch-1 model; a candidate
-that misses the budget may be replaced once by its fallback (the int8 fixes), verified here
-the same way. `meets` judges a listed file again with other limits (the web page's file), from
-the counts its verdict recorded.
+manifest (reject). Conversion calls it for every file, micro for its batch-1 model and its C
+engine (convert/micro_engine.py); a candidate that misses the budget may be replaced once by
+its fallback (the int8 fixes), verified here the same way. `meets` judges a listed file again
+with other limits (the web page's file), from the counts its verdict recorded. `withdraw`
+removes what an earlier run made from a file this run replaced (micro's C engine and Vela's
+model), recording why when this run could not make it.
 
-The outcome is a status: "verified" files are committed, "rejected" ones are not. A status
-that commits a file while saying what its images could not show fits beside "verified"
-(COMMITTED lists the statuses that are listed)."""
+The outcome is a status: "verified" and "unproven" files are committed (an unproven file's
+images could not show it within the budget, nor beyond it: runtime.verdict), "rejected" ones
+are not."""
 
 from __future__ import annotations
 
@@ -26,11 +28,10 @@ from runtime.evaluate.parity import ParityResult, compare
 from runtime.store.files import atomic_path, sha256_file
 from runtime.store.folder import ModelsFolder
 from runtime.store.manifest import Artifact, Calibration, ParityRecord, TensorRecord
-from runtime.verdict import Limits, rejudge
+from runtime.verdict import UNPROVEN, VERIFIED, Limits, rejudge
 
-VERIFIED = "verified"
 REJECTED = "rejected"
-COMMITTED = (VERIFIED,)
+COMMITTED = (VERIFIED, UNPROVEN)
 """The statuses whose files are renamed into place and listed."""
 
 
@@ -58,8 +59,8 @@ class Candidate:
     notes: tuple = ()
     """Sentences added to the result's notes."""
     companions: Optional[Callable[[object, ParityResult], dict]] = None
-    """companions(model, result) -> {name in the folder: text}: files written beside it when it
-    passes, renamed into place with it (micro's C++ files)."""
+    """companions(model, result) -> {name in the folder: text or bytes}: files written beside it
+    when it passes, renamed into place with it (micro's C++ files, Vela's compiled model)."""
     describe: Optional[Callable[[Artifact, object, ParityResult], None]] = None
     """describe(entry, model, result): adds format-specific fields to its manifest entry."""
     errors_reject: bool = True
@@ -74,11 +75,14 @@ class Verified:
     result: ParityResult
     """Its parity and verdict (the fallback's, when that was judged last)."""
     status: str
-    """VERIFIED (committed) or REJECTED (not written; the manifest says why)."""
+    """VERIFIED or UNPROVEN (committed), or REJECTED (not written; the manifest says why)."""
     model: Optional[object] = None
     """The runtime Model that judged it (None when it did not load)."""
     entry: Optional[Artifact] = None
     """Its manifest entry, when committed."""
+    probs: Optional[object] = None
+    """Its probabilities on the reference images, as judged (None when it did not load): micro's
+    C engine must give TFLite Micro's to the bit."""
 
     @property
     def committed(self) -> bool:
@@ -94,6 +98,8 @@ class Judged:
     model: Optional[object] = None
     error: Optional[str] = None
     """Why it could not be written or loaded (then result holds it as its failure)."""
+    probs: Optional[object] = None
+    """Its probabilities on the reference images (None when it could not be run)."""
 
 
 Fallback = Callable[[Judged], Optional[Candidate]]
@@ -124,17 +130,17 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
             log(f"  REJECTED {candidate.name}: {reason}; {written}")
             tmp.unlink()
             folder.reject(candidate.name, candidate.precision, reason)
-            return Verified(result, REJECTED, judged.model)
+            return Verified(result, REJECTED, judged.model, probs=judged.probs)
         chosen = judged.candidate
         entry = artifact_record(chosen, folder, tmp, judged.model, result)
         texts = chosen.companions(judged.model, result) if chosen.companions else {}
         with _written(folder, texts) as companions:
             folder.manifest.limits = limits.to_json()
             folder.commit(entry, {tmp: candidate.name, **companions})
-    log(f"  verified with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    log(f"  checked with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
     for note in result.notes:
         log(f"  note: {note}")
-    return Verified(result, VERIFIED, judged.model, entry)
+    return Verified(result, result.status, judged.model, entry, judged.probs)
 
 
 def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, limits: Limits) -> Judged:
@@ -157,7 +163,7 @@ def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, li
     for check in candidate.checks:
         check(tmp, model, result)
     result.notes += list(candidate.notes)
-    return Judged(candidate, result, model)
+    return Judged(candidate, result, model, probs=probs)
 
 
 def artifact_record(candidate: Candidate, folder: ModelsFolder, tmp: Path, model, result: ParityResult) -> Artifact:
@@ -186,9 +192,24 @@ def _written(folder: ModelsFolder, texts: dict) -> Iterator[dict]:
         paths = {}
         for name, text in texts.items():
             tmp = stack.enter_context(atomic_path(folder.file(name)))
-            tmp.write_text(text)
+            if isinstance(text, bytes):
+                tmp.write_bytes(text)
+            else:
+                tmp.write_text(text)
             paths[tmp] = name
         yield paths
+
+
+def withdraw(folder: ModelsFolder, name: Optional[str], files, precision: str = "", reason: str = "") -> list:
+    """Withdraws what an earlier run wrote from a file this run replaced (the C engine and Vela's
+    model of the TFLite Micro model `convert micro` just rewrote): the entry `name` (None: no
+    entry of its own) and `files` go; with `reason`, the manifest records why this run did not
+    write `name` (an engine refused for an op it lacks), as a rejection. Returns the names of the
+    files that were there."""
+    removed = folder.withdraw(name, files)
+    if reason:
+        folder.reject(name, precision, reason)
+    return removed
 
 
 def with_candidate(candidate: Candidate, **changes) -> Candidate:

@@ -99,8 +99,10 @@ examples:
 
 Says what this device is (architecture, OS, Python, glibc, numpy, Pillow, the interpreter
 packages) and prints the pip line that installs a working runtime here, from the wheels each
-interpreter package publishes; or, when none has a wheel for this device, why. Exit status 1
-when nothing will run here.
+interpreter package publishes. Where pip has no onnxruntime wheel (32-bit ARM), the line takes
+Debian's python3-onnxruntime from apt when this system's apt lists have it (Debian 13 does).
+Otherwise it says why nothing installs, and what it could not check. Exit status 1 when
+nothing will run here.
 """
 
 

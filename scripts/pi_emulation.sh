@@ -15,19 +15,16 @@
 # Flavours, as in docs/raspberry-pi.md, "On the Raspberry Pi" (the same extras of pyproject.toml):
 #   tflite   numpy<2 + tflite-runtime + Pillow               (extras tflite-runtime,images)
 #   litert   numpy 2 + ai-edge-litert + onnxruntime + Pillow (extras litert,onnxruntime,images)
-#   base     numpy + Pillow, no interpreter: `-m runtime doctor` says why nothing runs there
-# armhf has only tflite: ai-edge-litert and onnxruntime publish no armv7 wheels. PyPI has no
-# armv7 numpy or Pillow either, so there they are Debian's python3-numpy and python3-pil, and pip
-# adds the extra tflite-runtime (as `pip install ".[tflite-runtime]"` in a venv made with
-# --system-site-packages does on the Pi).
-# The runtime package itself comes from this checkout (on PYTHONPATH): it is pure Python, so
-# edits are picked up without rebuilding anything.
+#   apt      Debian's python3-onnxruntime + python3-numpy + python3-pil   (extras onnxruntime,images)
+# armhf has no ai-edge-litert or onnxruntime wheels, nor numpy or Pillow ones: there numpy and Pillow
+# are Debian's, and pip adds tflite-runtime (as `pip install ".[tflite-runtime]"` in a venv made with
+# --system-site-packages does on the Pi); on trixie onnxruntime is Debian's too, and pip adds nothing.
+# The runtime package itself comes from this checkout (on PYTHONPATH): pure Python, no rebuild.
 #
 # Per release (PI_EMULATION_RELEASE):
 #   bookworm arm64: tflite, litert     bookworm armhf: tflite
 #   trixie arm64:   litert (tflite-runtime's last wheels are cp311, trixie's Python is 3.13)
-#   trixie armhf:   base only: none of ai-edge-litert, tflite-runtime, onnxruntime has a cp313
-#                   armv7l wheel, so no model runs there (doctor and the CLI's errors say so)
+#   trixie armhf:   apt (no interpreter has a cp313 armv7l wheel; Debian 13 builds onnxruntime)
 #
 # Environment:
 #   PI_EMULATION_RELEASE bookworm (default: Raspberry Pi OS 12, Python 3.11) or trixie (13, Python 3.13)
@@ -61,6 +58,7 @@ esac
 PI_PYTHON=/usr/bin/python$PY_VERSION
 CP_TAG="cp${PY_VERSION/./}"
 STAMP_VERSION=1                       # bump to rebuild everything after changing how it is built
+IMPORTS_TOO=""                        # modules `setup` imports besides numpy and PIL
 
 # Per architecture. Every arm64 path and stamp is what it was before armhf existed, so a cache
 # built then stays valid; armhf lives beside it in armhf/.
@@ -94,14 +92,21 @@ case "$ARCH" in
         DEBIAN_PACKAGES=python3,python3-numpy,python3-pil
         ROOTFS_MB=270
         DEBIAN_PYTHON_PACKAGES="numpy Pillow"
+        if [ "$SUITE" = trixie ]; then # no cp313 armv7l wheel of any interpreter: Debian's onnxruntime
+            FLAVOURS="apt"
+            # libre2-11 provides libonnxruntime1.21's virtual dependency, which debootstrap does not resolve.
+            DEBIAN_PACKAGES=python3,python3-numpy,python3-pil,python3-onnxruntime,libre2-11
+            ROOTFS_MB=330
+            DEBIAN_PYTHON_PACKAGES="numpy Pillow onnxruntime" IMPORTS_TOO=", onnxruntime"
+        fi
         ;;
     *)
         echo "pi-emulation: ERROR: PI_EMULATION_ARCH is '$ARCH'; expected arm64 (64-bit Raspberry Pi OS) or armhf (32-bit)" >&2
         exit 2
         ;;
 esac
-if [ "$SUITE" = trixie ]; then # no cp313 wheels of tflite-runtime; none of any interpreter on armv7l
-    if [ "$ARCH" = arm64 ]; then FLAVOURS="litert"; else FLAVOURS="base"; fi
+if [ "$SUITE" = trixie ] && [ "$ARCH" = arm64 ]; then # no cp313 wheels of tflite-runtime
+    FLAVOURS="litert"
 fi
 ROOTFS="$ARCH_CACHE/rootfs"
 PI_EXECUTABLE="$ARCH_CACHE/bin/python$PY_VERSION" # the emulated Python's sys.executable (see write_launcher)
@@ -186,7 +191,7 @@ debian_mirror() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The root: the release's minimal base plus python3 (and, on armhf, Debian's numpy and Pillow).
+# The root: the release's minimal base plus python3 (on armhf Debian's numpy, Pillow; trixie's onnxruntime).
 # `debootstrap --foreign` only downloads and unpacks; its second stage (running maintainer scripts
 # inside the root) is not needed, because nothing here runs as a configured system: qemu only
 # borrows the root's loader, libraries and Python (QEMU_LD_PREFIX). So every downloaded .deb is
@@ -297,15 +302,15 @@ extras_of() {
         "arm64 tflite") echo tflite-runtime images ;;
         "arm64 litert") echo litert onnxruntime images ;;
         "armhf tflite") echo tflite-runtime images ;; # numpy and Pillow: Debian's python3-numpy, python3-pil
-        "armhf base") echo images ;;
+        "armhf apt") echo onnxruntime images ;; # all three from Debian (DEBIAN_PYTHON_PACKAGES)
         "armhf litert") die "the 'litert' flavour does not exist on armhf (32-bit Raspberry Pi OS):" \
-            "ai-edge-litert and onnxruntime publish no armv7 wheels; use the 'tflite' flavour." ;;
+            "ai-edge-litert and onnxruntime publish no armv7 wheels; use the 'tflite' flavour (bookworm) or 'apt' (trixie)." ;;
         *) die "unknown flavour '$1'; expected one of: $FLAVOURS" ;;
     esac
     case " $FLAVOURS " in
         *" $1 "*) ;;
         *) die "the '$1' flavour does not exist on Debian $SUITE $ARCH; expected one of: $FLAVOURS" \
-            "(trixie's Python is 3.13: tflite-runtime's last wheels are cp311, and no interpreter has cp313 armv7l wheels)" ;;
+            "(tflite-runtime's last wheels are cp311, not trixie's 3.13; Debian packages onnxruntime from trixie on)" ;;
     esac
 }
 
@@ -344,7 +349,7 @@ build_site() {
     fi
     local wheels="$site.wheels" log="$site.log"
     rm -rf "$site" "$site.partial" "$site.stamp" "$site.pins" "$wheels"
-    if [ ! -s "$reqs" ]; then # everything comes from Debian (trixie armhf's base)
+    if [ ! -s "$reqs" ]; then # everything comes from Debian (trixie armhf's apt flavour)
         mkdir -p "$site"
         echo "$stamp" >"$site.stamp"
         return
@@ -449,7 +454,7 @@ setup() {
     prepare
     local flavour machine
     for flavour in $FLAVOURS; do
-        machine="$(emulate "$flavour" -c 'import platform, numpy, PIL; print(platform.machine())' 2>&1)" \
+        machine="$(emulate "$flavour" -c "import platform, numpy, PIL$IMPORTS_TOO; print(platform.machine())" 2>&1)" \
             || die "the '$flavour' flavour does not start under emulation:" "$machine"
         [ "$machine" = "$MACHINE" ] || die "expected machine $MACHINE under emulation, got: $machine"
     done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv with the training side: TensorFlow, the converters, both runtimes, pytest;
-# onnxruntime-web (npm, pinned in web/package-lock.json) for `python -m convert web`; and
+# onnxruntime-web (npm, pinned in web/package-lock.json) for `python -m convert web`;
 # Debian's Chromium, in which the tests run the web page (Playwright drives it, and never
-# downloads a browser of its own).
+# downloads a browser of its own); and Debian's Cortex-M cross compiler, picolibc and QEMU, on
+# which the tests run the C engine of `convert micro`.
 # Safe to run again: an existing .venv is reused and only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,12 @@ if command -v dpkg-query >/dev/null; then
     # page's tests then fail, saying what is missing).
     ( apt_install chromium ) || echo "warning: Debian's chromium is not installed: the web page's tests (pytest -m browser) will fail" >&2
     command -v npm >/dev/null || ( apt_install npm ) || true
+    # The C engine of `convert micro` is cross-compiled for Cortex-M and run on QEMU's emulated
+    # boards by its tests (Debian's GCC 12 for arm-none-eabi, picolibc, qemu-system-arm). The
+    # conversion itself does not need them: if they cannot be installed, say so and go on (those
+    # tests then fail, saying what is missing).
+    ( apt_install gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ) \
+        || echo "warning: the Cortex-M toolchain is not installed: the C engine's emulated tests will fail" >&2
 fi
 
 # onnxruntime-web, exactly as web/package-lock.json pins it, into web/node_modules (its

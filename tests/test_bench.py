@@ -81,3 +81,20 @@ def test_keras_benchmark_script(pipeline):
     for timings in keras_row["timings"].values():
         _check_timings(timings)
     assert len(data["rows"]) == 1 + len(EXPECTED_ROWS) and data["keras_import_ms"] > 0
+
+
+def test_onnx_optimizers_benchmark_script(pipeline):
+    """Each optimization level and each transformer left out gets its row, and the runtime's own
+    session gives the float32 file within the float32 limit of Keras (onnxruntime 1.32 here; the
+    1.21 it was written for runs under emulation, tests/test_pi_emulation.py)."""
+    from runtime.verdict import DEFAULT_FLOAT_MAX_DP
+
+    result = subprocess.run([sys.executable, "benchmarks/onnx_optimizers.py", "--models", str(pipeline.models),
+                             "--runs", "10"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    float32 = result.stdout.split("mnist_mlp_float32.onnx:")[1].split("mnist_mlp_int8.onnx:")[0].splitlines()
+    rows = {line[:50].strip(): [float(v) for v in line[50:].split()] for line in float32[1:] if line.startswith("  ORT_")
+            or line.startswith("  the runtime's")}
+    assert len(rows) == 9 and "ORT_ENABLE_ALL less WeightBiasQuantization" in rows
+    assert rows["the runtime's options"][1] <= DEFAULT_FLOAT_MAX_DP
+    assert sum("x), median of" in line for line in result.stdout.splitlines()) == 4

@@ -9,7 +9,9 @@ qemu user-mode emulation, built and cached by scripts/pi_emulation.sh:
     numpy and Pillow + tflite-runtime 2.14.
 - Raspberry Pi OS 13 (Debian trixie, Python 3.13), today's:
   - arm64: the litert flavour (tflite-runtime has no cp313 wheels)
-  - armhf: no interpreter has cp313 armv7l wheels; doctor and parity must say so.
+  - armhf: no interpreter has cp313 armv7l wheels, but Debian builds onnxruntime 1.21 for it: the
+    apt flavour (python3-onnxruntime, python3-numpy, python3-pil, nothing from PyPI) runs the .onnx
+    files, and its 1.21 is where the runtime must leave out a graph transformer (runtime/backends/onnx_runtime.py).
 
 `python -m runtime parity` and `predict` run there on the artifacts the training environment
 built, and the int8 model's answers are compared with those of the same package versions on
@@ -30,6 +32,8 @@ import pytest
 
 from conftest import ROOT
 from photos import write_clear_photos
+from runtime.evaluate.parity import compare
+from runtime.verdict import DEFAULT_FLOAT_MAX_DP
 
 pytestmark = pytest.mark.emulation
 
@@ -66,8 +70,8 @@ TARGETS = [
     Target("bookworm", "armhf", "tflite", "armv7l", "1", "tflite-runtime", runs_onnx=False, pillow_from_debian=True),
     Target("trixie", "arm64", "litert", "aarch64", "2", "litert", runs_onnx=True, pillow_from_debian=False, python="3.13"),
 ]
-TRIXIE_ARMHF = Target("trixie", "armhf", "base", "armv7l", "2", "", runs_onnx=False, pillow_from_debian=True, python="3.13")
-"""No interpreter package has a cp313 armv7l wheel: only numpy and Pillow (Debian's) are there."""
+TRIXIE_ARMHF = Target("trixie", "armhf", "apt", "armv7l", "2", "", runs_onnx=True, pillow_from_debian=True, python="3.13")
+"""No interpreter package has a cp313 armv7l wheel: Debian's python3-onnxruntime, numpy and Pillow."""
 
 # Run in each architecture: the int8 (and float32) TFLite model's probabilities on the reference
 # images through runtime.load(...).predict, as a program on the device would get them.
@@ -255,17 +259,87 @@ def test_missing_interpreter_names_what_installs_there(target, pipeline, referen
         assert lines[0].endswith("no interpreter for .tflite files is installed; pip install ai-edge-litert or tflite-runtime"), lines[0]
 
 
-def test_trixie_armhf_says_nothing_runs_there(emulations, pipeline, tmp_path):
-    """32-bit Raspberry Pi OS 13: doctor names why no interpreter installs, and parity skips every
-    artifact with a hint that does not send the user to a package without a wheel."""
+# Run on trixie armhf: the float32 ONNX file's probabilities from onnxruntime's own defaults and from
+# the runtime's session, and where onnxruntime came from.
+ONNX_DEFAULTS = """
+import sys
+import numpy as np
+import onnxruntime
+import runtime
+from runtime.store.bundles import load_reference
+
+models, out = sys.argv[1:]
+images = load_reference(models).images
+path = f"{models}/mnist_mlp_float32.onnx"
+session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+np.savez(out, version=onnxruntime.__version__, where=onnxruntime.__file__,
+         defaults=session.run(None, {session.get_inputs()[0].name: images})[0],
+         runtime=runtime.load(path).predict(images))
+"""
+
+
+def test_trixie_armhf_runs_the_onnx_files_with_apt_onnxruntime(emulations, pipeline, tmp_path, capsys):
+    """32-bit Raspberry Pi OS 13 with only Debian's packages: parity passes both ONNX files, the
+    float32 one within the float limit, and skips the .tflite files naming what runs instead."""
+    setup = emulations(TRIXIE_ARMHF)
+    result = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Schema error" not in result.stderr  # Debian's build says 567 of them; the runtime drops them
+    report = json.loads(result.stdout)
+    where = report["platform"]
+    assert where["machine"] == "armv7l" and where["python"].startswith("3.13.") and where["onnxruntime"].startswith("1.21")
+    rows = {a["artifact"]: a for a in report["artifacts"]}
+    assert sorted(rows) == ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"] and all(r["passed"] for r in rows.values())
+    assert rows["mnist_mlp_float32.onnx"]["max_abs_dp"] <= DEFAULT_FLOAT_MAX_DP
+    assert [s["artifact"] for s in report["skipped"]] == ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"]
+    assert all(s["reason"].endswith("no TFLite interpreter has 32-bit ARM wheels for Python 3.13 (tflite-runtime's last "
+                                    "are for 3.11, ai-edge-litert has none): run the .onnx artifacts with Debian's "
+                                    "python3-onnxruntime (`python -m runtime doctor` says how)") for s in report["skipped"])
+    with capsys.disabled():
+        print(f"\n[pi emulation] {setup['summary']}\n[pi emulation] {TRIXIE_ARMHF}: onnxruntime {where['onnxruntime']} "
+              "(Debian's): parity PASS, " + ", ".join(f"{name} max |Δp| {row['max_abs_dp']:.1e}" for name, row in rows.items()))
+
+
+def test_trixie_armhf_onnxruntime_defaults_would_fail_the_check(emulations, pipeline, reference, tmp_path, capsys):
+    """onnxruntime 1.21's own defaults round the float32 file's first weights to int8 (its
+    WeightBiasQuantization): parity's unchanged float32 judgement refuses those outputs, and the
+    runtime's session, without that transformer, gives what the file means."""
+    emulations(TRIXIE_ARMHF)
+    script, out = tmp_path / "onnx_defaults.py", tmp_path / "armv7l.npz"
+    script.write_text(ONNX_DEFAULTS)
+    result = pi("run", TRIXIE_ARMHF, script, pipeline.models, out, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = dict(np.load(out))
+    assert str(run["version"]).startswith("1.21") and "/usr/lib/python3/dist-packages/onnxruntime/" in str(run["where"]), run["where"]
+    size = (pipeline.models / "mnist_mlp_float32.onnx").stat().st_size
+    defaults = compare("mnist_mlp_float32.onnx", "float32", size, run["defaults"], reference)
+    ours = compare("mnist_mlp_float32.onnx", "float32", size, run["runtime"], reference)
+    assert not defaults.passed and any("max |Δp|" in f for f in defaults.failures), defaults.failures
+    assert ours.passed, ours.failures
+    with capsys.disabled():
+        print(f"\n[pi emulation] {TRIXIE_ARMHF}: float32 ONNX, onnxruntime {run['version']}'s defaults max |Δp| "
+              f"{defaults.max_abs_dp:.1e} (refused), the runtime's session {ours.max_abs_dp:.1e}")
+
+
+def test_trixie_armhf_doctor_gives_the_apt_line(emulations, tmp_path):
+    """doctor reads the root's apt lists (debootstrap's, Debian 13 armhf) and names apt's package."""
     emulations(TRIXIE_ARMHF)
     doctor = pi("run", TRIXIE_ARMHF, "-m", "runtime", "doctor", "--json", cwd=tmp_path)
-    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     report = json.loads(doctor.stdout)
-    assert report["machine"] == "armv7l" and report["python"].startswith("3.13.") and report["install"] is None
-    assert "tflite-runtime 2.14.0 has armv7l wheels for Python 3.8 to 3.11" in " ".join(report["reasons"])
-    parity = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", "--models", pipeline.models, "--json", cwd=tmp_path)
-    skipped = json.loads(parity.stdout)["skipped"]
-    assert parity.returncode != 0 and len(skipped) == 4, parity.stdout[-3000:] + parity.stderr[-3000:]
-    assert all("no interpreter package has 32-bit ARM wheels for Python 3.13" in s["reason"] for s in skipped
-               if s["artifact"].endswith(".tflite")), skipped
+    assert report["machine"] == "armv7l" and report["python"].startswith("3.13.") and report["installable"] == ["onnxruntime"]
+    assert report["install"].startswith("sudo apt install python3-onnxruntime python3-numpy python3-pil python3-venv && "
+                                        "python3 -m venv --system-site-packages venv && venv/bin/pip install ")
+    assert report["apt"] == {"python3-onnxruntime": ["1.21.0+dfsg-1"]}
+    assert "python3-onnxruntime 1.21.0+dfsg-1 is in this system's apt lists (armhf)" in report["notes"]
+
+
+def test_trixie_armhf_predicts_photos_with_debian_pillow(emulations, pipeline, reference, tmp_path):
+    emulations(TRIXIE_ARMHF)
+    expected = write_clear_photos(reference, tmp_path)
+    result = pi("run", TRIXIE_ARMHF, "-m", "runtime", "predict", *expected, "--model",
+                pipeline.models / "mnist_mlp_int8.onnx", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    assert data["backend"] == "onnxruntime"
+    assert {r["file"]: r["label"] for r in data["results"]} == expected

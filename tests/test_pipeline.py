@@ -13,9 +13,11 @@ from conftest import run_cli
 
 ARTIFACTS = ["mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
 FLOAT_MAX_ABS_DP = 1e-5
-INT8_WORST_DROP = 0.01
-"""The int8 target: the 1,000 held-out images show the seed's int8 within 1 pp of Keras (95%)."""
-INT8_MIN_AGREEMENT = 0.99
+LISTED = ("verified", "unproven")
+"""What a listed lossy file may be. Whether 1,000 images verify a sound int8 file within 1 pp
+depends on how many images its rounding happens to flip (at 1% of images differing, ~85% of
+retrains are verified): asserting "verified" would hang on training noise; a refused file is
+not listed at all, and a broken one is refused (tests/test_verdict.py)."""
 INT8_MAX_SIZE_RATIO = 0.30
 KERAS_MIN_ACCURACY = 0.90
 
@@ -51,16 +53,18 @@ def test_float_artifacts_match_keras(pipeline, reference, name):
 
 @pytest.mark.parametrize("name", ["mnist_mlp_int8.tflite", "mnist_mlp_int8.onnx"])
 def test_int8_artifacts_within_budget(pipeline, reference, name):
+    """The file, run again, gives the counts and the outcome the conversion recorded (the same
+    interpreter on the same file: exactly), and that outcome lists it."""
     from runtime.verdict import PairedChange
 
     probs = runtime.load(pipeline.models / name).predict(reference.images)
     change = PairedChange.measure(reference.probs.argmax(1), probs.argmax(1), reference.labels)
-    assert change.lower >= -INT8_WORST_DROP, change
-    assert np.mean(probs.argmax(1) == reference.probs.argmax(1)) >= INT8_MIN_AGREEMENT
     verdict = pipeline.artifact(name)["metrics"]["verdict"]
-    assert verdict["passed"] and verdict["rule"] == "accuracy" and verdict["images"] == 1000
+    assert verdict["status"] in LISTED and verdict["passed"] and verdict["rule"] == "accuracy" and verdict["images"] == 1000
     assert verdict["limits"] == {"max_drop": 0.01, "float_max_dp": 1e-4}
     assert (verdict["lost"], verdict["gained"]) == (change.lost, change.gained)
+    assert verdict["status"] == change.status(0.01) and verdict["lower"] == change.lower
+    assert verdict["summary"].startswith(f"{verdict['status']}: ")
 
 
 def test_int8_tflite_size(pipeline):
@@ -130,7 +134,9 @@ def test_manifest_lists_every_artifact(pipeline):
         assert pipeline.artifact(name)["calibration"] == {"samples": 2000, "split": "train", "per_channel": True, "method": "minmax"}
     for name in ARTIFACTS:
         metrics = pipeline.artifact(name)["metrics"]
-        assert metrics["agreement"] >= INT8_MIN_AGREEMENT and metrics["reference_images"] == 1000
+        listed = ("verified",) if "float32" in name else LISTED  # a float file is verified or refused
+        assert metrics["verdict"]["status"] in listed
+        assert 0 <= metrics["agreement"] <= 1 and metrics["reference_images"] == 1000
 
 
 @pytest.mark.slow
@@ -159,8 +165,9 @@ def test_extra_precisions_are_added_to_the_manifest(pipeline, tmp_path):
     assert after[: len(before)] == before
     added = {a["path"]: a for a in after[len(before):]}
     assert sorted(added) == ["mnist_mlp_dynamic.tflite", "mnist_mlp_float16.tflite"]
-    assert added["mnist_mlp_float16.tflite"]["metrics"]["agreement"] >= 0.995
-    assert added["mnist_mlp_dynamic.tflite"]["metrics"]["agreement"] >= 0.995
+    for name in ("mnist_mlp_float16.tflite", "mnist_mlp_dynamic.tflite"):  # lossy: judged on accuracy like int8
+        verdict = added[name]["metrics"]["verdict"]
+        assert verdict["rule"] == "accuracy" and verdict["status"] in LISTED, verdict["summary"]
     assert added["mnist_mlp_float16.tflite"]["bytes"] < 0.6 * pipeline.artifact("mnist_mlp_float32.tflite")["bytes"]
 
 

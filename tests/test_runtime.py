@@ -30,7 +30,7 @@ BLOCK_TENSORFLOW = textwrap.dedent(
 
 def test_runtime_runs_without_tensorflow(pipeline, reference):
     """In a process where importing TensorFlow or Keras raises, every artifact loads and
-    predicts, and neither module is ever imported."""
+    predicts what it predicted when it was converted, and neither module is ever imported."""
     script = BLOCK_TENSORFLOW + textwrap.dedent(
         f"""
         import numpy as np, runtime
@@ -47,7 +47,9 @@ def test_runtime_runs_without_tensorflow(pipeline, reference):
     lines = result.stdout.splitlines()
     assert lines[-1] == "modules []"
     agreed = {line.split()[0]: int(line.split()[1]) for line in lines[:-1]}
-    assert set(agreed) == set(FORMATS) and min(agreed.values()) >= 0.99 * len(reference.images)
+    # Each file agrees with Keras exactly as often as when the conversion checked it, with TensorFlow loaded.
+    assert agreed == {name: round(pipeline.artifact(name)["metrics"]["agreement"] * len(reference.images))
+                      for name in FORMATS}
 
 
 def test_the_guard_itself_blocks_tensorflow():
@@ -137,3 +139,41 @@ def test_backend_choice(pipeline):
         runtime.load(path, backend="onnxruntime")
     with pytest.raises(ValueError, match="backend: got 'tensorflow', expected one of litert, tflite-runtime, onnxruntime, tflite-micro"):
         runtime.load(path, backend="tensorflow")
+
+
+@pytest.mark.parametrize("version, disabled", [("1.21", "WeightBiasQuantization"), ("1.21.1", "WeightBiasQuantization"),
+                                               ("1.20.1", None), ("1.22.0", None), ("1.32.0", None)])
+def test_onnxruntime_transformer_disabled_only_in_its_release(version, disabled):
+    """onnxruntime 1.21's WeightBiasQuantization changes a float model's answers (runtime/backends/onnx_runtime.py),
+    and is disabled in that release only ("1.21" is Debian's version string). Its effect is checked with
+    the real 1.21 in tests/test_pi_emulation.py (Debian 13 armhf); here, which releases get which options."""
+    import types
+
+    import onnxruntime
+
+    from runtime.backends.onnx_runtime import onnx_session_options
+
+    release = types.SimpleNamespace(__version__=version, SessionOptions=onnxruntime.SessionOptions)
+    options = onnx_session_options(release, num_threads=2)
+    assert options.intra_op_num_threads == 2
+    key = "optimization.disable_specified_optimizers"
+    if disabled is None:
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            options.get_session_config_entry(key)
+    else:
+        assert options.get_session_config_entry(key) == disabled
+
+
+def test_debian_onnxruntime_schema_messages_are_dropped(capfd):
+    """Debian's onnxruntime 1.21 writes 567 of these to fd 2 at a process's first session (with an
+    empty line after each); they go, and every other line stays, empty ones included."""
+    import os
+
+    from runtime.backends.native_output import filtered_stderr
+
+    duplicate = ("Schema error: Trying to register schema with name Abs (domain:  version: 1) from file "
+                 "./onnx/defs/math/old.cc line 2729, but it is already registered from file ./onnx/defs/math/old.cc line 2729\n\n")
+    other = "Schema error: Trying to register schema with name Foo (domain:  version: 99) from file x.cc line 1, but its version is not in range\n"
+    with filtered_stderr():
+        os.write(2, (duplicate * 3 + "an error\n\n" + other + duplicate + "last\n").encode())
+    assert capfd.readouterr().err == "an error\n\n" + other + "last\n"

@@ -65,7 +65,7 @@ def test_a_sound_file_is_committed_with_the_entry_conversion_writes(pipeline, tm
     with ModelsFolder.writing(models) as folder:
         verified = verify(candidate(models / "mnist_mlp_float32.tflite"), folder, Limits(), log=lambda *a, **k: lines.append(a[0]))
     assert verified.committed and verified.status == "verified" and verified.result.passed
-    assert lines and lines[0].startswith("  verified with litert: max |Δp| ")
+    assert lines and lines[0].startswith("  checked with litert: verified: max |Δp| ")
     listed = json.loads((models / "manifest.json").read_text())
     entries = {a["path"]: a for a in listed["artifacts"]}
     assert entries[NAME]["sha256"] == sha256_file(models / NAME) and entries[NAME]["metrics"]["verdict"]["passed"]

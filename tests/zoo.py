@@ -53,12 +53,12 @@ def grey(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., np.newaxis]
 
 
-def mobilenet_v2():
+def mobilenet_v2(size: int = SIZE):
     import keras
 
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    inputs = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    backbone = keras.applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=0.35, include_top=False,
+    backbone = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=0.35, include_top=False,
                                               weights=None, pooling="avg")
     x = backbone(x)
     x = keras.layers.Dropout(0.2)(x)
@@ -66,7 +66,7 @@ def mobilenet_v2():
     return keras.Model(inputs, outputs, name="mobilenet_v2")
 
 
-def resnet():
+def resnet(size: int = SIZE):
     import keras
     from keras import layers
 
@@ -82,7 +82,7 @@ def resnet():
             shortcut = layers.BatchNormalization()(shortcut)
         return layers.ReLU()(layers.Add()([y, shortcut]))
 
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    inputs = keras.Input((size, size, 3), name="image")
     x = layers.RandomFlip("horizontal")(inputs)
     x = layers.RandomRotation(0.05)(x)
     x = layers.Conv2D(16, 3, padding="same", use_bias=False)(x)
@@ -95,22 +95,22 @@ def resnet():
     return keras.Model(inputs, outputs, name="resnet")
 
 
-def efficientnet_b0(pixels: np.ndarray):
+def efficientnet_b0(pixels: np.ndarray, size: int = SIZE):
     """EfficientNetB0 as Keras ships it: Rescaling(1/255) and Normalization inside; the
     Normalization adapted to `pixels` / 255, as one adapts it to one's own data."""
     import keras
 
-    backbone = keras.applications.EfficientNetB0(input_shape=(SIZE, SIZE, 3), include_top=False, weights=None,
+    backbone = keras.applications.EfficientNetB0(input_shape=(size, size, 3), include_top=False, weights=None,
                                                  pooling="avg")
     normalization = next(layer for layer in backbone.layers if isinstance(layer, keras.layers.Normalization))
     normalization.adapt(pixels.astype(np.float32) / 255)
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    inputs = keras.Input((size, size, 3), name="image")
     x = backbone(inputs)
     outputs = keras.layers.Dense(len(CLASSES), activation="softmax")(x)
     return keras.Model(inputs, outputs, name="efficientnet_b0")
 
 
-def separable(pixels: np.ndarray):
+def separable(pixels: np.ndarray, size: int = SIZE):
     """Greyscale; Normalization adapted to `pixels` / 255; separable and depthwise convolutions
     with hard-swish, as in MobileNetV3."""
     import keras
@@ -118,7 +118,7 @@ def separable(pixels: np.ndarray):
 
     normalization = layers.Normalization()
     normalization.adapt(pixels.astype(np.float32) / 255)
-    inputs = keras.Input((SIZE, SIZE, 1), name="image")
+    inputs = keras.Input((size, size, 1), name="image")
     x = normalization(inputs)
     x = layers.Conv2D(16, 3, strides=2, padding="same", activation="hard_swish")(x)
     x = layers.SeparableConv2D(32, 3, padding="same", activation="hard_swish")(x)
@@ -135,10 +135,11 @@ INPUT_SCALE = {"mobilenet_v2": 1.0, "resnet": 255.0, "efficientnet_b0": 1.0, "se
 CHANNELS = {"mobilenet_v2": 3, "resnet": 3, "efficientnet_b0": 3, "separable": 1}
 
 
-def build_model(name: str, pixels: np.ndarray):
-    """The untrained model `name`; `pixels` (uint8, its channels) adapt its Normalization."""
-    builders = {"mobilenet_v2": lambda: mobilenet_v2(), "resnet": lambda: resnet(),
-                "efficientnet_b0": lambda: efficientnet_b0(pixels), "separable": lambda: separable(pixels)}
+def build_model(name: str, pixels: np.ndarray, size: int = SIZE):
+    """The untrained model `name` taking size x size pictures; `pixels` (uint8, its channels)
+    adapt its Normalization."""
+    builders = {"mobilenet_v2": lambda: mobilenet_v2(size), "resnet": lambda: resnet(size),
+                "efficientnet_b0": lambda: efficientnet_b0(pixels, size), "separable": lambda: separable(pixels, size)}
     if name not in builders:
         raise ValueError(f"name: got {name!r}, expected one of {', '.join(ZOO)}")
     return builders[name]()
@@ -162,8 +163,8 @@ def draw_plain_shape(kind: str, rng: np.random.Generator):
     return draw_in(kind, rng, DRAWN, background, colour)
 
 
-def shape_data(channels: int, per_class: int, seed: int) -> tuple:
-    """(uint8 images (N, SIZE, SIZE, channels), labels), drawn at DRAWN pixels and reduced by
+def shape_data(channels: int, per_class: int, seed: int, size: int = SIZE) -> tuple:
+    """(uint8 images (N, size, size, channels), labels), drawn at DRAWN pixels and resized by
     the runtime's own resampling, as tests/shapes.py does."""
     from runtime.preprocess.resample import resize, to_uint8
 
@@ -171,20 +172,20 @@ def shape_data(channels: int, per_class: int, seed: int) -> tuple:
     images, labels = [], []
     for k, kind in enumerate(CLASSES):
         for _ in range(per_class):
-            images.append(to_uint8(resize(np.asarray(draw_plain_shape(kind, rng)), SIZE, SIZE)))
+            images.append(to_uint8(resize(np.asarray(draw_plain_shape(kind, rng)), size, size)))
             labels.append(k)
     x = np.stack(images)
     return (grey(x) if channels == 1 else x), np.asarray(labels)
 
 
-def train_zoo_model(name: str, folder: Path) -> ZooModel:
-    """Builds, trains and saves `folder/<name>.keras`."""
+def train_zoo_model(name: str, folder: Path, size: int = SIZE) -> ZooModel:
+    """Builds, trains and saves `folder/<name>.keras` (`<name>_<size>.keras` for another size)."""
     import keras
 
     channels = CHANNELS[name]
-    x, y = shape_data(channels, TRAIN_PER_CLASS, SEED)
+    x, y = shape_data(channels, TRAIN_PER_CLASS, SEED, size)
     keras.utils.set_random_seed(SEED)
-    model = build_model(name, x)
+    model = build_model(name, x, size)
     for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = BATCH_NORM_MOMENTUM
@@ -193,13 +194,13 @@ def train_zoo_model(name: str, folder: Path) -> ZooModel:
                   metrics=["accuracy"])
     model.fit(x / scale, y, epochs=EPOCHS[name], batch_size=BATCH_SIZE, verbose=0)
     probs = model.predict(x / scale, batch_size=128, verbose=0)
-    path = Path(folder) / f"{name}.keras"
+    path = Path(folder) / (f"{name}.keras" if size == SIZE else f"{name}_{size}.keras")
     model.save(path)
     return ZooModel(name, path, float(scale), channels, float(np.mean(probs.argmax(1) == y)))
 
 
-def write_npz(path: Path, channels: int, per_class: int, seed: int) -> Path:
+def write_npz(path: Path, channels: int, per_class: int, seed: int, size: int = SIZE) -> Path:
     """An .npz for `convert --data`: x (uint8), y, class_names; pictures the models never trained on."""
-    x, y = shape_data(channels, per_class, seed)
+    x, y = shape_data(channels, per_class, seed, size)
     np.savez(path, x=x, y=y, class_names=np.array(CLASSES))
     return path

@@ -129,11 +129,10 @@ def _bare_tflite(module, path: str, threads, inputs, batch_sizes):
 
 
 def _bare_onnx(module, path: str, threads, inputs, batch_sizes):
+    from ..backends.onnx_runtime import onnx_session_options  # the runtime's options: both time the same graph
+
     start = time.perf_counter()
-    options = module.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = module.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    session = module.InferenceSession(path, sess_options=onnx_session_options(module, threads), providers=["CPUExecutionProvider"])
     load_s = time.perf_counter() - start
     name = session.get_inputs()[0].name
 
@@ -258,7 +257,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     folder = ModelsFolder.open(models_dir)
     report = BenchReport(machine_record())
     for entry in folder.manifest.exported:
-        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here
+        if entry.format in ("tflite-micro", "c"):  # a microcontroller's speed is not measured here
             continue
         path = folder.file(entry.path)
         backends = available_backends(path) if path.is_file() else []

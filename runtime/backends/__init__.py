@@ -137,9 +137,12 @@ def _install_hint(candidates) -> str:
     import sys
 
     if sys.version_info[:2] > (3, 11):  # 32-bit Raspberry Pi OS 13 (trixie): Python 3.13
-        return (f"no interpreter package has 32-bit ARM wheels for Python {sys.version_info[0]}.{sys.version_info[1]} "
-                "(tflite-runtime's last are for 3.11; ai-edge-litert and onnxruntime have none): "
-                "`python -m runtime doctor` says what can run here")
+        if "onnxruntime" in candidates:
+            return ("onnxruntime has no 32-bit ARM wheels, but Debian 13 packages it: sudo apt install python3-onnxruntime "
+                    "(a venv sees it when made with --system-site-packages; `python -m runtime doctor` says more)")
+        return (f"no TFLite interpreter has 32-bit ARM wheels for Python {sys.version_info[0]}.{sys.version_info[1]} "
+                "(tflite-runtime's last are for 3.11, ai-edge-litert has none): run the .onnx artifacts with "
+                "Debian's python3-onnxruntime (`python -m runtime doctor` says how)")
     extra = 'pip install "edge-mnist[tflite-runtime]"'
     if "tflite-runtime" in candidates:
         return f"{extra} (ai-edge-litert has no 32-bit ARM wheels)"

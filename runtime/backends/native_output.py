@@ -17,6 +17,11 @@ NOISE = (
     "fully_quantize: ",
 )
 """Line starts that are dropped: status messages, not warnings or errors."""
+DUPLICATE_SCHEMA = ("Schema error: Trying to register schema with name ", ", but it is already registered from file ")
+"""Debian's onnxruntime 1.21 (python3-onnxruntime, built against Debian's libonnx) registers ONNX's
+operator schemas twice, and at the first session of a process says so 567 times, each message
+followed by an empty line (measured on Debian 13 armhf). Each names the same file and line twice:
+the same schema, and the first registration stands. Dropped with its empty line."""
 
 _lock = threading.Lock()
 
@@ -61,7 +66,21 @@ def filtered_stderr(enabled: bool = True, noise: tuple = NOISE):
         with captured_stderr(lines):
             yield
     finally:
-        kept = "".join(line for line in lines if not line.startswith(noise))
+        kept = "".join(kept_lines(lines, noise))
         if kept:
             sys.stderr.write(kept)
             sys.stderr.flush()
+
+
+def kept_lines(lines: list, noise: tuple = NOISE) -> list:
+    """`lines` less those that start with `noise` and DUPLICATE_SCHEMA's messages (with the empty
+    line after each)."""
+    kept, after_schema = [], False
+    for line in lines:
+        if line.startswith(DUPLICATE_SCHEMA[0]) and DUPLICATE_SCHEMA[1] in line:
+            after_schema = True
+            continue
+        if not (line.startswith(noise) or (after_schema and not line.strip())):
+            kept.append(line)
+        after_schema = False
+    return kept

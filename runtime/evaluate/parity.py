@@ -14,7 +14,7 @@ from ..errors import ManifestError
 from ..store.bundles import Reference
 from ..store.folder import ModelsFolder
 from ..store.manifest import Parity
-from ..verdict import Limits, PairedChange, judge, reference_problems
+from ..verdict import REFUSED, VERIFIED, Limits, PairedChange, judge, reference_problems
 
 
 @dataclass
@@ -35,13 +35,21 @@ class ParityResult(Parity):
     """One sentence per thing worth knowing that is not a failure: what the images cannot show,
     TFLite Micro's outputs against LiteRT's."""
     summary: str = ""
-    """The verdict in one sentence: the change, its 95% bound, the number of images."""
+    """The verdict in one sentence that starts with its outcome: the change, its 95% bound, the
+    number of images."""
     verdict: dict = field(default_factory=dict)
     """The numbers the verdict rests on (runtime.verdict.Verdict.to_json), as the manifest records them."""
 
     @property
     def passed(self) -> bool:
+        """May be listed: nothing failed (the verdict is verified or unproven)."""
         return not self.failures
+
+    @property
+    def status(self) -> str:
+        """"verified", "unproven" or "refused" (runtime.verdict): refused whenever anything
+        failed, the verdict or a check beside it (the embedded metadata, TFLite Micro's)."""
+        return REFUSED if self.failures else self.verdict.get("status", VERIFIED)
 
     def __post_init__(self):
         if not self.artifact:
@@ -50,7 +58,7 @@ class ParityResult(Parity):
     def to_json(self) -> dict:
         data = asdict(self)
         named = {key: data.pop(key) for key in ("artifact", "precision", "bytes")}  # what it is about, first
-        return dict(named, **data, passed=self.passed)
+        return dict(named, **data, passed=self.passed, status=self.status)
 
 
 def limits_from_options(max_drop_pp: Optional[float], float_max_dp: Optional[float]) -> Optional[Limits]:
@@ -146,6 +154,10 @@ def _check_models(folder: ModelsFolder, limits, backend, num_threads, verify_che
     backends = {}
     for entry in manifest.exported:
         name, precision = entry.path, entry.precision
+        if entry.format == "c":  # `convert micro`'s C engine: no runtime backend runs C source (yet)
+            report.skipped.append((name, precision, "a C engine: `python -m convert micro` compiled it and checked it "
+                                   "against TFLite Micro and Keras; the runtime has no backend for C source"))
+            continue
         path = folder.file(name)
         size = path.stat().st_size if path.is_file() else 0
         micro = entry.format == "tflite-micro"

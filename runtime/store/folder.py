@@ -3,7 +3,7 @@ opened, rejections included; the reference and calibration bundles when first as
 answers every question about it: where a file is, which artifact a command runs by default,
 why a file is missing, the arena a TFLite Micro model needs. It is also the only writer of the
 folder: a fresh folder (`create`, for `train` and `convert --keras`), a verified file renamed
-into place with its entry, a rejection recorded.
+into place with its entry, a rejection recorded, what was made from a replaced file withdrawn.
 
 Nothing else in the toolkit reads manifest.json or the bundles, or spells their names: it asks
 a ModelsFolder (or, to explain a missing file, `missing_file_reason`)."""
@@ -160,6 +160,19 @@ class ModelsFolder:
                 commit_file(tmp, self.file(name))
             self.manifest.put(artifact)
             self.save()
+
+    def withdraw(self, name: Optional[str], files) -> list:
+        """Drops the artifact `name` from the manifest (None, or not listed: nothing to drop) and
+        deletes `files` (names in the folder), under the exclusive manifest lock: what an earlier
+        run made from a file this run replaced. Returns the names of the files that were there."""
+        with manifest_lock(self.path, shared=False):
+            removed = [f for f in files if self.file(f).is_file()]
+            for f in removed:
+                self.file(f).unlink()
+            if name is not None and self.entry(name) is not None:
+                self.manifest.artifacts = [a for a in self.manifest.artifacts if a.path != name]
+                self.save()
+        return removed
 
     @classmethod
     def create(cls, path, contents: FolderContents, write_keras: Callable[[Path], None], log=print) -> "ModelsFolder":

@@ -13,6 +13,7 @@ import), so that no package spells one of them on its own.
         <name>_model_data.cc         the model as a 16-byte-aligned C array
         <name>_model_data.h          its declaration, length and the tensor arena's size
         <name>_ops.h                 the op resolver for exactly the model's ops
+        <name>.c, <name>.h           the C engine: the int8 model as plain C99 (convert/micro_engine.py)
       web/                         WEB_FOLDER, from `convert web`: the page
         index.html                   WEB_INDEX_NAME, with its style sheet and scripts
         model.json                   WEB_CONFIG_NAME: which model file, its contract and labels
