@@ -30,17 +30,21 @@ MAX_PEAK_MIB = 400
 HANG_S = 60
 
 
-def zero_png(path, width: int, height: int) -> None:
-    """A grayscale PNG of zeros, written row by row: 16000x16000 costs a few hundred KB, on disk
+def zero_png(width: int, height: int) -> bytes:
+    """A grayscale PNG of zeros, compressed row by row: 16000x16000 is a few hundred KB, on disk
     and here."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     compressor, row = zlib.compressobj(9), bytes(width + 1)
     data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    with open(path, "wb") as out:
-        out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                  + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def huge_png() -> bytes:
+    return zero_png(16000, 16000)
 
 
 def mjpeg_clip(path, side: int, frames: int = 2) -> None:
@@ -96,9 +100,9 @@ def one_error(result) -> str:
     return errors[0]
 
 
-def test_a_huge_png_is_refused_as_predict_refuses_it(pipeline, tmp_path):
+def test_a_huge_png_is_refused_as_predict_refuses_it(pipeline, huge_png, tmp_path):
     path = tmp_path / "zeros.png"
-    zero_png(path, 16000, 16000)
+    path.write_bytes(huge_png)
     result = watch(pipeline, path)
     assert result.returncode == 2
     assert one_error(result) == (f"error: SOURCE {path}: refused, more pixels than the 40,000,000 allowed (Image size "
@@ -106,9 +110,9 @@ def test_a_huge_png_is_refused_as_predict_refuses_it(pipeline, tmp_path):
                                  "DOS attack.)")
 
 
-def test_a_png_named_like_a_video_is_still_an_image(pipeline, tmp_path):
+def test_a_png_named_like_a_video_is_still_an_image(pipeline, huge_png, tmp_path):
     path = tmp_path / "clip.avi"
-    zero_png(path, 16000, 16000)
+    path.write_bytes(huge_png)
     assert "refused, more pixels than the 40,000,000 allowed" in one_error(watch(pipeline, path))
 
 
