@@ -38,6 +38,8 @@ ABOUT = "about.json"
 MAX_IMAGES = 1024
 MAX_CLASSES = 100_000
 MAX_ABOUT_BYTES = 256 << 10
+MAX_TEXT_CHARS = 100
+"""The precision, the sha256 and each workstation field: a short line of printable text."""
 MAX_ARRAY_BYTES = 64 << 20
 """Decompressed, all arrays together: 64 MiB (1,024 images of 128x128x3 pixels, with room)."""
 READABLE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
@@ -182,6 +184,9 @@ def _about(about) -> dict:
     wrong = [key for key, kind in kinds.items() if not isinstance(about.get(key), kind) or isinstance(about.get(key), bool)]
     if wrong:
         raise GoldenSetError(f"has a missing or malformed {', '.join(wrong)} in its {ABOUT}")
+    texts = [about["precision"], about["graph_sha256"], *about["workstation"].values()]
+    if not all(isinstance(text, str) and len(text) <= MAX_TEXT_CHARS and text.isprintable() for text in texts):
+        raise GoldenSetError(f"has a precision, sha256 or workstation in its {ABOUT} that is not one short line of text")
     n = about["images"]
     if not 1 <= n <= MAX_IMAGES:
         raise GoldenSetError(f"declares {n:,} images; expected 1 to {MAX_IMAGES:,}")
