@@ -168,6 +168,15 @@ def test_a_file_without_a_set_says_what_to_do_instead(pipeline, name, tmp_path):
                                      "`python -m runtime parity --models DIR`")
 
 
+def test_what_is_not_a_model_file_gets_one_line(pipeline, tmp_path):
+    for given, expected in ((tmp_path / "gone.tflite", "no such file; the golden set travels in the .tflite and .onnx files"),
+                            (pipeline.models / "mnist_mlp.keras", "not a .tflite or .onnx file"),
+                            (pipeline.models, "is a folder; give one .tflite or .onnx file, or check a models folder with")):
+        result = run_cli("runtime", "parity", given)
+        assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+        assert result.stderr.startswith(f"error: {given}: {expected}") and len(result.stderr.splitlines()) == 1
+
+
 def test_a_set_that_does_not_fit_the_files_tensors_is_refused(pipeline, tmp_path):
     path = alone(pipeline, "mnist_mlp_float32.tflite", tmp_path)
     golden = golden_of(path)

@@ -125,6 +125,12 @@ def check_file(path, *, backend: Optional[str] = None, num_threads: Optional[int
     NoGoldenSetError when it carries none; the file's own load errors (ModelFileError,
     BackendUnavailableError) propagate, and a set that cannot be read is refused."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder; give one .tflite or .onnx file, or check a models folder with "
+                             f"`python -m runtime parity --models {path}`")
+    if path.suffix.lower() not in (".tflite", ".onnx") or not path.is_file():
+        raise ModelFileError(f"{path}: {'not a .tflite or .onnx file' if path.is_file() else 'no such file'}; the golden "
+                             "set travels in the .tflite and .onnx files `python -m convert` writes")
     size = path.stat().st_size
     try:
         golden, stored, where = open_golden(path)
