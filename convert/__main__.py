@@ -8,6 +8,7 @@ from pathlib import Path
 from runtime.contract import RESIZE_MODES
 from runtime.verdict import DEFAULT_FLOAT_MAX_DP, DEFAULT_MAX_DROP
 
+from .golden import GOLDEN_IMAGES, GOLDEN_SHARE
 from .npu import NPUS
 from .onnx_export import ONNX_PRECISIONS
 from .tflite_export import TFLITE_PRECISIONS
@@ -83,7 +84,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "fails its check); `diagnose` alone prints it without converting")
     parser.add_argument("--no-metadata", action="store_true",
                         help="do not embed the input contract and labels in the files (the manifest records "
-                        "them either way)")
+                        "them either way), nor a golden set")
+    parser.add_argument("--golden-images", type=_count, default=GOLDEN_IMAGES, metavar="N",
+                        help="the golden set each file carries, so that `python -m runtime parity FILE` checks it on a "
+                        "device with nothing else: at most N reference images with Keras's and the file's outputs, "
+                        f"fewer while they would take more than {GOLDEN_SHARE * 100:.0f}%% of the file (0: none; default: "
+                        f"{GOLDEN_IMAGES})")
     judged = parser.add_argument_group("what every file must meet (recorded in the manifest; `runtime parity` repeats it)")
     judged.add_argument("--max-drop", type=_non_negative, default=None, metavar="PP",
                         help="lossy files (int8, float16, dynamic, micro): the largest accuracy loss against Keras, in "
@@ -144,6 +150,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text}")
     return value
 
 

@@ -72,7 +72,7 @@ def run(args) -> int:
                 targets_for(args), models=args.models, calibration_samples=args.calibration_samples,
                 per_channel=not args.per_tensor, diagnose=args.diagnose or args.target == "diagnose",
                 metadata=not args.no_metadata, verbose=args.verbose, limits=limits_for(args),
-                fallback=not args.plain_int8))
+                fallback=not args.plain_int8, golden_images=args.golden_images))
     except ToolkitError as err:
         print(f"error: {for_terminal(err)}", file=sys.stderr)
         return 2

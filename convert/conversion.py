@@ -22,6 +22,7 @@ from runtime.store.manifest import Calibration, Manifest, tool_versions
 from runtime.verdict import Limits, reference_problems
 
 from .embed import tflite_with_metadata
+from .golden import GOLDEN_IMAGES, golden_sealer
 from .keras_file import load_keras
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
@@ -69,6 +70,8 @@ class ConvertOptions:
     """What each file must meet: the accuracy budget of lossy files, the tolerance of float ones."""
     fallback: bool = True
     """When int8 TFLite misses the budget, try the measured fixes (ops in float, 16x8, granularity)."""
+    golden_images: int = GOLDEN_IMAGES
+    """The most images of the golden set each file carries (convert/golden.py; 0: none, as without metadata)."""
 
 
 @dataclass
@@ -162,7 +165,9 @@ def _convert(folder: ModelsFolder, options: ConvertOptions, log) -> ConvertRepor
             checks=(embedded_check(manifest),) if options.metadata else (),
             calibration=calibration_record(options.calibration_samples, options.per_channel)
             if target.precision == "int8" else None,
-            tools=tool_versions(*TOOLS))
+            tools=tool_versions(*TOOLS),
+            seal=golden_sealer(target.format, target.precision, inputs.reference, options.golden_images)
+            if options.metadata and options.golden_images else None)
         fallback = None
         if options.fallback and target == Target("tflite", "int8"):
             fallback = int8_fix(model, calibration, inputs.reference, manifest, options, candidate, log)

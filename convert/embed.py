@@ -10,21 +10,28 @@ only the file knows them (runtime/store/embedded.py reads them back; conversion 
   so the bytes are those it gave.
 - ONNX: metadata_props `model`, `labels` (a JSON list) and `input_contract` (JSON), plus a
   readable doc_string.
+- The golden set (runtime/store/golden.py), once the file has passed its check: one more
+  associated file with its sha256 beside it (TFLite), two more metadata_props (ONNX), written
+  so that the model's own bytes, whose sha256 the set records, do not change.
 
 An artifact whose input is uint8 pixels (the scaling inside the graph, convert/pixel_input.py)
 says so: its NormalizationOptions are mean 0, std 1, the pixels as they are."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import flatbuffers
 
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError, one_line
-from runtime.store.embedded import CONTRACT_FILE, CONTRACT_KEY, LABELS_FILE, LABELS_KEY, MODEL_KEY
+from runtime.store.embedded import (CONTRACT_FILE, CONTRACT_KEY, GOLDEN_FILE, GOLDEN_KEY, GOLDEN_SUM_FILE, GOLDEN_SUM_KEY,
+                                    LABELS_FILE, LABELS_KEY, MODEL_KEY, onnx_model_sha256, read_golden)
 from runtime.tables import plural
 
 from .tflite_metadata_schema import metadata_schema_py_generated as meta
@@ -203,3 +210,66 @@ def add_onnx_metadata(model, name: str, contract: InputContract, labels: list) -
     for key, value in values.items():
         model.metadata_props.add(key=key, value=value)
     model.doc_string = _description(contract, labels)
+
+
+GOLDEN_DESCRIPTION = ("The golden set: a few reference images, the Keras model's probabilities and this file's outputs "
+                      "on them, as an .npz archive (`python -m runtime parity FILE` checks the file with it).")
+GOLDEN_SUM_DESCRIPTION = "The sha256 of golden_set.npz, in sha256sum's format."
+
+
+def _archive_start(data: bytes) -> int:
+    """Where the appended zip archive of associated files starts (the flatbuffer ends)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return min(info.header_offset for info in archive.infolist())
+
+
+def tflite_with_golden_set(data: bytes, make) -> bytes:
+    """`data` (a .tflite file with this module's metadata) with its golden set: the metadata
+    declares golden_set.npz and golden_set.sha256 (replacing earlier ones), then `make(sha256 of
+    the model bytes)` gives the set's bytes, appended with the other associated files; `data`
+    unchanged when it gives none (b"")."""
+    schema = _model_schema()
+    start = _archive_start(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist() if name not in (GOLDEN_FILE, GOLDEN_SUM_FILE)}
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data[:start], 0))
+    entry = next((m for m in model.metadata or [] if m.name.decode("utf-8") == METADATA_NAME), None)
+    if entry is None:
+        raise MetadataError("the TFLite model has no metadata to declare a golden set in")
+    buffer = model.buffers[entry.buffer]
+    metadata = meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(bytes(bytearray(buffer.data)), 0))
+    kept = [f for f in metadata.associatedFiles or [] if f.name.decode("utf-8") not in (GOLDEN_FILE, GOLDEN_SUM_FILE)]
+    metadata.associatedFiles = kept + [_associated_file(GOLDEN_FILE, GOLDEN_DESCRIPTION, meta.AssociatedFileType.UNKNOWN),
+                                       _associated_file(GOLDEN_SUM_FILE, GOLDEN_SUM_DESCRIPTION, meta.AssociatedFileType.UNKNOWN)]
+    buffer.data = _packed(metadata, METADATA_IDENTIFIER)
+    flatbuffer = _packed(model, MODEL_IDENTIFIER)
+    golden = make(hashlib.sha256(flatbuffer).hexdigest())
+    if not golden:
+        return data
+    files[GOLDEN_FILE] = golden
+    files[GOLDEN_SUM_FILE] = f"{hashlib.sha256(golden).hexdigest()}  {GOLDEN_FILE}\n".encode("ascii")
+    return _with_files(flatbuffer, files)
+
+
+def onnx_with_golden_set(path, make) -> None:
+    """Adds the golden set to the .onnx file at `path` (metadata_props `golden_set`, base64, and
+    `golden_set_sha256`): `make(sha256 of the model bytes)` gives the set's bytes. The model's
+    other fields keep their bytes (checked), so that sha256 stays the file's. The file is left
+    as it is when `make` gives no set (b"")."""
+    import onnx
+
+    digest = onnx_model_sha256(Path(path).read_bytes())
+    golden = make(digest)
+    if not golden:
+        return
+    model = onnx.load(str(path))
+    values = {GOLDEN_KEY: base64.b64encode(golden).decode("ascii"), GOLDEN_SUM_KEY: hashlib.sha256(golden).hexdigest()}
+    kept = [p for p in model.metadata_props if p.key not in values]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in values.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    carried = read_golden(path)
+    if carried is None or carried.graph_sha256 != digest:
+        raise MetadataError(f"{path}: saving the golden set changed the model's other bytes; it is not embedded")

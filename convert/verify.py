@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+import numpy as np
+
 from runtime.errors import ToolkitError
 from runtime.evaluate.parity import ParityResult, compare
 from runtime.store.files import atomic_path, sha256_file
 from runtime.store.folder import ModelsFolder
 from runtime.store.manifest import Artifact, Calibration, ParityRecord, TensorRecord
-from runtime.verdict import UNPROVEN, VERIFIED, Limits, rejudge
+from runtime.verdict import REFUSED, UNPROVEN, VERIFIED, Limits, rejudge
 
 REJECTED = "rejected"
 COMMITTED = (VERIFIED, UNPROVEN)
@@ -66,6 +68,12 @@ class Candidate:
     errors_reject: bool = True
     """A ToolkitError while it is written or loaded rejects it (recorded; the run goes on).
     False: the error stops the command, and nothing is recorded."""
+    seal: Optional[Callable[[Path, object, object, ParityResult], tuple]] = None
+    """seal(path, model, probs, result) -> (record, note): once the file has passed, embeds its
+    golden set (convert/golden.py) in the file at `path`, from its outputs on the reference images;
+    `record` goes into its manifest entry as "golden_set" ({}: none was embedded). The sealed file
+    is then loaded again and must give the same outputs, bit for bit, and pass the device's own
+    check of its golden set (runtime.evaluate.golden), so the file committed is the file judged."""
 
 
 @dataclass
@@ -123,6 +131,9 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
                     judged = again
                 else:
                     log(f"  the chosen fix does not load back through the runtime: {again.error}")
+        sealed = None
+        if judged.result.passed and judged.candidate.seal is not None:
+            judged, sealed = _sealed(judged, folder, tmp, path)
         result = judged.result
         if not result.passed:  # atomic_path leaves an earlier file at `path` as it was
             reason = "; ".join(result.failures)
@@ -138,6 +149,8 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
             folder.manifest.limits = limits.to_json()
             folder.commit(entry, {tmp: candidate.name, **companions})
     log(f"  checked with {result.backend.split()[0]}: {result.summary} ({time.perf_counter() - started:.1f} s)", flush=True)
+    if sealed:
+        log(f"  {sealed}")
     for note in result.notes:
         log(f"  note: {note}")
     return Verified(result, result.status, judged.model, entry, judged.probs)
@@ -164,6 +177,34 @@ def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, li
         check(tmp, model, result)
     result.notes += list(candidate.notes)
     return Judged(candidate, result, model, probs=probs)
+
+
+def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> tuple:
+    """(the judged file with its golden set embedded, loaded again and checked, the line to log
+    about the set or None): the same outputs on every reference image as judged, and its golden
+    set passing the device's check here with the outputs it recorded; a failure when either is
+    not so. Why no set was embedded is a note of the result."""
+    from runtime.evaluate.golden import check_file
+
+    candidate, result = judged.candidate, judged.result
+    try:
+        record, note = candidate.seal(tmp, judged.model, judged.probs, result)
+        if not record:
+            result.notes += [note] if note else []
+            return judged, None
+        model = candidate.open(tmp)
+        probs = model.predict(folder.reference().images)
+        check = check_file(tmp, model=model)
+    except ToolkitError as err:
+        result.failures.append(f"its golden set could not be embedded: {str(err).replace(str(tmp), str(path))}")
+        return judged, None
+    if probs.dtype != judged.probs.dtype or probs.shape != judged.probs.shape or probs.tobytes() != judged.probs.tobytes():
+        result.failures.append("embedding its golden set changed what it computes on the reference images")
+    elif check.status == REFUSED or not check.numbers.get("identical"):
+        result.failures.append(f"its golden set does not check on the workstation that made it: {check.summary}")
+    result.bytes = tmp.stat().st_size
+    sealed = with_candidate(candidate, extra={**candidate.extra, "golden_set": record})
+    return Judged(sealed, result, model, probs=probs), note
 
 
 def artifact_record(candidate: Candidate, folder: ModelsFolder, tmp: Path, model, result: ParityResult) -> Artifact:

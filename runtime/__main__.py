@@ -32,6 +32,7 @@ digits side by side are refused).
 PARITY_EXAMPLES = """
 examples:
   python -m runtime parity
+  python -m runtime parity mnist_mlp_int8.tflite   # one file alone, with the golden set it carries
   python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
   python -m runtime parity --max-drop 0.5          # int8 may lose at most 0.5 pp here
   python -m runtime parity --backend tflite-micro  # convert micro's models on TFLite Micro, outputs vs LiteRT's
@@ -43,6 +44,13 @@ limits it was converted with (the manifest records them), so the device repeats 
 conversion's judgement. A lossy artifact fails only when the images show an accuracy loss
 beyond the budget; each verdict says on how many images it rests and what they cannot show.
 Exit status 1 when any artifact fails, so it can gate a deployment.
+
+With FILE, that one file is checked with nothing else: the golden set `convert` embedded in
+it (a few dozen reference images, Keras's probabilities and the workstation's outputs of the
+file) runs here, and the verdict says how this device's outputs differ from the workstation's
+and from Keras's. So few images show whether this device computes what the workstation
+computed; they cannot prove the accuracy budget, which rests on the conversion's reference
+images. A missing golden set exits 2; a damaged or altered one is refused (exit 1).
 
 --report DIR also writes DIR/index.html (no JavaScript, no network; its fig_*.png figures
 beside it, replacing earlier ones): confusion matrices, per-digit accuracy and agreement,
@@ -216,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parity = commands.add_parser("parity", help="check every artifact against the Keras model", epilog=PARITY_EXAMPLES,
                                  formatter_class=_formatter,
-                                 description="Check every artifact of a manifest against the trained Keras model.")
+                                 description="Check every artifact of a manifest against the trained Keras model, or one\n"
+                                 "file alone with the golden set it carries.")
+    parity.add_argument("file", nargs="?", default=None, metavar="FILE",
+                        help="check this .tflite or .onnx file alone, with its golden set (default: every artifact of --models)")
     parity.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
     parity.add_argument("--report", default=None, metavar="DIR",
                         help="also write an HTML report with figures (DIR/index.html) and a model card (DIR/model_card.md); "

@@ -318,6 +318,15 @@ def format_report(device: Device, advice: Advice) -> str:
     return "\n".join(lines)
 
 
+def recommendation(advice: Advice) -> str:
+    """The advice in one line, as `runtime bench` prints it beside its numbers: the interpreter
+    for each format and the install line, or why nothing installs."""
+    if not advice.ok:
+        return "no interpreter package installs on this device" + (f": {advice.reasons[0]}" if advice.reasons else "")
+    runs = ", ".join(f"{name} for {WHEEL_OF[name].runs}" for name in advice.installable)
+    return f"{runs}; install: {advice.command}"
+
+
 def report_json(device: Device, advice: Advice) -> dict:
     return {"machine": device.machine, "os": device.os_name, "python": device.python, "python_bits": device.python_bits,
             "glibc": device.glibc, "packages": device.packages, "installable": advice.installable,

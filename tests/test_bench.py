@@ -52,6 +52,12 @@ def test_bench_covers_every_artifact_and_backend(bench_json):
         assert 0 < row["peak_rss_mib"] < TENSORFLOW_FREE_MIB, row
 
 
+def test_bench_says_what_doctor_recommends_here(bench_json):
+    from runtime.doctor import advise, inspect_device, recommendation
+
+    assert bench_json["doctor"] == recommendation(advise(inspect_device()))
+
+
 def test_bench_measures_startup(bench_json):
     startup = bench_json["startup"]
     assert startup["predict_command"].startswith("python -m runtime predict digit.png")
@@ -65,6 +71,10 @@ def test_bench_table(pipeline):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("CPU: ") and "cores" in lines[0]
+    from runtime.doctor import advise, inspect_device, recommendation
+
+    assert lines[1] == f"Doctor recommends here: {recommendation(advise(inspect_device()))}"  # what `doctor` says here
+    assert lines[1].startswith("Doctor recommends here: ai-edge-litert for .tflite, onnxruntime for .onnx; install: pip install ")
     assert any(line.startswith("artifact") and "p50 µs" in line and "b=1000 img/s" in line for line in lines)
     ratios = [line for line in lines if "x the bare time" in line]
     assert len(ratios) == len(EXPECTED_ROWS) and "Start-up" not in result.stdout

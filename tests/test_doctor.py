@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT, run_cli
-from runtime.doctor import Device, advise, apt_versions, format_report
+from runtime.doctor import Device, advise, apt_versions, format_report, recommendation
 
 
 def pi(machine: str, python: str, glibc: str, bits: int = 64) -> Device:
@@ -153,3 +153,13 @@ def test_doctor_runs_before_anything_is_installed():
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     assert report["packages"]["numpy"] is None and report["machine"] == platform.machine()
+
+
+def test_the_recommendation_in_one_line_as_bench_prints_it():
+    """`runtime bench` prints this beside its numbers: the interpreter for each format and the install line."""
+    arm64 = recommendation(advise(pi("aarch64", "3.13.5", "2.41")))
+    assert arm64.startswith('ai-edge-litert for .tflite, onnxruntime for .onnx; install: pip install "./edge_mnist-')
+    apt = recommendation(advise(trixie_armhf({"python3-onnxruntime": ["1.21.0+dfsg-1"]})))
+    assert apt.startswith("onnxruntime for .onnx; install: sudo apt install python3-onnxruntime python3-numpy python3-pil")
+    nothing = recommendation(advise(trixie_armhf({"python3-onnxruntime": []})))
+    assert nothing.startswith("no interpreter package installs on this device: ") and "\n" not in nothing

@@ -343,3 +343,59 @@ def test_trixie_armhf_predicts_photos_with_debian_pillow(emulations, pipeline, r
     data = json.loads(result.stdout)
     assert data["backend"] == "onnxruntime"
     assert {r["file"]: r["label"] for r in data["results"]} == expected
+
+
+def _alone_and_altered(pipeline, name: str, folder) -> tuple:
+    """`name` copied alone into an empty folder, and beside it a copy whose golden set's outputs
+    were altered after conversion (the sha256 recorded beside the set left as it was)."""
+    from dataclasses import replace
+
+    from golden_files import KEEP, golden_of, rewrite_golden
+
+    folder.mkdir()
+    path = shutil.copy(pipeline.models / name, folder / name)
+    altered = shutil.copy(path, folder / f"altered_{name}")
+    golden = golden_of(altered)
+    outputs = np.array(golden.outputs)
+    outputs[0] = outputs[0][::-1]
+    rewrite_golden(altered, replace(golden, outputs=outputs).to_bytes(), sha256=KEEP)
+    return path, altered
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t.arch == "arm64"], ids=str, indirect=True)
+def test_a_file_alone_is_checked_with_its_golden_set(target, pipeline, tmp_path, capsys):
+    """Issue 29's acceptance: mnist_mlp_int8.tflite, copied alone into an empty folder on the
+    emulated 64-bit Pi, passes `runtime parity FILE`; the same file with its golden set altered
+    is refused in one line."""
+    path, altered = _alone_and_altered(pipeline, "mnist_mlp_int8.tflite", tmp_path / "device")
+    result = pi("run", target, "-m", "runtime", "parity", path.name, cwd=path.parent)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Platform: Linux aarch64, ") and lines[-1] == "PASS"
+    verdict = next(line for line in lines if line.startswith("verdict mnist_mlp_int8.tflite: "))
+    assert verdict.startswith(("verdict mnist_mlp_int8.tflite: verified: this device gives the workstation's outputs",
+                               "verdict mnist_mlp_int8.tflite: unproven: outputs differ on ")), verdict
+    refused = pi("run", target, "-m", "runtime", "parity", altered.name, cwd=path.parent)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+    assert refused.stdout.strip().endswith("recorded beside it: it was altered or damaged after conversion")
+    assert len(refused.stdout.strip().splitlines()) == 1
+    against = next(line for line in lines if line.startswith("  against the workstation"))
+    with capsys.disabled():
+        print(f"\n[pi emulation] {target}: parity mnist_mlp_int8.tflite alone:{against.split(':', 1)[1]}; "
+              f"{verdict.split(': ', 2)[1]}; altered: refused")
+
+
+def test_trixie_armhf_checks_the_onnx_files_alone(emulations, pipeline, tmp_path, capsys):
+    """The .onnx files alone on 32-bit Raspberry Pi OS 13 with Debian's onnxruntime 1.21: each
+    passes with its golden set, against the workstation's onnxruntime 1.32 outputs."""
+    emulations(TRIXIE_ARMHF)
+    for name in ("mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"):
+        path, altered = _alone_and_altered(pipeline, name, tmp_path / name)
+        result = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", path.name, "--json", cwd=path.parent)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        check = json.loads(result.stdout)
+        assert check["passed"] and check["backend"].startswith("onnxruntime 1.21"), check
+        refused = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", altered.name, "--json", cwd=path.parent)
+        assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "refused"
+        with capsys.disabled():
+            print(f"\n[pi emulation] {TRIXIE_ARMHF}: parity {name} alone: {check['summary'][:160]}")

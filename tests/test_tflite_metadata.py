@@ -19,7 +19,7 @@ def test_mnist_int8_metadata_fields(pipeline):
     metadata, files = read_tflite_metadata(pipeline.models / "mnist_mlp_int8.tflite")
     assert metadata.minParserVersion.decode() == MIN_PARSER_VERSION
     assert metadata.name.decode() == manifest.model
-    assert [f.name for f in metadata.associatedFiles] == [b"input_contract.json"]
+    assert [f.name for f in metadata.associatedFiles] == [b"input_contract.json", b"golden_set.npz", b"golden_set.sha256"]
     subgraph = metadata.subgraphMetadata[0]
     image, = subgraph.inputTensorMetadata
     assert image.name == b"image" and image.content.contentPropertiesType == meta.ContentProperties.ImageProperties
@@ -35,12 +35,18 @@ def test_mnist_int8_metadata_fields(pipeline):
 
 
 def test_writing_again_gives_the_same_bytes_without_tflite_support(pipeline):
-    """The metadata replaces the earlier one in place, and no file date or tflite-support enters."""
+    """The metadata replaces the earlier one in place, and no file date or tflite-support enters:
+    written again, then sealed again with the file's own golden set, a file has the same bytes."""
+    from convert.embed import tflite_with_golden_set
+    from runtime.store.embedded import read_golden
+
     manifest = read_manifest(pipeline.models)
     for name in ("mnist_mlp_int8.tflite", "mnist_mlp_float32.tflite"):
         data = (pipeline.models / name).read_bytes()
         again = tflite_with_metadata(data, manifest.model, manifest.keras.contract, manifest.labels)
-        assert again == data, name
+        assert tflite_with_metadata(again, manifest.model, manifest.keras.contract, manifest.labels) == again
+        golden = read_golden(pipeline.models / name)
+        assert tflite_with_golden_set(again, lambda digest: golden.data) == data, name
         other = tflite_with_metadata(data, manifest.model, manifest.keras.contract, [f"digit {d}" for d in range(10)])
         assert read_embedded_labels(other) == [f"digit {d}" for d in range(10)]
     assert not [m for m in sys.modules if m.startswith("tensorflow_lite_support")]

@@ -69,7 +69,8 @@ def test_a_sound_file_is_committed_with_the_entry_conversion_writes(pipeline, tm
     listed = json.loads((models / "manifest.json").read_text())
     entries = {a["path"]: a for a in listed["artifacts"]}
     assert entries[NAME]["sha256"] == sha256_file(models / NAME) and entries[NAME]["metrics"]["verdict"]["passed"]
-    assert set(entries[NAME]) == set(entries["mnist_mlp_float32.tflite"])  # one artifact record for every file
+    assert set(entries[NAME]) == set(entries["mnist_mlp_float32.tflite"]) - {"golden_set"}  # one record for every file
+    # (conversion's files also record the golden set they carry: test_the_file_committed_is_the_sealed_file_judged)
     assert entries[NAME]["input"]["tensor"] == entries["mnist_mlp_float32.tflite"]["input"]["tensor"]
 
 
@@ -112,3 +113,34 @@ def test_an_error_rejects_the_file_or_stops_the_command(pipeline, tmp_path):
         with pytest.raises(ModelFileError):  # micro's way: a file TFLite Micro cannot run stops the command
             verify(with_candidate(candidate(None), write=damaged, errors_reject=False), folder, Limits())
     assert ModelsFolder.open(models).manifest.rejection(NAME) is not None and not (models / NAME).exists()
+
+
+def test_the_file_committed_is_the_sealed_file_judged(pipeline, reference, tmp_path):
+    """A seal (the golden set) is committed only when the sealed file, loaded again, gives the
+    judged outputs bit for bit and passes the device's check of its set; a seal that changes
+    what the file computes (here: it puts another model in its place) rejects it."""
+    from convert.golden import golden_sealer
+    from runtime.store.embedded import read_golden
+
+    models = pipeline.copy(tmp_path / "models")
+    source = models / "mnist_mlp_int8.tflite"
+    plain = tmp_path / "plain.tflite"
+    shutil.copyfile(source, plain)
+    from golden_files import rewrite_golden
+
+    rewrite_golden(plain, None)  # the file as conversion wrote it before sealing
+    sealed = with_candidate(candidate(plain, "int8"), seal=golden_sealer("tflite", "int8", reference))
+    with ModelsFolder.writing(models) as folder:
+        verified = verify(sealed, folder, Limits(), log=lambda *a, **k: None)
+    assert verified.committed and read_golden(models / NAME).intact
+    entry = ModelsFolder.open(models).entry(NAME)
+    assert entry.extra["golden_set"]["images"] == 32 and entry.sha256 == sha256_file(models / NAME)
+
+    def replaced(path, model, probs, result):
+        shutil.copyfile(models / "mnist_mlp_float32.tflite", path)
+        return {"images": 1}, "replaced"
+
+    with ModelsFolder.writing(models) as folder:
+        verified = verify(with_candidate(sealed, seal=replaced), folder, Limits(), log=lambda *a, **k: None)
+    assert verified.status == "rejected"
+    assert verified.result.failures == ["embedding its golden set changed what it computes on the reference images"]

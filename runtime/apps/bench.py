@@ -86,10 +86,12 @@ class BenchReport:
     """Whole-process wall time and peak memory of `predict` vs importing the interpreter."""
     skipped: list = field(default_factory=list)
     """{"artifact", "backend", "reason"} of each artifact that could not be measured."""
+    doctor: str = ""
+    """What `python -m runtime doctor` recommends on this device, in one line (runtime.doctor.recommendation)."""
 
     def to_json(self) -> dict:
         return {"machine": self.machine, "rows": [r.to_json() for r in self.rows], "startup": self.startup,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "doctor": self.doctor}
 
 
 def _bare_tflite(module, path: str, threads, inputs, batch_sizes):
@@ -252,10 +254,11 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     latency samples by time budget; `batch_size` None: the largest batch bounded by memory.
     An artifact whose child fails is skipped (report.skipped says why); the others are measured."""
     from ..backends import available_backends
+    from ..doctor import advise, inspect_device, recommendation
     from ..evaluate.platform_info import machine_record
 
     folder = ModelsFolder.open(models_dir)
-    report = BenchReport(machine_record())
+    report = BenchReport(machine_record(), doctor=recommendation(advise(inspect_device())))
     for entry in folder.manifest.exported:
         if entry.format in ("tflite-micro", "c"):  # a microcontroller's speed is not measured here
             continue
@@ -341,7 +344,10 @@ def _rate(value: float) -> str:
 def format_report(report: BenchReport) -> str:
     m = report.machine
     versions = ", ".join(f"{k} {m[k]}" for k in m if k not in ("cpu", "cores", "machine", "system", "python", "numpy"))
-    lines = [f"CPU: {m['cpu']} ({m['cores']} cores, {m['machine']}); Python {m['python']}, numpy {m['numpy']}; {versions}", ""]
+    lines = [f"CPU: {m['cpu']} ({m['cores']} cores, {m['machine']}); Python {m['python']}, numpy {m['numpy']}; {versions}"]
+    if report.doctor:
+        lines.append(f"Doctor recommends here: {report.doctor}")
+    lines.append("")
     largest = {max(r.batch_sizes) for r in report.rows}
     big = f"b={largest.pop()}" if len(largest) == 1 else "b=max"
     header = ("artifact", "backend", "measured", "size", "load ms", "first ms", "p50 µs", "p99 µs",

@@ -1,12 +1,15 @@
 """`python -m runtime info MODEL`: a model file's tensors, quantization, size and backend, its
-input contract and labels, what the file itself carries, and its manifest entry."""
+input contract and labels, what the file itself carries (its golden set too), and its manifest entry."""
 
 from __future__ import annotations
 
 import json
 
+from ..evaluate.golden import NoGoldenSetError, describe_carried, open_golden
 from ..model import load
+from ..store.golden import GoldenSetError
 from ..tables import format_size, plural
+from ..errors import ModelFileError
 from ..untrusted import for_terminal
 from .start import SETUP_ERRORS, fail
 
@@ -18,6 +21,7 @@ def run(args) -> int:
     except SETUP_ERRORS as err:
         return fail(err)
     data = model.describe()
+    data["golden_set"] = golden_record(model.path, data["bytes"])
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -37,6 +41,13 @@ def run(args) -> int:
     else:
         carried = [what for what, value in (("contract", embedded["contract"]), (f"{len(embedded['labels'] or [])} {plural(len(embedded['labels'] or []), 'label')}", embedded["labels"])) if value]
         print(f"  in the file: {' and '.join(carried)} ({embedded['where']})")
+    golden = data["golden_set"]
+    if golden is None:
+        print("  golden set: none (`python -m runtime parity FILE` needs one; convert embeds it)")
+    elif "problem" in golden:
+        print(f"  golden set: unusable: it {golden['problem']}")
+    else:
+        print(f"  golden set: {golden['description']}; sha256 as recorded beside it")
     entry = data["manifest"]
     if entry is None:
         print("  manifest: not listed")
@@ -49,3 +60,19 @@ def run(args) -> int:
             line += f", {accuracy}agreement {metrics['agreement']:.2%} at conversion"
         print(line)
     return 0
+
+
+def golden_record(path, file_bytes: int):
+    """What `info` says of the file's golden set: None when it carries none; {"problem": ...}
+    when it is damaged, altered or not this file's; else its size, images and reasons."""
+    try:
+        golden, size, where = open_golden(path)
+    except NoGoldenSetError:
+        return None
+    except GoldenSetError as err:
+        return {"problem": str(err)}
+    except ModelFileError as err:
+        return {"problem": str(err).replace(f"{path}: ", "is unreadable: ", 1)}
+    return {"images": golden.images, "bytes": size, "where": where, "reasons": golden.counts(),
+            "precision": golden.precision, "workstation": golden.workstation, "verdict": golden.verdict.get("summary"),
+            "description": describe_carried(golden, size, file_bytes, where)}

@@ -1,6 +1,7 @@
 """`python -m runtime parity`: every artifact of a manifest run on the reference images and
 judged against the Keras model (runtime.evaluate.parity), printed as the parity table or as
-JSON, with the HTML report and model card of --report; exit status 1 when any artifact fails."""
+JSON, with the HTML report and model card of --report; exit status 1 when any artifact fails.
+`parity FILE` checks one file with its own golden set instead (parity_file)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from .start import SETUP_ERRORS, fail
 
 
 def run(args) -> int:
+    if args.file:  # one file, checked with the golden set it carries
+        from .parity_file import run as run_file
+
+        return run_file(args)
     limits = limits_from_options(args.max_drop, args.float_max_dp)
     if args.report:
         from .report import ReportDependencyError, ReportFolderError, check_report_folder, require_matplotlib

@@ -7,10 +7,18 @@ input contract and labels (`convert` writes them; see convert/embed.py).
   zipfile reads that archive, so the device needs no flatbuffers package.
 - .onnx: the model's `metadata_props`, keys `labels` and `input_contract` (JSON values),
   read from the protobuf wire format without the onnx package.
+
+Either may also carry a golden set (runtime/store/golden.py): `golden_set.npz` with its sha256
+in `golden_set.sha256` (sha256sum's format) among the TFLite associated files; base64 in the ONNX
+key `golden_set`, its sha256 in `golden_set_sha256`. `read_golden` finds it, within bounds, with
+the sha256 of the model bytes outside that metadata, which the set records for itself.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ from typing import Optional
 from ..contract import InputContract
 from ..errors import ModelFileError
 from ..untrusted import LabelError, check_labels
+from .onnx_external import message_fields
 
 LABELS_FILE = "labels.txt"
 CONTRACT_FILE = "input_contract.json"
@@ -33,6 +42,14 @@ ever read, whatever the archive claims."""
 READABLE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 """What the metadata writer uses. zipfile bounds the output of deflate by what is asked
 for; its bzip2 and LZMA readers do not, so archives using them are refused unread."""
+GOLDEN_FILE = "golden_set.npz"
+GOLDEN_SUM_FILE = "golden_set.sha256"
+GOLDEN_KEY = "golden_set"
+GOLDEN_SUM_KEY = "golden_set_sha256"
+MAX_GOLDEN_BYTES = 4 << 20
+"""A golden set larger than this (4 MiB as stored; base64 in ONNX, a third more) is refused
+unread; `convert` writes at most GOLDEN_MAX_BYTES of convert/golden.py."""
+MAX_SUM_BYTES = 1024
 _ONNX_METADATA_PROPS = 14
 """ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}."""
 
@@ -119,41 +136,140 @@ def _tflite_values(path: Path) -> dict:
         return {}  # no metadata archive (or a damaged one): the file carries nothing
 
 
-def _bounded_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    """One entry's bytes, or ModelFileError when it is too large or compressed in a way whose
-    decompression zipfile cannot bound."""
-    if info.file_size > MAX_ENTRY_BYTES:
+def _bounded_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, limit: int = MAX_ENTRY_BYTES) -> bytes:
+    """One entry's bytes, at most `limit`, or ModelFileError when it is larger or compressed in
+    a way whose decompression zipfile cannot bound."""
+    if info.file_size > limit:
         raise ModelFileError(f"{path}: its embedded {info.filename} is {info.file_size:,} bytes, more than the "
-                             f"{MAX_ENTRY_BYTES:,} allowed; refusing to read it")
+                             f"{limit:,} allowed; refusing to read it")
     if info.compress_type not in READABLE_COMPRESSION:
         raise ModelFileError(f"{path}: its embedded {info.filename} uses zip compression method {info.compress_type}; "
                              "expected stored or deflated (as the metadata writer makes them)")
     with archive.open(info) as entry:
-        data = entry.read(MAX_ENTRY_BYTES + 1)
-    if len(data) > MAX_ENTRY_BYTES:
-        raise ModelFileError(f"{path}: its embedded {info.filename} holds more than the {MAX_ENTRY_BYTES:,} bytes allowed")
+        data = entry.read(limit + 1)
+    if len(data) > limit:
+        raise ModelFileError(f"{path}: its embedded {info.filename} holds more than the {limit:,} bytes allowed")
     return data
 
 
 def _onnx_values(path: Path) -> dict:
-    from .onnx_external import message_fields
-
-    data = path.read_bytes()
-    found = {}
     try:
-        for number, wire, value in message_fields(data):
-            if number != _ONNX_METADATA_PROPS or wire != 2:
-                continue
-            entry = {n: v for n, w, v in message_fields(value) if w == 2}
-            key = entry.get(1, b"").decode("utf-8", "replace")
-            if key in (LABELS_KEY, CONTRACT_KEY, MODEL_KEY):
-                value = entry.get(2, b"")
-                if len(value) > MAX_ENTRY_BYTES:
-                    raise ModelFileError(f"{path}: its metadata_props {key!r} is {len(value):,} bytes, more than the "
-                                         f"{MAX_ENTRY_BYTES:,} allowed; refusing to read it")
-                found[key] = value.decode("utf-8", "replace")
+        found = _onnx_props(path.read_bytes(), path, {key: MAX_ENTRY_BYTES for key in (LABELS_KEY, CONTRACT_KEY, MODEL_KEY)})
     except ModelFileError:
         raise
     except ValueError:
         return {}  # not a readable protobuf: loading the file says why
+    return {key: value.decode("utf-8", "replace") for key, value in found.items()}
+
+
+def _onnx_props(data: bytes, path: Path, limits: dict) -> dict:
+    """The metadata_props named in `limits` (key -> the most bytes allowed) as bytes;
+    ModelFileError when one is larger, ValueError when `data` is not a readable protobuf."""
+    found = {}
+    for number, wire, value in message_fields(data):
+        if number != _ONNX_METADATA_PROPS or wire != 2:
+            continue
+        entry = {n: v for n, w, v in message_fields(value) if w == 2}
+        key = entry.get(1, b"").decode("utf-8", "replace")
+        if key in limits:
+            value = entry.get(2, b"")
+            if len(value) > limits[key]:
+                raise ModelFileError(f"{path}: its metadata_props {key!r} is {len(value):,} bytes, more than the "
+                                     f"{limits[key]:,} allowed; refusing to read it")
+            found[key] = value
     return found
+
+
+@dataclass(frozen=True)
+class CarriedGolden:
+    """A golden set as a file carries it, not yet parsed (runtime.store.golden reads the bytes)."""
+
+    data: bytes
+    recorded_sha256: str
+    """The sha256 written beside the set ("" when the file carries none)."""
+    graph_sha256: str
+    """The sha256 of this file's model bytes: a .tflite's flatbuffer before its metadata archive,
+    an .onnx's fields but its metadata_props, in file order."""
+    where: str
+
+    @property
+    def intact(self) -> bool:
+        """The set's bytes are those whose sha256 was recorded beside them."""
+        return hashlib.sha256(self.data).hexdigest() == self.recorded_sha256
+
+
+def read_golden(path) -> Optional[CarriedGolden]:
+    """The golden set `path` carries; None when it carries none (or no metadata at all).
+    ModelFileError when the set is larger than MAX_GOLDEN_BYTES, or stored so that it cannot be
+    read within that bound."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".tflite":
+            return _tflite_golden(path)
+        if suffix == ".onnx":
+            return _onnx_golden(path)
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read: {err}") from err
+    return None
+
+
+def _tflite_golden(path: Path) -> Optional[CarriedGolden]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                info = archive.getinfo(GOLDEN_FILE)
+            except KeyError:
+                return None
+            data = _bounded_entry(archive, info, path, MAX_GOLDEN_BYTES)
+            try:
+                line = _bounded_entry(archive, archive.getinfo(GOLDEN_SUM_FILE), path, MAX_SUM_BYTES)
+            except KeyError:
+                line = b""
+            start = min(entry.header_offset for entry in archive.infolist())
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError):
+        return None  # no metadata archive (or one zipfile cannot read): the file carries no set
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        remaining = max(0, start)
+        while remaining:
+            chunk = f.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    recorded = line.decode("ascii", "replace").split(" ")[0].strip()
+    return CarriedGolden(data, recorded, digest.hexdigest(), "TFLite metadata")
+
+
+def onnx_model_sha256(data: bytes) -> str:
+    """The sha256 of a serialized ModelProto's fields but its metadata_props, in file order:
+    what a golden set records of an .onnx file (ValueError when it is not a readable protobuf)."""
+    from .onnx_external import field_spans
+
+    digest = hashlib.sha256()
+    for number, _, _, start, end in field_spans(data):
+        if number != _ONNX_METADATA_PROPS:
+            digest.update(data[start:end])
+    return digest.hexdigest()
+
+
+def _onnx_golden(path: Path) -> Optional[CarriedGolden]:
+    data = path.read_bytes()
+    try:
+        props = _onnx_props(data, path, {GOLDEN_KEY: (MAX_GOLDEN_BYTES + 2) // 3 * 4, GOLDEN_SUM_KEY: MAX_SUM_BYTES})
+        digest = onnx_model_sha256(data) if GOLDEN_KEY in props else ""
+    except ModelFileError:
+        raise
+    except ValueError:
+        return None  # not a readable protobuf: loading the file says why
+    if GOLDEN_KEY not in props:
+        return None
+    try:
+        blob = base64.b64decode(props[GOLDEN_KEY], validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ModelFileError(f"{path}: its metadata_props {GOLDEN_KEY!r} is not base64 ({err})") from err
+    recorded = props.get(GOLDEN_SUM_KEY, b"").decode("ascii", "replace").strip()
+    return CarriedGolden(blob, recorded, digest, "ONNX metadata_props")

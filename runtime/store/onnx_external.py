@@ -44,8 +44,16 @@ def _varint(data: bytes, pos: int):
 
 def message_fields(data: bytes):
     """(field number, wire type, value) for each field of one message."""
+    for number, wire, value, _, _ in field_spans(data):
+        yield number, wire, value
+
+
+def field_spans(data: bytes):
+    """(field number, wire type, value, start, end) for each field of one message: data[start:end]
+    is the whole field as serialized, its key included."""
     pos = 0
     while pos < len(data):
+        start = pos
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
@@ -61,7 +69,7 @@ def message_fields(data: bytes):
             raise ValueError(f"unsupported wire type {wire}")
         if pos > len(data):
             raise ValueError("truncated field")
-        yield number, wire, value
+        yield number, wire, value, start, pos
 
 
 def external_locations(data: bytes, message: str = "Model", depth: int = 0):
