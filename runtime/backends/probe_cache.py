@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..store.files import sha256_file
-from .interpreters import MODULES, package_version
+from .interpreters import COMPILED, MODULES, package_version
 from ..store.user_cache import cache_dir
 
 CHECK_VERSION = "1"
@@ -25,6 +25,8 @@ CHECK_VERSION = "1"
 def interpreter_version(backend: str) -> str:
     """The backend's package version, from its module (imported already when a backend was
     chosen; importlib.metadata would cost more than the lookup saves)."""
+    if backend in COMPILED:  # the compiler that builds it ("gcc 12.2.0")
+        return package_version(backend)
     try:
         top = importlib.import_module(MODULES[backend].split(".")[0])
     except ImportError:
