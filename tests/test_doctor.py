@@ -153,3 +153,18 @@ def test_doctor_runs_before_anything_is_installed():
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     assert report["packages"]["numpy"] is None and report["machine"] == platform.machine()
+
+
+def test_the_c_engine_line_says_what_it_needs():
+    """A Pi Zero (armv6l) where no interpreter installs still runs `convert micro`'s C engine
+    with a C compiler and numpy: doctor says so, or what installs them."""
+    zero = trixie_armhf(None, os_id="raspbian", machine="armv6l")
+    report = format_report(zero, advise(zero))
+    assert "no .tflite or .onnx file can run here" in report
+    assert report.splitlines()[-1] == ("C engine (micro/NAME.c of `python -m convert micro`, --backend c): runs on any "
+                                       "device with a C compiler and numpy: sudo apt install gcc python3-numpy")
+    zero.c_compiler = "/usr/bin/cc"
+    assert format_report(zero, advise(zero)).endswith("runs here, built by /usr/bin/cc; it needs numpy too (sudo apt "
+                                                      "install python3-numpy)")
+    zero.packages["numpy"] = "1.24.2"
+    assert format_report(zero, advise(zero)).endswith("runs here, built by /usr/bin/cc")

@@ -194,7 +194,7 @@ class CBackend:
         return self.library.compiler.version
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self.library.run(np.asarray(x, dtype=np.int8)).reshape((len(x),) + self.outputs[0].shape[1:])
+        return self.library.run(x).reshape((len(x),) + self.outputs[0].shape[1:])
 
 
 def _read(path: Path, limit: int, owner: str) -> bytes:
