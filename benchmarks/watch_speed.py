@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import runtime  # noqa: E402
 from camera_frames import digit_frames, write_folder, write_video  # noqa: E402
 from runtime.errors import ToolkitError  # noqa: E402
-from runtime.apps.frames import SourceOptions, VideoSource  # noqa: E402
+from runtime.apps.frames import SourceOptions  # noqa: E402
+from runtime.apps.video import VideoSource  # noqa: E402
 from runtime.store.bundles import load_reference  # noqa: E402
 from runtime.apps.watch import WatchOptions, frame_mode, watch  # noqa: E402
 

@@ -156,12 +156,14 @@ def _positive(text: str) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from runtime.untrusted import terminal_output
     from train.quiet import quiet_tensorflow
 
     quiet_tensorflow(args.verbose)  # before TensorFlow is imported
     from .commands import run
 
-    return run(args)
+    with terminal_output():  # nothing read from a file (a class name, a file name) can command the terminal
+        return run(args)
 
 
 if __name__ == "__main__":

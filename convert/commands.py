@@ -8,6 +8,7 @@ import sys
 
 from runtime.errors import ToolkitError
 from runtime.tables import parity_table
+from runtime.untrusted import for_terminal
 
 from .onnx_export import ONNX_PRECISIONS
 
@@ -42,7 +43,7 @@ def web(args) -> int:
         build = build_web(WebOptions(models=args.models, artifact=args.artifact,
                                      limits=limits_from_options(args.max_drop, args.float_max_dp)))
     except ToolkitError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_terminal(err)}", file=sys.stderr)
         return 2
     print(format_build(build))
     return 0
@@ -73,7 +74,7 @@ def run(args) -> int:
                 metadata=not args.no_metadata, verbose=args.verbose, limits=limits_for(args),
                 fallback=not args.plain_int8))
     except ToolkitError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_terminal(err)}", file=sys.stderr)
         return 2
     if report.results:
         print()

@@ -14,6 +14,9 @@ from runtime.store.files import special_kind
 KERAS_CONFIG = "config.json"
 """The member every .keras archive holds: the model's architecture."""
 SAVE_HINT = "save the model with model.save('name.keras')"
+ZIP_START = b"PK\x03\x04"
+"""A .keras file begins with its first zip member; a zip found further in (after gigabytes of
+anything: zipfile reads such archives) is not one, and would be copied whole."""
 
 
 class KerasFileError(ToolkitError, ValueError):
@@ -31,6 +34,11 @@ def check_keras_archive(path: Path) -> None:
     if not zipfile.is_zipfile(path):
         raise KerasFileError(f"{path}: not a Keras model file, or a damaged one (a .keras file is a zip archive, and "
                              f"this one is not readable as one: truncated, or some other file); {SAVE_HINT}")
+    with open(path, "rb") as handle:
+        start = handle.read(len(ZIP_START))
+    if start != ZIP_START:
+        raise KerasFileError(f"{path}: not a Keras model file: a zip archive lies inside it, but the file does not begin "
+                             f"with one (something else comes first), as a .keras file does; {SAVE_HINT}")
     try:
         with zipfile.ZipFile(path) as archive:
             if KERAS_CONFIG not in archive.namelist():

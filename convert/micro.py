@@ -241,8 +241,9 @@ def resolver_method(op: str) -> str:
 
 
 def c_identifier(name: str) -> str:
-    """A C++ identifier from an artifact name: mnist_mlp_int8 stays as it is."""
-    ident = re.sub(r"\W", "_", name)
+    """A C++ identifier from an artifact name (runtime.store.layout.check_model_name has refused
+    what cannot name a file): mnist_mlp_int8 stays as it is, any other character becomes _."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return ident if re.match(r"[A-Za-z_]", ident) else f"model_{ident}"
 
 

@@ -14,14 +14,16 @@ from typing import Optional
 import numpy as np
 
 from runtime.contract import InputContract
-from runtime.errors import ToolkitError, one_line
+from runtime.errors import ToolkitError
+from runtime.store.arrays import ArrayFileError
 from runtime.store.bundles import CALIBRATION_POOL, Reference
 from runtime.store.folder import FolderContents, ModelsFolder
+from runtime.store.layout import UnusableNameError, check_model_name
 from runtime.store.manifest import Manifest
 from runtime.tables import plural
 from runtime.verdict import reference_problems
 from runtime.workstation.architecture import describe_architecture
-from train.data import DataError, check_class_names, open_npz, read_labels_file
+from train.data import DataError, check_class_names, open_npz, read_class_names, read_labels_file
 
 from .keras_file import load_keras
 
@@ -35,6 +37,11 @@ SPLIT_SEED = 0
 """The reference/calibration split is fixed: the same data gives the same split."""
 PROBABILITY_TOLERANCE = 1e-3
 """Outputs whose rows sum to 1 within this are taken as probabilities; others as logits."""
+MAX_LABEL_ARRAY_BYTES = 256 << 20
+"""The largest y read (32 million int64 labels); one that declares more is refused unread."""
+MAX_IMAGES_BYTES = 1 << 30
+"""The images conversion uses (at most MAX_REFERENCE held out and CALIBRATION_POOL) may take this
+much; the data's other images are read a slice at a time and never kept."""
 RAW_PIXEL_MEAN = 1.5
 """A leading Normalization layer whose mean exceeds this was adapted on raw pixels 0..255."""
 
@@ -104,23 +111,14 @@ def load_data(path, contract: InputContract, log=print, order: Optional[list] = 
             if "x" not in data.files:
                 raise DataError(f"{path}: no array 'x'; expected x (uint8 images) and optionally y (labels) "
                                 f"and class_names; found {', '.join(data.files) or 'nothing'}")
-            x = data["x"]
-            y = data["y"] if "y" in data.files else None
-            names = [str(n) for n in data["class_names"].tolist()] if "class_names" in data.files else None
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path}: not a readable .npz file: {one_line(err)}") from err
-    if x.dtype != np.uint8:
-        if x.dtype.kind not in "iu" or x.size and (x.min() < 0 or x.max() > 255):
-            raise DataError(f"{path}: x has dtype {x.dtype}, expected uint8 pixels 0..255")
-        x = x.astype(np.uint8)
-    expected = f"(N, {', '.join(map(str, contract.image_shape))})"
-    try:
-        x = contract.check_shape(x)
-    except ValueError as err:
-        raise DataError(f"{path}: x has shape {x.shape}, but the model takes images shaped {contract.image_shape} "
-                        f"(expected x shaped {expected})") from err
+            info = data.info("x")
+            y = data.read("y", MAX_LABEL_ARRAY_BYTES) if "y" in data.files else None
+            names = read_class_names(data) if "class_names" in data.files else None
+    except ArrayFileError as err:
+        raise DataError(str(err)) from err
+    if info.dtype.kind not in "iu":
+        raise DataError(f"{path}: x has dtype {info.dtype}, expected uint8 pixels 0..255")
+    x = NpzImages(path, info, contract)
     if y is not None:
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -128,6 +126,44 @@ def load_data(path, contract: InputContract, log=print, order: Optional[list] = 
         if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
             raise DataError(f"{path}: y has shape {y.shape} and dtype {y.dtype}; expected {len(x)} integer labels")
     return x, y, names
+
+
+class NpzImages:
+    """The images `x` of an .npz, as many as its header declares (len), read when indexed:
+    x[indices] reads the array a slice at a time and keeps only those images, so the data may
+    hold millions while conversion uses the few thousand it holds out and calibrates with."""
+
+    def __init__(self, path: Path, info, contract: InputContract):
+        self.path, self.info, self.contract = path, info, contract
+        shape = info.shape
+        if shape == tuple(contract.image_shape):  # one image, given without its batch axis
+            shape = (1, *shape)
+        expected = f"(N, {', '.join(map(str, contract.image_shape))})"
+        try:
+            contract.check_shape(np.empty((0, *shape[1:]), np.uint8))
+        except (ValueError, IndexError) as err:
+            raise DataError(f"{path}: x has shape {info.shape}, but the model takes images shaped {contract.image_shape} "
+                            f"(expected x shaped {expected})") from err
+        self.count = shape[0] if shape else 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, indices) -> np.ndarray:
+        indices = np.asarray(indices, np.int64)
+        try:
+            with open_npz(self.path) as data:
+                if self.info.shape == tuple(self.contract.image_shape):
+                    x = data.read("x", MAX_IMAGES_BYTES)[np.newaxis][indices]
+                else:
+                    x = data.rows("x", indices, MAX_IMAGES_BYTES)
+        except ArrayFileError as err:
+            raise DataError(str(err)) from err
+        if x.dtype != np.uint8:
+            if x.size and (x.min() < 0 or x.max() > 255):
+                raise DataError(f"{self.path}: x has dtype {x.dtype}, expected uint8 pixels 0..255")
+            x = x.astype(np.uint8)
+        return self.contract.check_shape(x)
 
 
 def _load_folder(folder: Path, contract: InputContract, log, order: Optional[list] = None) -> tuple:
@@ -162,7 +198,8 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
 
 def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> tuple:
     """(reference indices, calibration indices), disjoint: REFERENCE_FRACTION of the images
-    (at most MAX_REFERENCE, at least 1) held out, stratified by label when there are labels;
+    (at most MAX_REFERENCE, at least 1) held out, stratified by label when there are labels
+    (each class in proportion to its images, however many classes share the few places);
     the rest (at most CALIBRATION_POOL) for calibration."""
     if count < 2:
         raise DataError(f"the data has {count} {plural(count, 'image')}; at least 2 are needed (one to check, one to calibrate)")
@@ -171,15 +208,24 @@ def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> t
     if labels is None:
         order = rng.permutation(count)
         return np.sort(order[:wanted]), order[wanted:][:CALIBRATION_POOL]
-    held = []
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        held.append(members[: round(len(members) * wanted / count)])
-    reference = np.sort(np.concatenate(held))
-    if len(reference) == 0:
-        reference = rng.permutation(count)[:1]
+    reference = np.sort(stratified_order(np.asarray(labels), rng)[:wanted])
     rest = np.setdiff1d(np.arange(count), reference)
     return reference, rng.permutation(rest)[:CALIBRATION_POOL]
+
+
+def stratified_order(labels: np.ndarray, rng) -> np.ndarray:
+    """Every image's index, ordered so that any first k hold each class in proportion to its
+    images (within one): the images of a class of n come at the fractions (i + u) / n of the
+    way, i = 0..n-1 in random order and u one random offset per class, all classes merged by
+    that fraction. Rounding each class's share separately would hold out nothing of 10,000
+    classes of 2 images."""
+    classes, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    grouped = np.lexsort((rng.random(len(labels)), inverse))  # by class, in random order within each
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.empty(len(labels), np.int64)
+    rank[grouped] = np.arange(len(labels)) - np.repeat(starts, sizes)
+    fraction = (rank + rng.random(len(classes))[inverse]) / sizes[inverse]
+    return np.lexsort((rng.random(len(labels)), fraction))
 
 
 def output_kind(scores: np.ndarray) -> str:
@@ -297,8 +343,16 @@ def check_held_out_accuracy(probs: np.ndarray, labels: Optional[np.ndarray], opt
 def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     """Checks the model, the data and the labels, then writes the models folder."""
     path = Path(options.keras)
+    try:
+        check_model_name(path.stem, f"{path}: its file name")
+    except UnusableNameError as err:
+        raise UserModelError(f"{err}; rename the file") from err
+    order = read_labels_file(options.labels) if options.labels else None
     model = load_keras(path)
     image_shape, classes = image_shape_and_classes(model, path)
+    if order is not None and len(order) != classes:
+        raise UserModelError(f"{options.labels}: {len(order):,} class {plural(len(order), 'name')}, but {path.name} outputs "
+                             f"{classes} {plural(classes, 'class', 'classes')}")
     scale = input_scale_for(model, options, path, log)
     try:
         contract = InputContract(image_shape=image_shape, pixel_scale=scale, mean=tuple(options.mean),
@@ -308,7 +362,6 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     models = Path(options.models)
     _check_folder_is_free(models, path.stem)
 
-    order = read_labels_file(options.labels) if options.labels else None
     x, y, names = load_data(options.data, contract, log, order)
     if order:
         names = order
@@ -320,7 +373,8 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
     reference, calibration = split(len(x), y)
-    x_ref = contract.model_input(x[reference])
+    held_out = x[reference]
+    x_ref = contract.model_input(held_out)
     model, probs, appended = _probabilities(model, x_ref, path, log)
     check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)
     accuracy = None if y is None else float(np.mean(probs.argmax(1) == y[reference]))
@@ -332,7 +386,7 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
     contents = FolderContents(
         name=path.stem, contract=contract, labels=names,
         dataset={"name": str(options.data), "train": len(calibration), "test": len(reference)},
-        reference=Reference(x[reference], None if y is None else y[reference].astype(np.int64),
+        reference=Reference(held_out, None if y is None else y[reference].astype(np.int64),
                             np.asarray(probs, np.float32)),
         calibration_images=x[calibration], architecture=describe_architecture(model), accuracy=accuracy,
     )

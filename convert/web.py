@@ -7,7 +7,8 @@ and checksum from the manifest, and onnxruntime-web's smallest build that runs i
 WebAssembly CPU build (its JavaScript bundle and one .wasm file) at the version pinned in
 web/package-lock.json, copied from the checkout's web/node_modules when `npm ci` put it there,
 else from the npm registry's tarball, fetched once, checked against the lock file's sha512
-integrity and cached per user (runtime/workstation/downloads.py). The page fetches nothing at run time.
+integrity and cached per user (runtime/workstation/downloads.py), checked again on every use.
+The page fetches nothing at run time.
 No TensorFlow here.
 """
 
@@ -30,7 +31,6 @@ from runtime.store.files import folder_lock, sha256_file
 from runtime.store.folder import ModelsFolder
 from runtime.store.layout import WEB_CONFIG_NAME, WEB_FOLDER
 from runtime.store.manifest import Artifact
-from runtime.store.user_cache import cache_dir
 from runtime.tables import format_size, plural
 from runtime.verdict import Limits
 from runtime.workstation.downloads import PinnedFile, fetch
@@ -210,9 +210,12 @@ def ort_pin(source: Path) -> tuple:
                       max_bytes=ORT_TARBALL_MAX_BYTES)
 
 
-def ort_source(log=print) -> tuple:
-    """(folder of onnxruntime-web's dist files, version) at package-lock.json's pin: the
-    checkout's node_modules when it holds that version, else the npm tarball's, cached."""
+def ort_files(target: Path, log=print) -> str:
+    """Writes onnxruntime-web's ORT_FILES at package-lock.json's pin into `target` and returns
+    the version: from the checkout's node_modules when it holds that version (npm ci checked
+    it), else from the npm tarball in the user's cache, which is checked against the lock
+    file's sha512 on every use (downloads.fetch: fetched again when it differs) and the files
+    taken from it each time, so an edited cache is never shipped."""
     version, pin = ort_pin(web_source())
     package = CHECKOUT_WEB / "node_modules" / ORT_PACKAGE
     try:
@@ -220,38 +223,30 @@ def ort_source(log=print) -> tuple:
     except (OSError, ValueError, KeyError):
         installed = None
     if installed == version and all((package / "dist" / name).is_file() for name in ORT_FILES):
-        return package / "dist", version
-    dist = cache_dir() / ORT_PACKAGE / version
-    if all((dist / name).is_file() for name in ORT_FILES):
-        return dist, version
+        for name in ORT_FILES:
+            shutil.copyfile(package / "dist" / name, target / name)
+        return version
     try:
         tarball = fetch(pin, log=log)
     except ToolkitError as err:
         raise WebBuildError(f"the page needs {ORT_PACKAGE} {version}, which is not cached, and {err}") from err
-    _extract_dist(tarball, dist)
-    tarball.unlink()  # only the two dist files are used
-    return dist, version
+    _extract_dist(tarball, target)
+    return version
 
 
-def _extract_dist(tarball: Path, dist: Path) -> None:
-    """ORT_FILES from the npm tarball (package/dist/...) into `dist`, complete or not at all."""
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=dist.parent))
+def _extract_dist(tarball: Path, target: Path) -> None:
+    """ORT_FILES from the npm tarball (package/dist/...) into `target`."""
     try:
-        os.chmod(partial, 0o755)
         with tarfile.open(tarball, "r:gz") as archive:
             for name in ORT_FILES:
                 member = archive.getmember(f"package/dist/{name}")
                 source = archive.extractfile(member) if member.isfile() else None
                 if source is None:
                     raise WebBuildError(f"{tarball}: package/dist/{name} is not a file")
-                with source, open(partial / name, "wb") as out:
+                with source, open(target / name, "wb") as out:
                     shutil.copyfileobj(source, out)
-        shutil.rmtree(dist, ignore_errors=True)
-        os.replace(partial, dist)
-    except (tarfile.TarError, KeyError, OSError) as err:
+    except (tarfile.TarError, KeyError, OSError, EOFError) as err:
         raise WebBuildError(f"{tarball}: cannot take {', '.join(ORT_FILES)} from it ({err})") from err
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int) -> dict:
@@ -292,7 +287,6 @@ def build_web(options: WebOptions) -> WebBuild:
         raise WebBuildError(f"{artifact.path} does not meet the limits given: {'; '.join(failures)}")
     note = None if options.artifact else float_fallback_note(folder, artifact)
     model_path = check_artifact(artifact, folder)
-    dist, ort_version = ort_source()
     source = web_source()
     missing = [name for name in PAGE_FILES if not (source / name).is_file()]
     if missing:
@@ -306,8 +300,7 @@ def build_web(options: WebOptions) -> WebBuild:
             os.chmod(building, 0o755)
             for name in PAGE_FILES:
                 shutil.copyfile(source / name, building / name)
-            for name in ORT_FILES:
-                shutil.copyfile(dist / name, building / name)
+            ort_version = ort_files(building)
             shutil.copyfile(model_path, building / model_path.name)
             wasm_bytes = (building / ORT_FILES[1]).stat().st_size
             config = model_config(manifest, artifact, ort_version, wasm_bytes)

@@ -5,8 +5,9 @@ import argparse
 import importlib
 import sys
 
-from .backends import BACKENDS
+from .backends import BACKENDS, MAX_THREADS
 from .prediction import DEFAULT_MIN_CONFIDENCE
+from .untrusted import for_terminal, terminal_output
 
 PREDICT_EXAMPLES = """
 examples:
@@ -60,8 +61,8 @@ examples:
 Each artifact is measured on every installed backend that runs it, in a child process of
 its own, next to the bare interpreter doing the same work on input already in the model's
 type: the difference is what the runtime costs. Throughput is measured at batch 1, 32 and
-a largest batch: 1000, or fewer when 1000 images would take more than 512 MiB (measured on
-the model: batch 32 against batch 1), or --batch-size. Without --runs, single-image latency
+a largest batch: 1000 or --batch-size, fewer when that many images would take more than
+512 MiB (measured on the model: batch 32 against batch 1, and at least the tensors' sizes). Without --runs, single-image latency
 is sampled for about 2 s (20 to 2000 calls). An artifact that cannot be measured is skipped
 with its reason, the others are measured, and the exit status is 1. Start-up compares
 `python -m runtime predict digit.png` with `python -c "import numpy, <interpreter>"` as
@@ -142,6 +143,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _threads(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected 1..{MAX_THREADS} interpreter threads, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0.0:
@@ -192,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "tflite-micro, TFLite Micro's own interpreter on x86_64, for the batch-1 models of `python -m convert micro`, "
                               "which parity runs on it when it is installed; c, the C engine of `convert micro` (micro/NAME.c) built "
                               "by this machine's C compiler, $CC or cc, once, and cached)")
-        sub.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+        sub.add_argument("--threads", type=_threads, default=None, metavar="N",
+                         help=f"interpreter threads, 1..{MAX_THREADS} (default: the interpreter's)")
         sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
         sub.add_argument("--verbose", action="store_true", help="show the interpreters' own status lines on stderr")
@@ -226,12 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=_formatter,
                                 description="Benchmark every artifact of a manifest on every installed backend.")
     bench.add_argument("--models", default="models", metavar="DIR", help="folder with manifest.json (default: models)")
-    bench.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="interpreter threads (default: the interpreter's)")
+    bench.add_argument("--threads", type=_threads, default=None, metavar="N",
+                       help=f"interpreter threads, 1..{MAX_THREADS} (default: the interpreter's)")
     bench.add_argument("--runs", type=_positive_int, default=None, metavar="N",
                        help="single-image latency samples after warm-up (default: as many as fit 2 s, 20 to 2000)")
     bench.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
-                       help="the largest batch measured (default: 1000, or fewer when 1000 images would take more than "
-                            "512 MiB)")
+                       help="the largest batch measured (default: 1000), fewer when that many images would take more "
+                            "than 512 MiB on the model")
     bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
@@ -278,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    with terminal_output():  # nothing read from a file (a label, a file name) can command the terminal
+        return _run(build_parser().parse_args(argv))
+
+
+def _run(args) -> int:
     from .errors import ToolkitError
 
     try:
@@ -286,9 +300,17 @@ def main(argv=None) -> int:
             from .doctor import run as doctor
 
             return doctor(as_json=args.json)
-        return importlib.import_module(f".apps.{args.command}", __package__).run(args)
+        try:
+            command = importlib.import_module(f".apps.{args.command}", __package__)
+        except ImportError as err:
+            if getattr(err, "name", None) != "numpy" and "numpy" not in str(err):
+                raise
+            print(f"error: the runtime needs numpy, which cannot be imported here ({err}): pip install numpy; "
+                  "`python -m runtime doctor` says what this device can run", file=sys.stderr)
+            return 2
+        return command.run(args)
     except (ToolkitError, ValueError, OSError) as err:  # what the commands did not report themselves
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_terminal(err)}", file=sys.stderr)
         return 2
 
 

@@ -10,7 +10,7 @@ from typing import Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from .backends import CHECKS_ITS_OWN_FILES, choose_backend, open_backend
+from .backends import CHECKS_ITS_OWN_FILES, check_threads, choose_backend, open_backend
 from .contract import InputContract, dequantize, quantize
 from .errors import InputShapeError, ManifestError, ModelFileError
 from .store.files import manifest_lock, sha256_file, special_kind
@@ -190,6 +190,7 @@ def load(
     backend version (runtime/backends/probe_cache.py remembers passes). `quiet` drops the
     interpreter's status lines on stderr (False shows them).
     """
+    check_threads(num_threads)
     path = _model_file(path)
     where, name = _listing_folder(path)
     if where is None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by what makes the outputs; `python -m runtime doctor` runs without it
+    import numpy as np
 
 DEFAULT_MIN_CONFIDENCE = 0.7
 """Chosen on photo-like digits (benchmarks/photo_accuracy.py --confidence, the seed model); see

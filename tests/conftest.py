@@ -29,6 +29,32 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
     )
 
 
+MEASURED = """
+import json, resource, subprocess, sys
+timeout, command = float(sys.argv[1]), sys.argv[2:]
+try:
+    child = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    returncode, stdout, stderr = child.returncode, child.stdout, child.stderr
+except subprocess.TimeoutExpired as err:
+    returncode, stdout, stderr = "timeout", str(err.stdout or ""), str(err.stderr or "")
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"returncode": returncode, "stdout": stdout, "stderr": stderr, "peak_mib": peak}))
+"""
+
+
+def run_cli_measured(*args, cwd=ROOT, env=None, timeout=600) -> tuple:
+    """(the CompletedProcess of `python -m <args>`, its peak resident memory in MiB, its
+    children's included): run from a small process of its own, whose RUSAGE_CHILDREN holds
+    this command alone (the test process's holds every child it ever waited for). A command
+    that outlives `timeout` has returncode "timeout"."""
+    full_env = dict(os.environ, **(env or {}))
+    wrapper = subprocess.run([sys.executable, "-c", MEASURED, str(timeout), sys.executable, "-m", *map(str, args)],
+                             cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout + 60)
+    data = json.loads(wrapper.stdout)
+    result = subprocess.CompletedProcess(args, data["returncode"], data["stdout"], data["stderr"])
+    return result, data["peak_mib"]
+
+
 @dataclass
 class PipelineRun:
     models: Path

@@ -18,7 +18,7 @@ from conftest import run_cli
 @pytest.mark.parametrize("text, names", [
     ("[draft]\nok\n", ["[draft]", "ok"]),
     ('["a", "b"]\nc\n', ['["a", "b"]', "c"]),
-    ("a\u2028b\nc\x0cd\ne\x1cf\n", ["a\u2028b", "c\x0cd", "e\x1cf"]),
+    ("a\u2028b\nc\u2029d\n", ["a\u2028b", "c\u2029d"]),
     ("x\r\ny\r\n\n\n", ["x", "y"]),
 ], ids=["bracket", "json-like", "line separators", "crlf and blank end"])
 def test_a_labels_file_is_one_name_per_newline(tmp_path, text, names):
@@ -33,6 +33,8 @@ def test_a_labels_file_is_one_name_per_newline(tmp_path, text, names):
     (["a", "  ", "c"], "class name 1 is empty"),
     (["a", "b\nc"], r"class name 1 \('b\\nc'\) holds a line break"),
     (["a", "b\rc"], r"class name 1 \('b\\rc'\) holds a line break"),
+    (["a", "c\x0cd"], r"class name 1 \('c\\x0cd'\) holds a control character \(U\+000C\)"),
+    (["a", "e\x1bf"], r"class name 1 \('e\\x1bf'\) holds a control character \(U\+001B\)"),
 ])
 def test_class_names_follow_one_rule_from_every_source(tmp_path, names, message):
     with pytest.raises(DataError, match=message):

@@ -141,6 +141,62 @@ def test_a_request_sent_slowly_is_cut_off(server):
     assert time.monotonic() - started < 4 * TIMEOUT_S + 5
 
 
+def test_a_request_dribbled_byte_by_byte_is_cut_off_at_its_deadline(server):
+    """A byte of a header every third of the timeout, never a whole line: the request's time
+    runs inside the read too (it used to be checked only between lines)."""
+    conn = socket.create_connection(server, timeout=30)
+    started, closed = time.monotonic(), False
+    try:
+        conn.sendall(b"GET / HTTP/1.0\r\nX: ")
+        while not closed and time.monotonic() - started < 10 * TIMEOUT_S:
+            conn.sendall(b"y")
+            time.sleep(TIMEOUT_S / 3)
+            conn.setblocking(False)
+            try:
+                closed = conn.recv(1024) == b""
+            except BlockingIOError:
+                pass
+            finally:
+                conn.setblocking(True)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    finally:
+        conn.close()
+    assert closed and time.monotonic() - started < 2 * TIMEOUT_S + 2
+
+
+def test_slow_clients_cannot_starve_the_others(page):
+    """More dribbling connections than slots, each sending a byte of its request every half
+    second (a long request timeout, so only the slots matter): a normal client is answered
+    every time, in the slot of the one that has waited longest."""
+    srv = make_server(ServeOptions(folder=str(page), host="127.0.0.1", port=0, request_timeout=60))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    address, stop = srv.server_address[:2], threading.Event()
+
+    def dribble():
+        while not stop.is_set():
+            try:
+                with socket.create_connection(address, timeout=60) as conn:
+                    for byte in b"GET /app.js HTTP/1.1\r\nHost: x\r\n":
+                        if stop.wait(0.5):
+                            return
+                        conn.sendall(bytes([byte]))
+            except OSError:
+                stop.wait(0.05)
+
+    attackers = [threading.Thread(target=dribble, daemon=True) for _ in range(max_connections() + 8)]
+    try:
+        for attacker in attackers:
+            attacker.start()
+        time.sleep(2)
+        answers = [_get(address, "/app.js") for _ in range(20)]
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+    assert answers == [(200, b"console.log(1)")] * 20
+
+
 def test_start_says_who_can_read_what(page):
     assert "by ANY device that can reach this computer on port 8000, on every network" in exposure("0.0.0.0", 8000, page)
     assert exposure("127.0.0.1", 8000, page).endswith("by this computer only.")

@@ -1,6 +1,6 @@
 """A file no manifest lists is probed in a child once per content, backend and version
 (runtime/backends/probe_cache.py): a pass is remembered, a failure never is, and a cache that cannot be
-written never fails a load."""
+written never fails a load. (A cache that is tampered with: tests/test_hostile_caches.py.)"""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 from runtime.errors import ModelFileError
 from runtime.backends.probe import probe
-from runtime.backends.probe_cache import ProbeCache, probe_key
+from runtime.backends.probe_cache import SECRET_NAME, ProbeCache, probe_key
 
 MODEL = "mnist_mlp_int8.tflite"
 
@@ -33,7 +33,8 @@ def test_a_file_that_passed_is_remembered_by_its_content(unlisted, tmp_path):
     key = probe_key(unlisted, "litert")
     assert not cache.passed(key)
     probe(unlisted, "litert", cache=cache)
-    assert cache.passed(key) and os.listdir(folder) == [key] and (folder / key).stat().st_size == 0
+    assert cache.passed(key) and sorted(os.listdir(folder)) == sorted([key, SECRET_NAME])
+    assert (folder / key).stat().st_size == 64 and (folder / SECRET_NAME).stat().st_mode & 0o777 == 0o600
     assert ProbeCache(folder).passed(key)  # what the next process finds
     changed = unlisted.with_name("changed.tflite")
     changed.write_bytes(unlisted.read_bytes() + b"\0")
@@ -68,4 +69,4 @@ def test_load_remembers_a_pass_in_the_users_cache_folder(unlisted, tmp_path):
                                capture_output=True, text=True, timeout=120)
         assert child.returncode == 0, child.stderr
     backend = json.loads(child.stdout)["backend"]
-    assert os.listdir(tmp_path / "xdg" / "edge-mnist" / "probed") == [probe_key(unlisted, backend)]
+    assert sorted(os.listdir(tmp_path / "xdg" / "edge-mnist" / "probed")) == sorted([probe_key(unlisted, backend), SECRET_NAME])

@@ -12,7 +12,7 @@ from conftest import ROOT
 RUNTIME = ROOT / "runtime"
 WORKSTATION = "runtime.workstation"
 LAYERS = (
-    ("vocabulary", ("runtime.errors", "runtime.tables", "runtime.contract", "runtime.verdict")),
+    ("vocabulary", ("runtime.errors", "runtime.tables", "runtime.contract", "runtime.verdict", "runtime.untrusted")),
     ("store", ("runtime.store",)),
     ("backends", ("runtime.backends",)),
     ("library", ("runtime", "runtime.model", "runtime.prediction", "runtime.preprocess", "runtime.evaluate")),

@@ -76,11 +76,14 @@ def main(argv=None) -> int:
         dataset=args.dataset, data=args.data, model=args.model, labels=args.labels, epochs=args.epochs,
         batch_size=args.batch_size, seed=args.seed, models=args.models, augment=args.augment,
     )
-    try:
-        train(options)
-    except ToolkitError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    from runtime.untrusted import for_terminal, terminal_output
+
+    with terminal_output():  # nothing read from a file (a class name, a file name) can command the terminal
+        try:
+            train(options)
+        except ToolkitError as err:
+            print(f"error: {for_terminal(err)}", file=sys.stderr)
+            return 2
     hint = "" if args.models == "models" else f" --models {args.models}"
     print(f"Next: python -m convert all{hint}")
     return 0

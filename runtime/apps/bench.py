@@ -65,6 +65,8 @@ class BenchRow:
     """The batch sizes measured, the largest chosen by memory or --batch-size."""
     image_mib: Optional[float] = None
     """Memory one more image in a batch took (batch PROBE_BATCH against batch 1), measured."""
+    batch_note: Optional[str] = None
+    """Why the largest batch is smaller than --batch-size asked (it would not fit MEMORY_BUDGET_MIB)."""
 
     @classmethod
     def from_json(cls, data: dict) -> "BenchRow":
@@ -171,8 +173,9 @@ def current_rss_mib() -> float:
 
 
 def memory_bounded_batch(image_mib: float, largest: int = max(BATCH_SIZES), budget_mib: float = MEMORY_BUDGET_MIB) -> int:
-    """The largest batch up to `largest` whose images take at most `budget_mib`, given the
-    memory one image takes; never below PROBE_BATCH, which measured it."""
+    """The largest batch up to `largest` (the default's 1000, or --batch-size) whose images take
+    at most `budget_mib`, given the memory one image takes; never below PROBE_BATCH, which
+    measured it."""
     if image_mib <= 0:
         return largest
     return int(max(min(PROBE_BATCH, largest), min(largest, budget_mib // image_mib)))
@@ -205,8 +208,16 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     probe = np.concatenate([images] * -(-PROBE_BATCH // len(images)))[:PROBE_BATCH]
     before = current_rss_mib()
     model.predict(probe)
+    # what one image takes, measured, and at least what it holds by the tensors' sizes: its pixels, the model's
+    # input twice as floats (the bare interpreter's copy, made here, and the graph's own: a uint8 input is cast)
+    # and the output
+    held = images[:1].nbytes + 2 * 4 * int(np.prod(model.input.shape[1:])) + 4 * len(model.labels)
     image_mib = max(current_rss_mib() - before, 0.0) / (PROBE_BATCH - 1)
-    largest = batch_size or memory_bounded_batch(image_mib)
+    largest = memory_bounded_batch(max(image_mib, held / 2**20), largest=batch_size or max(BATCH_SIZES))
+    note = None
+    if batch_size and largest < batch_size:
+        note = (f"--batch-size {batch_size:,} would take about {batch_size * max(image_mib, held / 2**20):,.0f} MiB on "
+                f"this model, more than the {MEMORY_BUDGET_MIB} MiB allowed: measured batch {largest:,}")
     sizes = batch_sizes_for(largest)
     if len(images) < largest:
         images = np.concatenate([images] * -(-largest // len(images)))
@@ -224,7 +235,7 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     row = BenchRow(
         artifact=model.entry.path if model.entry else Path(path).name, precision=precision, backend=backend_name, bytes=Path(path).stat().st_size,
         timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(), batch_sizes=sizes,
-        image_mib=image_mib,
+        image_mib=image_mib, batch_note=note,
     )
     return row.to_json()
 
@@ -378,6 +389,7 @@ def format_report(report: BenchReport) -> str:
             lines.append(f"{r.artifact} on {r.backend.split()[0]}: one image {one:.2f}x the bare time "
                          f"({_target(one, '<=', TARGETS['one_image'])}); batch {top} at {many:.2f}x the bare "
                          f"throughput ({_target(many, '>=', TARGETS['batch_1000'])})")
+    lines += [f"note {r.artifact} on {r.backend.split()[0]}: {r.batch_note}" for r in report.rows if r.batch_note]
     for skipped in report.skipped:
         on = f" on {skipped['backend']}" if skipped["backend"] else ""
         lines.append(f"skipped {skipped['artifact']}{on}: {skipped['reason']}")

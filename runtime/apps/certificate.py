@@ -6,15 +6,19 @@ the phone's "not private" warning is accepted once."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolkitError, one_line
 
 DEFAULT_FOLDER = Path.home() / ".cache" / "edge-mnist" / "https"
+"""Made readable by the user alone; its key.pem is 0600 and is replaced (never written through,
+never kept) when it is a link, another user's, or readable by others."""
 VALID_DAYS = 825
 """The longest validity Apple's browsers accept for a TLS certificate."""
 COMMON_NAME = "edge-mnist serve (self-signed)"
@@ -51,7 +55,7 @@ def self_signed(addresses, folder=DEFAULT_FOLDER) -> Certificate:
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     wanted = tuple(dict.fromkeys(["localhost", "127.0.0.1", *addresses]))
     now = datetime.datetime.now(datetime.timezone.utc)
-    if cert_path.is_file() and key_path.is_file():
+    if cert_path.is_file() and private_key_file(key_path):
         try:
             existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
             names = existing.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -75,16 +79,44 @@ def self_signed(addresses, folder=DEFAULT_FOLDER) -> Certificate:
         .sign(key, hashes.SHA256())
     )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
-        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(key_bytes)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _replace_with(key_path, key_bytes, 0o600)
+        _replace_with(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     except OSError as err:
         raise CertificateError(f"cannot write the certificate to {folder}: {one_line(err)}") from err
     return Certificate(cert_path, key_path, wanted, created=True)
+
+
+def private_key_file(path: Path) -> bool:
+    """Whether `path` is a key file that can be kept: a regular file (not a link) of the user's
+    own that nobody else can read. Anything else is replaced by a new key."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077
+            and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))
+
+
+def _replace_with(path: Path, data: bytes, mode: int) -> None:
+    """`path` replaced by a new file of `data` with `mode`: written under a new name (never
+    through a link, never into the old file, whose permissions might be wider) and renamed
+    over it, so a link at `path` is replaced, not followed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, mode)  # whatever the umask
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _alternative_name(x509, ipaddress, address: str):

@@ -1,10 +1,14 @@
-"""Frame sources for `python -m runtime watch`: a video file (PyAV), a folder of images (in
-name order), a V4L2 camera (linuxpy) or the Raspberry Pi camera (picamera2).
+"""What every frame source of `python -m runtime watch` shares, and the sources that are image
+files: `Frame`, `SourceOptions`, the `FrameSource` base, the errors, the reader packages; a
+still image or an animation (Pillow, as `predict` reads files) and a folder of images (in name
+order). Video files are runtime.apps.video's, cameras runtime.apps.cameras', and
+runtime.apps.sources says which kind SOURCE is and opens it.
 
 Each source yields `Frame`s with the pixels in one colour mode ("L" grayscale or "RGB"); the
-model's input contract decides which mode is asked for. The reader
-libraries are imported only when a source of their kind is opened, and a missing one is a
-FrameSourceError naming the package to install (`pip install "edge-mnist[camera]"`).
+model's input contract decides which mode is asked for. Every frame is held to the bounds of
+every image (runtime.preprocess.images.check_image_size) before its pixels are decoded. The
+reader libraries are imported only when a source of their kind is opened, and a missing one
+is a FrameSourceError naming the package to install (`pip install "edge-mnist[camera]"`).
 
 A source that cannot be opened (no such file or device, a device busy in another program)
 raises FrameSourceError; one that breaks while it is read (a camera unplugged, a damaged
@@ -13,10 +17,6 @@ video) raises StreamBrokenError from its iterator, after the frames it could rea
 
 from __future__ import annotations
 
-import errno
-import io
-import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -24,12 +24,15 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ..errors import ImageError, ToolkitError, one_line
-from ..preprocess.images import IMAGE_SUFFIXES, read_pixels
+from ..preprocess.images import IMAGE_SUFFIXES, MAX_PIXELS, check_image_size, image_pixels, read_pixels
+from ..store.files import open_regular
 from ..tables import plural
 
 MODES = ("L", "RGB")
 CAMERA_SIZE = (640, 480)
 """Width and height asked of a camera: what TensorFlow's Raspberry Pi example captures."""
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM", "TGA", "ICO")
+"""Pillow's still-image formats (not its MPEG identifier): a file in one of them is an image source."""
 VIDEO_SUFFIXES = (".avi", ".mkv", ".mp4", ".mov", ".webm", ".mjpeg", ".mjpg", ".y4m", ".m4v", ".ogv")
 READERS = {"video": ("av", "PyAV"), "v4l2": ("linuxpy", "linuxpy"), "picamera2": ("picamera2", "python3-picamera2")}
 """Source kind -> (module, package that provides it)."""
@@ -78,30 +81,7 @@ class SourceOptions:
             raise ValueError(f"mode: got {self.mode!r}, expected one of {', '.join(MODES)}")
         if self.stride < 1:
             raise ValueError(f"stride: got {self.stride}, expected a whole number >= 1")
-
-
-def source_kind(source: str) -> str:
-    """"folder", "video", "v4l2" or "picamera2", from what SOURCE looks like."""
-    if source == "picamera2":
-        return "picamera2"
-    if re.fullmatch(r"\d+", source) or re.fullmatch(r"/dev/video\d+", source):
-        return "v4l2"
-    path = Path(source)
-    if path.is_dir():
-        return "folder"
-    if path.suffix.lower() in VIDEO_SUFFIXES or path.is_file():
-        return "video"
-    if source.startswith("/dev/"):
-        return "v4l2"
-    raise FrameSourceError(f"SOURCE {source}: no such file, folder or camera; expected a video file, a folder of images, "
-                           "/dev/videoN (or N) or picamera2")
-
-
-def open_source(source: str, options: SourceOptions = SourceOptions()) -> FrameSource:
-    """The frame source SOURCE names (see source_kind), opened; close() it when done (or use `with`)."""
-    kind = source_kind(source)
-    opener = {"folder": FolderSource, "video": VideoSource, "v4l2": V4l2Source, "picamera2": PiCameraSource}[kind]
-    return opener(source, options)
+        check_image_size(*self.size, "size (asked of a camera)")
 
 
 def import_reader(kind: str):
@@ -148,6 +128,79 @@ class FrameSource:
         self.close()
 
 
+def image_format(path) -> Optional[str]:
+    """Pillow's name for the image format of the file (header only), None when it is none of
+    IMAGE_FORMATS or Pillow is missing."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with open_regular(path) as handle, Image.open(handle, formats=IMAGE_FORMATS) as im:
+            return im.format
+    except Image.DecompressionBombError:
+        return "too large"  # an image all the same: ImageSource refuses it as predict does
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+class ImageSource(FrameSource):
+    """An image file, read by Pillow as `predict` reads it (within its bounds): one frame, or
+    every frame of an animation (GIF, APNG, WebP). Never handed to FFmpeg, which would read a
+    JPEG followed by gigabytes of anything as one endless picture."""
+
+    kind = "image"
+
+    def __init__(self, source: str, options: SourceOptions):
+        from PIL import Image
+
+        self.source, self.options = source, options
+        self.image = None
+        try:
+            self.handle = open_regular(source)
+        except OSError as err:
+            raise FrameSourceError(f"SOURCE {source}: cannot be read ({one_line(err)})") from err
+        try:
+            self.image = Image.open(self.handle, formats=IMAGE_FORMATS)
+        except Image.DecompressionBombError as err:
+            self.close()
+            raise FrameSourceError(f"SOURCE {source}: refused, more pixels than the {MAX_PIXELS:,} allowed "
+                                   f"({one_line(err)})") from err
+        except (OSError, ValueError, SyntaxError) as err:
+            self.close()
+            raise FrameSourceError(f"SOURCE {source}: not a readable image ({one_line(err)})") from err
+        try:
+            check_image_size(*self.image.size, f"SOURCE {source}")
+        except ImageError as err:
+            self.close()
+            raise FrameSourceError(str(err)) from err
+        self.frames = int(getattr(self.image, "n_frames", 1))
+
+    def describe(self) -> str:
+        width, height = self.image.size
+        frames = f"{self.frames} {plural(self.frames, 'frame')}, " if self.frames > 1 else ""
+        return f"{self.source}: {frames}{width}x{height} {self.image.format}"
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index in range(0, self.frames, self.options.stride):
+            name = self.source if self.frames == 1 else f"{self.source} frame {index}"
+            try:
+                self.image.seek(index)
+                pixels = image_pixels(self.image, name, self.options.mode)
+            except ImageError as err:
+                yield Frame(index, None, name, error=str(err))
+                continue
+            except (OSError, ValueError, SyntaxError, EOFError) as err:
+                yield Frame(index, None, name, error=f"{name}: not a readable image ({one_line(err)})")
+                continue
+            yield Frame(index, pixels, name)
+
+    def close(self):
+        if self.image is not None:
+            self.image.close()
+        self.handle.close()
+
+
 class FolderSource(FrameSource):
     """The image files of a folder, in name order, each read as `predict` reads it. A file that
     cannot be read is a frame with an error, not the end of the stream."""
@@ -173,222 +226,3 @@ class FolderSource(FrameSource):
                 yield Frame(index, None, str(path), error=str(err))
                 continue
             yield Frame(index, pixels, str(path))
-
-
-class VideoSource(FrameSource):
-    """A video file, decoded by PyAV (FFmpeg): MJPEG .avi/.mkv, H.264 .mp4, .y4m and more. A
-    frame that fails to decode is a frame with an error; a file that stops being readable
-    mid-way ends the stream with StreamBrokenError."""
-
-    kind = "video"
-
-    def __init__(self, source: str, options: SourceOptions):
-        self.source, self.options = source, options
-        self.av = import_reader("video")
-        if not Path(source).is_file():
-            raise FrameSourceError(f"SOURCE {source}: no such video file")
-        try:
-            self.container = self.av.open(source)
-        except (self.av.error.FFmpegError, OSError, ValueError) as err:
-            raise FrameSourceError(f"SOURCE {source}: not a readable video ({one_line(err)})") from err
-        if not self.container.streams.video:
-            self.container.close()
-            raise FrameSourceError(f"SOURCE {source}: the file holds no video stream")
-        self.stream = self.container.streams.video[0]
-
-    def describe(self) -> str:
-        codec = self.stream.codec_context
-        count = f"{self.stream.frames} {plural(self.stream.frames, 'frame')}, " if self.stream.frames else ""
-        return f"{self.source}: {count}{codec.width}x{codec.height} {codec.name}"
-
-    def __iter__(self) -> Iterator[Frame]:
-        fmt = "gray" if self.options.mode == "L" else "rgb24"
-        index = 0
-        packets = self.container.demux(self.stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                if self.stream.frames and index < self.stream.frames:
-                    raise StreamBrokenError(f"{self.source}: the video ended after {index} of the {self.stream.frames} "
-                                            "frames its header announces (a truncated file?)") from None
-                return
-            except (self.av.error.FFmpegError, OSError) as err:
-                raise StreamBrokenError(f"{self.source}: the video stopped being readable after frame {index} "
-                                        f"({one_line(err)})") from err
-            try:
-                decoded = packet.decode()
-            except self.av.error.FFmpegError as err:
-                if packet.size:
-                    if index % self.options.stride == 0:
-                        yield Frame(index, None, f"{self.source} frame {index}", error=f"{self.source} frame {index}: "
-                                    f"could not be decoded ({one_line(err)})")
-                    index += 1
-                continue
-            for frame in decoded:
-                if index % self.options.stride == 0:
-                    pixels = frame.to_ndarray(format=fmt)
-                    yield Frame(index, pixels, f"{self.source} frame {index}", source_time=self._time(frame, index))
-                index += 1
-
-    def _time(self, frame, index: int) -> Optional[float]:
-        """The frame's presentation time, else (AVI files often carry none) index / frame rate."""
-        if frame.time is not None:
-            return round(float(frame.time), 4)
-        rate = self.stream.average_rate or self.stream.guessed_rate
-        return round(index / float(rate), 4) if rate else None
-
-    def close(self):
-        self.container.close()
-
-
-def camera_path(source: str) -> str:
-    """"/dev/video0" for "0" or "/dev/video0"."""
-    return f"/dev/video{source}" if source.isdigit() else source
-
-
-class V4l2Source(FrameSource):
-    """A V4L2 camera (a USB webcam; /dev/videoN) read with linuxpy, asked for MJPEG (decoded
-    by Pillow) or, when it has none, YUYV (its luma is the grayscale frame)."""
-
-    kind = "v4l2"
-
-    def __init__(self, source: str, options: SourceOptions):
-        self.source, self.options = camera_path(source), options
-        import_reader("v4l2")
-        from linuxpy.video.device import Device, V4L2Error, VideoCapture
-
-        self.errors = (OSError, V4L2Error)
-
-        if not Path(self.source).exists():
-            raise FrameSourceError(f"SOURCE {source}: no such camera ({self.source} does not exist; "
-                                   "`ls /dev/video*` lists the cameras; a Raspberry Pi camera module is `picamera2`)")
-        self.device = Device(self.source)
-        try:
-            self.device.open()
-            self.capture = VideoCapture(self.device)
-            self.pixel_format = self._choose_format()
-            width, height = options.size
-            self.capture.set_format(width, height, self.pixel_format)
-            self.format = self.capture.get_format()
-            self.capture.open()
-        except FrameSourceError:
-            self.device.close()
-            raise
-        except self.errors as err:
-            self.device.close()
-            raise FrameSourceError(f"SOURCE {source}: {self.source} cannot be opened: {_device_problem(err)}") from err
-
-    def _choose_format(self) -> str:
-        offered = {getattr(f.pixel_format, "name", str(f.pixel_format)) for f in self.device.info.formats}
-        for name in ("MJPEG", "YUYV"):
-            if name in offered:
-                return "MJPG" if name == "MJPEG" else name
-        raise FrameSourceError(f"SOURCE {self.source}: the camera offers {', '.join(sorted(offered)) or 'no format'}; "
-                               "expected MJPEG or YUYV")
-
-    def describe(self) -> str:
-        return f"camera {self.source}: {self.format.width}x{self.format.height} {self.pixel_format}"
-
-    def __iter__(self) -> Iterator[Frame]:
-        from PIL import Image
-
-        index = 0
-        frames = iter(self.capture)
-        while True:
-            try:
-                frame = next(frames)
-                data = bytes(frame.data)
-            except StopIteration:
-                return
-            except self.errors as err:
-                raise StreamBrokenError(f"camera {self.source} stopped after frame {index}: {_device_problem(err)}") from err
-            if index % self.options.stride == 0:
-                name = f"{self.source} frame {index}"
-                try:
-                    if self.pixel_format == "MJPG":
-                        with Image.open(io.BytesIO(data)) as im:
-                            pixels = np.asarray(im.convert(self.options.mode))
-                    else:
-                        pixels = yuyv_pixels(data, frame.width, frame.height, self.options.mode)
-                except (OSError, ValueError) as err:
-                    yield Frame(index, None, name, error=f"{name}: could not be decoded ({one_line(err)})")
-                else:
-                    yield Frame(index, pixels, name, source_time=time.monotonic())
-            index += 1
-
-    def close(self):
-        try:
-            self.capture.close()
-        except (OSError, ValueError, AttributeError):
-            pass  # the device is gone (unplugged): nothing left to release
-        self.device.close()
-
-
-def yuyv_pixels(data: bytes, width: int, height: int, mode: str) -> np.ndarray:
-    """A YUYV 4:2:2 frame as uint8 grayscale (its Y samples) or RGB (ITU-R 601)."""
-    packed = np.frombuffer(data, np.uint8, count=width * height * 2).reshape(height, width // 2, 4)
-    y = packed[..., [0, 2]].reshape(height, width)
-    if mode == "L":
-        return y.copy()
-    u = np.repeat(packed[..., 1], 2, axis=1).astype(np.float32) - 128
-    v = np.repeat(packed[..., 3], 2, axis=1).astype(np.float32) - 128
-    y = y.astype(np.float32)
-    rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], axis=-1)
-    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-
-
-def _device_problem(err) -> str:
-    """What a V4L2 error means for the user (linuxpy raises OSError from its ioctls, V4L2Error from its own checks)."""
-    if "VIDEO_CAPTURE capability" in str(err):
-        return ("it is not a capture device (a USB camera's second /dev/video node carries metadata): "
-                "try the camera's first node, e.g. /dev/video0")
-    if getattr(err, "errno", None) == errno.ENOTTY:
-        return f"not a V4L2 camera ({one_line(err)})"
-    err_no = getattr(err, "errno", None)
-    if err_no == errno.EBUSY:
-        return "the camera is busy (another program is using it)"
-    if err_no in (errno.ENODEV, errno.ENXIO, errno.EIO):
-        return f"the camera is gone (unplugged?) ({one_line(err)})"
-    if err_no == errno.EACCES:
-        return "permission denied (add yourself to the `video` group: sudo usermod -aG video $USER, then log in again)"
-    return one_line(err)
-
-
-class PiCameraSource(FrameSource):
-    """The Raspberry Pi camera module through picamera2 (libcamera), 640x480 RGB."""
-
-    kind = "picamera2"
-
-    def __init__(self, source: str, options: SourceOptions):
-        self.source, self.options = source, options
-        module = import_reader("picamera2")
-        try:
-            self.camera = module.Picamera2()
-            config = self.camera.create_video_configuration(main={"size": tuple(options.size), "format": "RGB888"})
-            self.camera.configure(config)
-            self.camera.start()
-        except (RuntimeError, IndexError, OSError, ValueError) as err:
-            raise FrameSourceError(f"SOURCE picamera2: the camera cannot be started ({one_line(err)}); "
-                                   "`rpicam-hello --list-cameras` lists the cameras libcamera sees") from err
-
-    def describe(self) -> str:
-        return f"Raspberry Pi camera (picamera2): {self.options.size[0]}x{self.options.size[1]}"
-
-    def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
-            try:
-                bgr = self.camera.capture_array("main")
-            except (RuntimeError, OSError) as err:
-                raise StreamBrokenError(f"picamera2 stopped after frame {index} ({one_line(err)})") from err
-            if index % self.options.stride == 0:
-                rgb = np.ascontiguousarray(bgr[..., 2::-1])  # picamera2's "RGB888" is B, G, R in memory
-                yield Frame(index, to_mode(rgb, self.options.mode), f"picamera2 frame {index}", source_time=time.monotonic())
-            index += 1
-
-    def close(self):
-        try:
-            self.camera.stop()
-        finally:
-            self.camera.close()

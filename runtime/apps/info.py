@@ -7,6 +7,7 @@ import json
 
 from ..model import load
 from ..tables import format_size, plural
+from ..untrusted import for_terminal
 from .start import SETUP_ERRORS, fail
 
 
@@ -20,7 +21,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"{data['path']}  {format_size(data['bytes'])}  runs on {data['backend']}")
+    print(f"{for_terminal(data['path'])}  {format_size(data['bytes'])}  runs on {data['backend']}")
     for role in ("input", "output"):
         t = data[role]
         quant = f"  scale {t['scale']:.6g}, zero point {t['zero_point']}" if "scale" in t else ""
@@ -29,7 +30,7 @@ def run(args) -> int:
     if model.takes_pixels:
         print("  the scaling is inside the model: it takes the uint8 pixels as they are")
     print(f"  images: {data['preprocessing']}")
-    print(f"  labels: {' '.join(data['labels'])}")
+    print(f"  labels: {' '.join(map(for_terminal, data['labels']))}")
     embedded = data["embedded"]
     if embedded is None:
         print("  in the file: no contract or labels")

@@ -16,11 +16,12 @@ from .start import SETUP_ERRORS, fail
 def run(args) -> int:
     limits = limits_from_options(args.max_drop, args.float_max_dp)
     if args.report:
-        from .report import ReportDependencyError, require_matplotlib
+        from .report import ReportDependencyError, ReportFolderError, check_report_folder, require_matplotlib
 
         try:
-            require_matplotlib()  # before the work, so a device without it fails at once
-        except ReportDependencyError as err:
+            require_matplotlib()  # before the work, so a device without it, or a folder of the user's, fails at once
+            check_report_folder(args.report)
+        except (ReportDependencyError, ReportFolderError) as err:
             return fail(err)
     try:
         report = check_models(args.models, limits, backend=args.backend, num_threads=args.threads,

@@ -12,6 +12,7 @@ from ..errors import ImageError, one_line
 from ..prediction import Prediction
 from ..preprocess.images import expand_paths, prepare_image
 from ..store.files import atomic_path
+from ..untrusted import for_terminal
 from .start import SETUP_ERRORS, fail, model_summary, open_model
 
 
@@ -47,7 +48,7 @@ def run(args) -> int:
             failed += 1
             results.append({"file": str(path), "error": str(err)})
             if not args.json:
-                print(f"error: {err}", file=sys.stderr)
+                print(f"error: {for_terminal(err)}", file=sys.stderr)
             continue
         prediction = Prediction.of(probs, model.labels, args.top, args.min_confidence)
         if not prediction.probabilities_shown and not warned_scores:
@@ -60,12 +61,12 @@ def run(args) -> int:
             result["notes"] = notes
             if not args.json:
                 for note in notes:
-                    print(f"note: {note}", file=sys.stderr)
+                    print(f"note: {for_terminal(note)}", file=sys.stderr)
         if written:
             result["normalized"] = str(written)
         results.append(result)
         if not args.json:
-            print(f"{path}: {prediction.format()}")
+            print(f"{for_terminal(path)}: {for_terminal(prediction.format())}")
     if args.json:
         print(json.dumps({"model": str(model.path), "backend": model.backend.name, "preprocessing": preparation,
                           "min_confidence": args.min_confidence, "results": results}, indent=2))

@@ -7,6 +7,7 @@ default, logs no requests."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -45,12 +46,17 @@ without one (instantiateStreaming needs application/wasm, modules a JavaScript t
 
 REQUEST_TIMEOUT_S = 10
 """A connection that sends nothing for this long is closed; a request line and headers must
-arrive within twice this."""
+arrive within twice this, however they are dribbled."""
 MAX_REQUEST_BYTES = 16 * 1024
 """A request line and headers longer than this close the connection (a browser's are < 2 KB)."""
 MAX_CONNECTIONS = 32
 """Connections served at once (fewer when the open-file limit is low); more are closed at once."""
 LISTEN_BACKLOG = 64
+EVICT_AFTER_S = 1.0
+"""When every slot is taken, a new connection takes the slot of one that has waited this long
+or longer for its request (a browser sends its request within milliseconds of connecting)."""
+EVICT_WAIT_S = 2.0
+"""How long a new connection waits for the slot it took to be freed."""
 
 
 class ServeError(ToolkitError, ValueError):
@@ -84,27 +90,57 @@ class RequestTooLarge(Exception):
 
 
 class BoundedReader:
-    """The connection's input as the request parser reads it, cut off after `limit` bytes
-    or at `deadline` (time.monotonic()): a client cannot hold a thread by sending slowly
-    or without end."""
+    """The connection's input as the request parser reads it, cut off after `limit` bytes or
+    when the request has taken twice `timeout` (time.monotonic()): a client cannot hold a
+    thread by sending slowly or without end. The deadline holds inside a read too: each read
+    from the socket waits at most until it (a byte every few seconds does not extend it).
+    `start_request` opens both again for the next request on the connection."""
 
-    def __init__(self, raw, limit: int, deadline: float):
-        self._raw, self._left, self._deadline = raw, limit, deadline
+    def __init__(self, buffered, connection, limit: int, timeout: float):
+        self._raw, self._connection, self._limit, self._timeout = buffered, connection, limit, timeout
+        self.start_request()
 
-    def _budget(self, size: int) -> int:
-        if self._left <= 0 or time.monotonic() > self._deadline:
+    def start_request(self) -> None:
+        self._left, self._deadline = self._limit, time.monotonic() + 2 * self._timeout
+
+    def _arm(self) -> None:
+        """Before one read from the socket: its timeout is what is left of the request's time."""
+        remaining = self._deadline - time.monotonic()
+        if self._left <= 0 or remaining <= 0:
+            raise RequestTooLarge("request too large or too slow")
+        self._connection.settimeout(min(self._timeout, remaining))
+
+    def _budget(self, size) -> int:
+        if self._left <= 0:
             raise RequestTooLarge("request too large or too slow")
         return self._left if size is None or size < 0 else min(size, self._left)
 
     def readline(self, size: int = -1) -> bytes:
-        line = self._raw.readline(self._budget(size))
+        limit = self._budget(size)
+        line = bytearray()
+        while len(line) < limit:
+            self._arm()
+            chunk = self._raw.peek(1)[: limit - len(line)]  # at most one read from the socket
+            if not chunk:
+                break
+            end = chunk.find(b"\n")
+            line += self._raw.read(len(chunk) if end < 0 else end + 1)  # what is buffered already
+            if end >= 0:
+                break
         self._left -= len(line)
-        return line
+        return bytes(line)
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(self._budget(size))
+        limit = self._budget(size)
+        data = bytearray()
+        while len(data) < limit:
+            self._arm()
+            chunk = self._raw.read1(limit - len(data))
+            if not chunk:
+                break
+            data += chunk
         self._left -= len(data)
-        return data
+        return bytes(data)
 
     def close(self) -> None:
         self._raw.close()
@@ -123,7 +159,20 @@ class PageHandler(SimpleHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.rfile = BoundedReader(self.rfile, MAX_REQUEST_BYTES, time.monotonic() + 2 * self.timeout)
+        self.rfile = BoundedReader(self.rfile, self.connection, MAX_REQUEST_BYTES, self.timeout)
+
+    def handle_one_request(self):
+        """One request on the connection: while its line and headers arrive, the server may
+        close the connection to give its slot to a new one (PageServer.process_request)."""
+        self.rfile.start_request()
+        self.server.request_started(self.connection)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.server.request_read(self.connection)
+        self.connection.settimeout(self.timeout)  # the answer is sent with the idle timeout, not what the request had left
+        return parsed
 
     def version_string(self):
         return SERVER_NAME
@@ -187,7 +236,32 @@ class PageServer(ThreadingHTTPServer):
 
     def __init__(self, address, handler, max_connections: int):
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._reading = {}
+        """Connections in a slot whose request has not arrived yet -> when it began."""
+        self._lock = threading.Lock()
         super().__init__(address, handler)
+
+    def request_started(self, connection) -> None:
+        with self._lock:
+            self._reading[connection] = time.monotonic()
+
+    def request_read(self, connection) -> None:
+        with self._lock:
+            self._reading.pop(connection, None)
+
+    def _evict(self) -> bool:
+        """Closes the connection that has waited longest for its request, if it has waited
+        EVICT_AFTER_S or more: its thread ends and frees its slot. False when none has."""
+        with self._lock:
+            if not self._reading:
+                return False
+            connection, since = min(self._reading.items(), key=lambda item: item[1])
+            if time.monotonic() - since < EVICT_AFTER_S:
+                return False
+            del self._reading[connection]
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(connection, socket.SHUT_RDWR)  # the socket's own, also under TLS
+        return True
 
     def get_request(self):
         try:
@@ -198,8 +272,11 @@ class PageServer(ThreadingHTTPServer):
             raise
 
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # every slot busy: refuse at once rather than queue a thread
+        """A slot for the connection: a free one, else one taken from the connection that has
+        waited longest for its request (slow clients cannot hold every slot), else none: the
+        connection is closed at once rather than queued."""
+        if not self._slots.acquire(blocking=False) and not (self._evict() and self._slots.acquire(timeout=EVICT_WAIT_S)):
+            self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)
@@ -211,6 +288,7 @@ class PageServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.request_read(request)
             self._slots.release()
 
     def handle_error(self, request, client_address):

@@ -9,6 +9,7 @@ from ..errors import BackendUnavailableError, ManifestError, ModelFileError
 from ..model import Model, load, load_listed
 from ..store.folder import ModelsFolder
 from ..tables import plural
+from ..untrusted import for_terminal
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
 """What stops a command before it starts: no interpreter, no usable manifest, no usable model."""
@@ -18,7 +19,7 @@ SHOWN_LABELS = 10
 
 def fail(err) -> int:
     """Says `err` as one `error:` line on stderr; the exit status of a command that could not start."""
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {for_terminal(err)}", file=sys.stderr)
     return 2
 
 
@@ -39,8 +40,8 @@ def open_model(args) -> tuple:
 def model_summary(model: Model) -> str:
     """The model that answers, in one line: its path, backend, what it was trained on and its
     classes, so that an image of yours predicted by the MNIST model (no --model) is seen as such."""
-    labels = ", ".join(model.labels[:SHOWN_LABELS]) + (", ..." if len(model.labels) > SHOWN_LABELS else "")
+    labels = ", ".join(map(for_terminal, model.labels[:SHOWN_LABELS])) + (", ..." if len(model.labels) > SHOWN_LABELS else "")
     trained = f", trained on {model.entry.dataset}" if model.entry is not None and model.entry.dataset else ""
     count = len(model.labels)
-    return f"{model.path} ({model.backend.name}{trained}; {count} {plural(count, 'class', 'classes')}: {labels})"
+    return f"{for_terminal(model.path)} ({model.backend.name}{for_terminal(trained)}; {count} {plural(count, 'class', 'classes')}: {labels})"
 

@@ -25,7 +25,9 @@ from ..errors import ImageError
 from ..prediction import Prediction
 from ..preprocess.images import pixel_mode, prepare_pixels
 from ..tables import plural
-from .frames import Frame, FrameSourceError, SourceOptions, StreamBrokenError, open_source
+from ..untrusted import for_terminal
+from .frames import Frame, FrameSourceError, SourceOptions, StreamBrokenError
+from .sources import open_source
 from .start import SETUP_ERRORS, fail, model_summary, open_model
 
 STAGES = ("read", "prepare", "infer")
@@ -217,7 +219,8 @@ class ChangePrinter:
         self.shown = key
         span = self.times[-1] - self.times[0]
         fps = (len(self.times) - 1) / span if span > 0 else 0.0
-        print(f"frame {result['frame']:>6}  {result['time']:8.2f} s  {fps:5.1f} fps  {text}", file=self.out, flush=True)
+        print(f"frame {result['frame']:>6}  {result['time']:8.2f} s  {fps:5.1f} fps  {for_terminal(text)}", file=self.out,
+              flush=True)
 
 
 def run(args) -> int:
@@ -231,25 +234,26 @@ def run(args) -> int:
         source = open_source(args.source, SourceOptions(mode=frame_mode(model.contract), stride=args.stride,
                                                         size=args.size))
     except FrameSourceError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_terminal(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"Interrupted while opening {for_terminal(args.source)}: no frame was read.", file=sys.stderr)
         return 130
     described = source.describe()
     if not args.json:
-        print(f"Watching {described} with {model_summary(model)}; Ctrl+C stops.", flush=True)
+        print(f"Watching {for_terminal(described)} with {model_summary(model)}; Ctrl+C stops.", flush=True)
     emit = print_json if args.json else ChangePrinter(args.min_confidence, sys.stdout)
     with source:
         summary = watch(model, source, WatchOptions(min_confidence=args.min_confidence, limit=args.limit), emit)
     if summary.stopped == "output closed":  # `watch --json | head`: nothing more can be written there
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if summary.error:
-        print(f"error: {summary.error}", file=sys.stderr)
+        print(f"error: {for_terminal(summary.error)}", file=sys.stderr)
     if args.json:  # stdout holds only the frames' objects
         print(json.dumps({"summary": summary.to_json(), "model": str(model.path)}), file=sys.stderr, flush=True)
     else:
         out = sys.stderr if summary.stopped == "output closed" else sys.stdout
-        print(summary.format(described), file=out, flush=True)
+        print(summary.format(for_terminal(described)), file=out, flush=True)
     return 1 if summary.error else 0
 
 

@@ -36,6 +36,9 @@ not every .tflite file, and only on x86_64 Linux (runtime/backends/tflm.py)."""
 FAMILIES = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx_runtime", "tflite-micro": "tflm",
             "c": "c_engine"}
 """Backend name -> the module of this package that opens it (its `open_backend`)."""
+MAX_THREADS = 64
+"""The most interpreter threads asked of a backend: LiteRT crashes with 100,000 and onnxruntime
+takes minutes to start 5,000; no model here gains beyond a few per core."""
 CHECKS_ITS_OWN_FILES = ("tflite-micro",)
 """Backends that load every file in a child process first themselves (with its arena), so
 `load` need not probe it."""
@@ -104,6 +107,19 @@ class OpenOptions:
     its tensors are allocated."""
     arena_bytes: Optional[int] = None
     """TFLite Micro's tensor arena (None: TFLM's own default for the file's size)."""
+
+    def __post_init__(self):
+        check_threads(self.num_threads)
+
+
+def check_threads(num_threads) -> None:
+    """TypeError or ValueError unless `num_threads` is None or a whole number 1..MAX_THREADS."""
+    if num_threads is None:
+        return
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int):
+        raise TypeError(f"num_threads: got {type(num_threads).__name__} {num_threads!r}, expected a whole number")
+    if not 1 <= num_threads <= MAX_THREADS:
+        raise ValueError(f"num_threads: got {num_threads}, expected 1..{MAX_THREADS}")
 
 
 def open_backend(path, backend: str, num_threads: Optional[int] = None, quiet: bool = True,

@@ -1,22 +1,37 @@
 """Which model files already passed the child-process check (runtime.backends.probe), so a file is
 probed once per content and interpreter, not on every `load`: the key is the sha256 of the
 file's bytes, the backend, its version and the Python running it, remembered in this process
-and as one empty file per key under the user's cache folder (<cache>/probed/). Only passes
-are remembered; a cache that cannot be read or written never fails a load, it only costs the
-probe again."""
+and as one file per key under the user's cache folder (<cache>/probed/). Only passes are
+remembered; a cache that cannot be read or written never fails a load, it only costs the probe
+again.
+
+A remembered pass skips the check that keeps a crashing file from killing the process, so it is
+trusted only as far as it can be checked again at once: the key is computable by anyone, so
+each entry holds an HMAC of its key under a secret made for this cache (<cache>/probed/.secret,
+readable by the user alone), and the folder, the secret and the entry must be the user's own,
+not links, not writable by others. A file planted under a key's name is not a pass."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import importlib
 import os
+import secrets
+import stat
 import sys
 from pathlib import Path
+from typing import Optional
 
 from ..store.files import sha256_file
 from .interpreters import COMPILED, MODULES, package_version
 from ..store.user_cache import cache_dir
+
+SECRET_NAME = ".secret"
+SECRET_BYTES = 32
+ENTRY_MAX_BYTES = 256
+"""An entry holds a hex HMAC (64 characters); a larger file is not one."""
 
 CHECK_VERSION = "1"
 """Part of every key: raised when what the child checks changes, so older passes no longer count."""
@@ -44,7 +59,8 @@ def probe_key(path, backend: str) -> str:
 
 
 class ProbeCache:
-    """Passed keys, in memory and as empty files in `folder` (default: <cache>/probed)."""
+    """Passed keys, in memory and as files in `folder` (default: <cache>/probed), each holding
+    the HMAC of its key under the folder's secret."""
 
     def __init__(self, folder=None):
         self.folder = Path(folder) if folder is not None else cache_dir() / "probed"
@@ -53,25 +69,78 @@ class ProbeCache:
     def passed(self, key: str) -> bool:
         if key in self._passed:
             return True
-        try:
-            found = (self.folder / key).is_file()
-        except OSError:
+        secret = self._secret(create=False)
+        entry = _read_own_file(self.folder / key, ENTRY_MAX_BYTES) if secret is not None else None
+        if entry is None or not hmac.compare_digest(entry, _mac(secret, key).encode()):
             return False
-        if found:
-            self._passed.add(key)
-        return found
+        self._passed.add(key)
+        return True
 
     def remember(self, key: str) -> None:
         """Records a pass; the file appears whole (renamed into place) or not at all."""
         self._passed.add(key)
         tmp = self.folder / f".{key}.{os.getpid()}.tmp"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp.touch()
+            secret = self._secret(create=True)
+            if secret is None:
+                return
+            _write_new_file(tmp, _mac(secret, key).encode())
             os.replace(tmp, self.folder / key)
         except OSError:  # read-only home, a full disk, a file where the folder should be: probe again next time
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+    def _secret(self, create: bool) -> Optional[bytes]:
+        """The folder's secret, made (with the folder) when `create`; None when the folder or
+        the secret is not the user's own, private and real (no link)."""
+        if create and not os.path.lexists(self.folder):
+            self.folder.mkdir(mode=0o700, parents=True)
+        if not _own_private(self.folder, stat.S_ISDIR, group_readable=True):
+            return None
+        path = self.folder / SECRET_NAME
+        secret = _read_own_file(path, SECRET_BYTES)
+        if secret is None and create and not os.path.lexists(path):
+            _write_new_file(path, secrets.token_bytes(SECRET_BYTES))
+            secret = _read_own_file(path, SECRET_BYTES)
+        return secret if secret is not None and len(secret) == SECRET_BYTES else None
+
+
+def _mac(secret: bytes, key: str) -> str:
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+def _own_private(path: Path, is_kind, group_readable: bool = False) -> bool:
+    """Whether `path` itself (not what a link points to) is of the kind, the user's own, and
+    writable by nobody else (readable by nobody else either, unless `group_readable`)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    others = 0o022 if group_readable else 0o077
+    return (is_kind(info.st_mode) and not info.st_mode & others
+            and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))
+
+
+def _read_own_file(path: Path, limit: int) -> Optional[bytes]:
+    """The bytes of a regular file of the user's own that nobody else can read or write (not
+    a link, at most `limit` bytes); None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if (not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or info.st_size > limit
+                or (hasattr(os, "getuid") and info.st_uid != os.getuid())):
+            return None
+        return handle.read(limit + 1)
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """A new file readable by the user alone (never through a link, never over another file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 _CACHES = {}

@@ -52,35 +52,28 @@ def read_grayscale(path) -> np.ndarray:
     return read_pixels(path, "L")
 
 
+def check_image_size(width: int, height: int, name: str) -> None:
+    """ImageError unless a width x height image is within the bounds every image, file or frame,
+    is held to before its pixels are decoded: MAX_PIXELS, and no side MAX_ASPECT times the other."""
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: refused, {width}x{height} pixels: an image has at least one")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name}: refused, {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"{name}: refused, {width}x{height} pixels: its longer side is more than {MAX_ASPECT} "
+                         "times the shorter (a strip, not a photo)")
+
+
 def read_pixels(path, mode: str = "L", notes: Optional[list] = None) -> np.ndarray:
     """The file as float32 0..255, grayscale (H, W) for mode "L" or (H, W, 3) for "RGB";
     transparency becomes white, EXIF orientation is applied. Only a regular file is opened
     (a FIFO or a device is refused first). An animation is read from its first frame, and
     a sentence saying so is appended to `notes` when given."""
-    Image, ImageOps = _pillow()
+    Image, _ = _pillow()
     path = Path(path)
     try:
         with open_regular(path) as handle, Image.open(handle) as im:
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"{path}: refused, {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed")
-            if max(width, height) > MAX_ASPECT * min(width, height):
-                raise ImageError(f"{path}: refused, {width}x{height} pixels: its longer side is more than {MAX_ASPECT} "
-                                 "times the shorter (a strip, not a photo)")
-            frames = int(getattr(im, "n_frames", 1))
-            if frames > 1 and notes is not None:
-                notes.append(f"{path}: has {frames} frames (an animation); only the first is used")
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                data = np.asarray(im, dtype=np.float32)
-                top = 65535.0 if data.max() > 255 else 255.0
-                gray = np.clip(data * (255.0 / top), 0, 255).astype(np.float32)
-                return gray if mode == "L" else np.repeat(gray[..., np.newaxis], 3, axis=2)
-            if im.mode == "P" or "A" in im.getbands() or "transparency" in im.info:
-                rgba = im.convert("RGBA")
-                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(paper, rgba)
-            return np.asarray(im.convert(mode), dtype=np.float32)
+            return image_pixels(im, str(path), mode, notes)
     except ImageError:
         raise
     except FileNotFoundError as err:
@@ -93,6 +86,29 @@ def read_pixels(path, mode: str = "L", notes: Optional[list] = None) -> np.ndarr
         raise ImageError(f"{path}: refused, more pixels than the {MAX_PIXELS:,} allowed ({one_line(err)})") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for unreadable data
         raise ImageError(f"{path}: not a readable image ({one_line(err)})") from err
+
+
+def image_pixels(im, name: str, mode: str = "L", notes: Optional[list] = None) -> np.ndarray:
+    """An opened Pillow image (its pixels not read yet) as read_pixels returns a file's, after
+    check_image_size: a file, a camera's JPEG frame and a still image in `watch` alike. Pillow's
+    own errors for data it cannot decode are left to the caller."""
+    Image, ImageOps = _pillow()
+    width, height = im.size
+    check_image_size(width, height, name)
+    frames = int(getattr(im, "n_frames", 1))
+    if frames > 1 and notes is not None:
+        notes.append(f"{name}: has {frames} frames (an animation); only the first is used")
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        data = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if data.max() > 255 else 255.0
+        gray = np.clip(data * (255.0 / top), 0, 255).astype(np.float32)
+        return gray if mode == "L" else np.repeat(gray[..., np.newaxis], 3, axis=2)
+    if im.mode == "P" or "A" in im.getbands() or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(paper, rgba)
+    return np.asarray(im.convert(mode), dtype=np.float32)
 
 
 def fit_image(pixels: np.ndarray, contract) -> np.ndarray:

@@ -13,11 +13,15 @@ from typing import Optional
 import numpy as np
 
 from ..errors import ManifestError
+from .arrays import ArrayFileError, NpzFile
 from .files import atomic_path
 from .layout import CALIBRATION_NAME, REFERENCE_NAME
 
 CALIBRATION_POOL = 2000
 """Images kept for int8 calibration (convert --calibration-samples draws from these)."""
+BUNDLE_MAX_BYTES = 512 << 20
+"""The largest array a bundle may hold: 1,000 reference images of 224x224x3 are 150 MB, their
+probabilities over 10,000 classes 40 MB; a bundle that declares more is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,20 @@ class Reference:
 
 
 def load_reference(models_dir) -> Reference:
-    """The folder's reference bundle; ManifestError when it is missing or not one."""
+    """The folder's reference bundle; ManifestError when it is missing or not one (an array
+    larger than BUNDLE_MAX_BYTES is refused before it is allocated)."""
     path = Path(models_dir) / REFERENCE_NAME
     if not path.is_file():
         raise ManifestError(f"{path} not found: run `python -m train` first")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            images, probs = data["images"], data["probs"]
-            labels = data["labels"] if "labels" in data.files else None
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise ManifestError(f"{path} is not a valid reference bundle: {err}") from err
-    n = len(images)
+        with NpzFile(path) as data:
+            images, probs = data.read("images", BUNDLE_MAX_BYTES), data.read("probs", BUNDLE_MAX_BYTES)
+            labels = data.read("labels", BUNDLE_MAX_BYTES) if "labels" in data else None
+    except ArrayFileError as err:
+        raise ManifestError(f"{err} (the folder's reference bundle)") from err
+    except KeyError as err:
+        raise ManifestError(f"{path} is not a valid reference bundle: it has no array {err}") from err
+    n = len(images) if images.ndim else 0
     if (images.dtype != np.uint8 or images.ndim not in (3, 4) or probs.ndim != 2 or len(probs) != n
             or (labels is not None and labels.shape != (n,))):
         raise ManifestError(
@@ -65,10 +72,12 @@ def load_calibration(models_dir) -> np.ndarray:
     """The folder's calibration images, uint8 (N, *image_shape); ManifestError when unreadable."""
     path = Path(models_dir) / CALIBRATION_NAME
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return data["images"]
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise ManifestError(f"{path} is not a valid calibration bundle: {err}") from err
+        with NpzFile(path) as data:
+            return data.read("images", BUNDLE_MAX_BYTES)
+    except ArrayFileError as err:
+        raise ManifestError(f"{err} (the folder's calibration bundle)") from err
+    except KeyError as err:
+        raise ManifestError(f"{path} is not a valid calibration bundle: it has no array {err}") from err
 
 
 def save_bundles(models_dir, reference: Reference, calibration_images: np.ndarray) -> None:

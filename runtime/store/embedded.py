@@ -19,6 +19,7 @@ from typing import Optional
 
 from ..contract import InputContract
 from ..errors import ModelFileError
+from ..untrusted import LabelError, check_labels
 
 LABELS_FILE = "labels.txt"
 CONTRACT_FILE = "input_contract.json"
@@ -75,6 +76,11 @@ def read_embedded(path) -> Optional[Embedded]:
         labels = _labels(values[LABELS_KEY], is_json=suffix == ".onnx") if LABELS_KEY in values else None
     except (ValueError, TypeError) as err:
         raise ModelFileError(f"{path}: its embedded input contract or labels are malformed ({err})") from err
+    if labels is not None:
+        try:
+            labels = check_labels(labels, f"{path}: the labels it carries ({where})")
+        except LabelError as err:
+            raise ModelFileError(str(err)) from err
     return Embedded(contract, labels, values.get(MODEL_KEY, ""), where)
 
 
@@ -86,7 +92,7 @@ def _labels(text: str, is_json: bool) -> list:
         labels = json.loads(text)
         if not isinstance(labels, list):
             raise ValueError("labels: expected a list")
-        return [str(label) for label in labels]
+        return labels
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

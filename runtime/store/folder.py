@@ -21,7 +21,7 @@ from ..contract import InputContract
 from ..errors import ManifestError
 from .bundles import Reference, load_calibration, load_reference, save_bundles
 from .files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
-from .layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, keras_name
+from .layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, check_model_name, keras_name
 from .manifest import (Artifact, FileRecord, Manifest, ParityRecord, read_manifest, read_manifest_data,
                        rejections_in, tool_versions, write_manifest)
 
@@ -180,7 +180,7 @@ class ModelsFolder:
         (`write_keras(temporary path)` saves or copies it) and a new manifest, every file
         atomically, the manifest last."""
         path = Path(path)
-        keras_file = keras_name(contents.name)
+        keras_file = keras_name(check_model_name(contents.name, str(path)))
         with folder_lock(path):
             save_bundles(path, contents.reference, contents.calibration_images)
             with atomic_path(path / keras_file) as tmp:

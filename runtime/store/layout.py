@@ -24,6 +24,11 @@ import), so that no package spells one of them on its own.
 
 from __future__ import annotations
 
+import unicodedata
+from pathlib import PurePosixPath
+
+from ..errors import ToolkitError
+
 MANIFEST_NAME = "manifest.json"
 REFERENCE_NAME = "reference.npz"
 CALIBRATION_NAME = "calibration.npz"
@@ -36,6 +41,53 @@ WEB_FOLDER = "web"
 WEB_INDEX_NAME = "index.html"
 WEB_CONFIG_NAME = "model.json"
 """The page's settings: which model file, its input contract, labels and threshold."""
+
+
+MAX_MODEL_NAME = 100
+"""Characters in a model name: its longest file name (`<model>_float16_micro_model_data.cc`)
+stays well inside the 255 bytes a file system allows."""
+NAME_FORBIDDEN = frozenset('/\\<>:"|?*')
+"""What no model name holds: path separators, and what Windows forbids in a file name (a
+models folder is copied between systems)."""
+
+
+class UnusableNameError(ToolkitError, ValueError):
+    """A model name or a listed path that would make the toolkit write outside the models
+    folder, or a file name no system can hold."""
+
+
+def check_model_name(name, source: str) -> str:
+    """`name` if it can be the stem of every file named after the model (layout above): one
+    file name, no path in it, no control character, not hidden; else UnusableNameError naming
+    `source` (where the name came from) and what is wrong."""
+    if not isinstance(name, str) or not name:
+        raise UnusableNameError(f"{source}: the model's name is {name!r}; expected a non-empty text")
+    problem = None
+    if len(name) > MAX_MODEL_NAME:
+        problem = f"is {len(name)} characters long (at most {MAX_MODEL_NAME})"
+    elif any(c in NAME_FORBIDDEN for c in name):
+        problem = f"holds {next(c for c in name if c in NAME_FORBIDDEN)!r}, which no file name may hold"
+    elif any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        problem = "holds a control or formatting character"
+    elif name[0] in ". " or name[-1] in ". ":
+        problem = "starts or ends with a dot or a space"
+    if problem:
+        raise UnusableNameError(f"{source}: the model's name {name!r} {problem}; the toolkit names the model's files "
+                                "after it (letters, digits, '-', '_' and inner dots or spaces are fine)")
+    return name
+
+
+def check_listed_path(path, source: str) -> str:
+    """`path` if it names a file inside the models folder: relative, in forward slashes, no
+    `..`, no control character; else UnusableNameError (a manifest that lists `../x` must not
+    make a command read or write outside the folder)."""
+    if not isinstance(path, str) or not path:
+        raise UnusableNameError(f"{source}: path {path!r}; expected a file name inside the models folder")
+    parts = PurePosixPath(path).parts
+    if (path.startswith("/") or "\\" in path or any(part in ("..", ".") for part in parts)
+            or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in path)):
+        raise UnusableNameError(f"{source}: path {path!r} does not name a file inside the models folder")
+    return path
 
 
 def keras_name(model: str) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from ..contract import InputContract
-from ..errors import ManifestError
+from ..errors import ManifestError, ToolkitError
 from ..tables import plural
+from ..untrusted import check_labels
 from .files import missing_models_hint, write_bytes_atomic
-from .layout import MANIFEST_NAME
+from .layout import MANIFEST_NAME, check_listed_path, check_model_name
 
 SCHEMA_VERSION = 2
 """2: user models (contract with preprocessing, architecture, `converted_from`); 1 is still read."""
@@ -217,10 +218,14 @@ class Artifact:
         if schema < 2 and data.get("format") in ("tflite", "onnx") and "source" in data:
             data["converted_from"] = data.pop("source")
         metrics, calibration = data.pop("metrics", None), data.pop("calibration", None)
+        path = check_listed_path(data.get("path"), "an artifact's \"path\"")
+        data["labels"] = check_labels(data.get("labels", ()), f"the \"labels\" of {path}")
         micro = None
         if data.get("format") == "tflite-micro":
             names = [f.name for f in fields(MicroRecord)]
             micro = MicroRecord(**{k: data.pop(k) for k in names if k in data})
+            for key in ("model", "source", "header", "ops_header"):
+                check_listed_path(getattr(micro, key), f"the \"{key}\" of {path}")
         artifact = _from_json(cls, dict(data, contract=InputContract.from_json(contract), micro=micro))
         artifact.input_tensor = TensorRecord(**tensor) if tensor else None
         artifact.output_tensor = TensorRecord(**output["tensor"]) if output.get("tensor") else None
@@ -331,8 +336,12 @@ class Manifest:
     def from_json(cls, data: dict) -> "Manifest":
         data = dict(data)
         schema = int(data.get("schema", 1))
+        check_model_name(data.get("model"), '"model"')
+        data["labels"] = check_labels(data.get("labels", ()), '"labels"')
         artifacts = [Artifact.from_json(a, schema) for a in data.pop("artifacts")]
         reference, calibration = FileRecord(**data.pop("reference")), FileRecord(**data.pop("calibration"))
+        for name, record in (("reference", reference), ("calibration", calibration)):
+            check_listed_path(record.path, f'the "{name}" bundle\'s "path"')
         data["rejected"] = rejections_in(data)
         manifest = _from_json(cls, dict(data, reference=reference, calibration=calibration, artifacts=artifacts))
         manifest.schema = SCHEMA_VERSION
@@ -357,6 +366,8 @@ def read_manifest(models_dir) -> Manifest:
         raise ManifestError(f"{path} has no 'artifacts' list")
     try:
         return Manifest.from_json(data)
+    except ToolkitError as err:  # a name or label that cannot be used, said as it is
+        raise ManifestError(f"{path}: {err}") from err
     except (KeyError, TypeError, ValueError) as err:
         raise ManifestError(f"{path} is malformed: {type(err).__name__} {err}") from err
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -61,12 +62,28 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
+def matches(path: Path, algorithm: str, expected: str, max_bytes: int) -> bool:
+    """Whether `path` is a regular file of at most `max_bytes` whose digest is `expected`: a
+    cached file is checked so before each use, its size first (a file replaced by gigabytes is
+    not hashed), its content streamed."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        return False
+    try:
+        return file_digest(path, algorithm) == expected
+    except OSError:
+        return False
+
+
 def fetch(pinned: PinnedFile, log=print) -> Path:
     """The pinned file's path in the cache, downloaded first when it is not there (or no longer
     matches its checksum). Raises DownloadError saying what failed and what to do."""
     algorithm, expected = parse_digest(pinned.digest)
     path = cache_dir() / pinned.cache_name
-    if path.is_file() and file_digest(path, algorithm) == expected:
+    if matches(path, algorithm, expected, pinned.max_bytes):
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ...store.files import write_bytes_atomic
 from ...evaluate.parity import ParityReport
-from .analysis import Analysis, analyse
+from .analysis import Analysis, analyse, changed_cells
 from .card import measure_latency, model_card
 from .common import (
-    CARD_NAME, FIGURE_PREFIX, GALLERY_CAP, HTML_NAME, ReportDependencyError, ReportOptions, require_matplotlib,
+    CARD_NAME, GALLERY_CAP, HTML_NAME, ReportDependencyError, ReportOptions, require_matplotlib,
 )
 from .figures import Figures
+from .output import ReportFolder, ReportFolderError, check_report_folder
 from .page import render_html
 
-__all__ = ["GALLERY_CAP", "Analysis", "ReportDependencyError", "ReportFiles", "ReportOptions", "analyse",
-           "require_matplotlib", "write_report"]
+__all__ = ["GALLERY_CAP", "Analysis", "ReportDependencyError", "ReportFiles", "ReportFolderError", "ReportOptions",
+           "analyse", "check_report_folder", "require_matplotlib", "write_report"]
 
 
 @dataclass
@@ -39,7 +39,9 @@ class ReportFiles:
 
 def write_report(report: ParityReport, out_dir, options: Optional[ReportOptions] = None) -> ReportFiles:
     """Writes out_dir/index.html (with its PNG figures beside it) and out_dir/model_card.md
-    for a parity run made with check_models(..., keep_outputs=True)."""
+    for a parity run made with check_models(..., keep_outputs=True): drawn in a hidden folder
+    inside out_dir, then moved into place whole, replacing only what an earlier report wrote
+    (report/output.py); ReportFolderError when a file of the user's is in the way."""
     options = options or ReportOptions()
     if options.gallery_cap < 0:
         raise ValueError(f"gallery_cap: got {options.gallery_cap}, expected >= 0")
@@ -50,22 +52,30 @@ def write_report(report: ParityReport, out_dir, options: Optional[ReportOptions]
     if missing:
         raise ValueError(f"report.outputs has no probabilities for {', '.join(missing)}: run check_models(..., keep_outputs=True)")
     require_matplotlib()
-    manifest = report.folder.manifest
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob(f"{FIGURE_PREFIX}*.png"):
-        old.unlink()
+    folder = ReportFolder(out_dir)
+    folder.check_free([HTML_NAME, CARD_NAME])
+    with folder.staging() as staged:
+        figures = _draw(report, staged, options)
+        names = [path.name for path in figures.written] + [HTML_NAME, CARD_NAME]
+        folder.commit(staged, names)
+    out = folder.path
+    return ReportFiles(out / HTML_NAME, out / CARD_NAME, [out / path.name for path in figures.written])
 
+
+def _draw(report: ParityReport, staged: Path, options: ReportOptions) -> Figures:
+    """Every figure, the page and the card, written into `staged`; the figures drawn."""
+    manifest = report.folder.manifest
+    ran = [r for r in report.results if r.agreement is not None]
     reference = report.reference
     labels = [str(label) for label in manifest.labels]
     precisions = {r.artifact: r.precision for r in report.results}
     keras = analyse("keras", reference.probs, reference)
     analyses = {r.artifact: analyse(r.artifact, report.outputs[r.artifact], reference) for r in ran}
-    figures = Figures(out, labels, options, _log_range(analyses.values(), precisions, options))
+    figures = Figures(staged, labels, options, _log_range(analyses.values(), precisions, options))
     if reference.has_labels:
         figures.confusion("keras", keras, None, "Keras (float reference): confusion")
     for name, a in analyses.items():
-        changed = int((a.confusion != keras.confusion).sum())
+        changed = changed_cells(a, keras)
         figures.confusion(name, a, keras.confusion, f"{name}: confusion, {changed} cells differ from Keras")
         figures.histogram(name, a, options.max_abs_dp_for(precisions[name]))
         figures.gallery(name, a, reference.images)
@@ -73,9 +83,9 @@ def write_report(report: ParityReport, out_dir, options: Optional[ReportOptions]
     page = render_html(report, manifest, keras, analyses, figures, labels)
     latencies = {r.artifact: measure_latency(report, r, options) for r in ran}
     card = model_card(report, manifest, keras, analyses, latencies, options)
-    write_bytes_atomic(out / HTML_NAME, page.encode("utf-8"))
-    write_bytes_atomic(out / CARD_NAME, card.encode("utf-8"))
-    return ReportFiles(out / HTML_NAME, out / CARD_NAME, figures.written)
+    (staged / HTML_NAME).write_bytes(page.encode("utf-8"))
+    (staged / CARD_NAME).write_bytes(card.encode("utf-8"))
+    return figures
 
 
 def _log_range(analyses, precisions: dict, options: ReportOptions) -> tuple:

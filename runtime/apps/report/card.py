@@ -14,6 +14,7 @@ from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform, machine_record
 from ...tables import format_percent, format_sci, format_size, plural, pp
+from ...untrusted import for_markdown as md, markdown_code as code
 from .analysis import Analysis
 from .common import HTML_NAME, ReportOptions, now
 
@@ -23,6 +24,8 @@ DATASET_NOTES = {
                 "split 80/20 per digit with a fixed seed",
 }
 """What the dataset names `python -m train` records stand for; anything else is a --data path."""
+SHOWN_CLASSES = 20
+"""The card names at most this many classes in a list (a model may have thousands)."""
 
 
 def measure_latency(report: ParityReport, result, options: ReportOptions):
@@ -43,11 +46,13 @@ def measure_latency(report: ParityReport, result, options: ReportOptions):
     return timings(load_s, first_s, lambda: model.predict(image), {}, options.latency_runs)
 
 
-def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|")
+def _md_cell(markdown: str) -> str:
+    """A cell's Markdown (its text escaped already), kept in its cell."""
+    return str(markdown).replace("|", "\\|")
 
 
 def _md_table(header: list, rows: list) -> list:
+    """A Markdown table; every cell is Markdown already (text from files escaped with md or code)."""
     lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return lines
@@ -56,9 +61,9 @@ def _md_table(header: list, rows: list) -> list:
 def _tensor(info) -> str:
     if info is None:
         return "-"
-    text = f"{info.dtype} {info.shape}"
+    text = md(f"{info.dtype} {info.shape}")
     if info.scale:
-        text += f", scale {info.scale:.6g}, zero point {info.zero_point}"
+        text += f", scale {info.scale:.6g}, zero point {md(info.zero_point)}"
     return text
 
 
@@ -89,15 +94,22 @@ def pi_commands(artifacts: list, folder_files: list, predict_with: str, example:
     return files, lines
 
 
+def _names(labels: list) -> str:
+    """Class names as Markdown, the first SHOWN_CLASSES of them and how many more."""
+    more = f" and {len(labels) - SHOWN_CLASSES:,} more" if len(labels) > SHOWN_CLASSES else ""
+    return ", ".join(md(label) for label in labels[:SHOWN_CLASSES]) + more
+
+
 def _task(manifest: Manifest, labels: list) -> str:
     first = manifest.keras or (manifest.exported[0] if manifest.exported else None)
     contract = first.contract if first else None
+    names = _names(labels)
     if contract is None:
-        return f"- Task: classify one image into {len(labels)} {plural(len(labels), 'class', 'classes')}: {', '.join(labels)}."
+        return f"- Task: classify one image into {len(labels)} {plural(len(labels), 'class', 'classes')}: {names}."
     h, w = contract.image_shape[:2]
     colour = "RGB" if contract.channels == 3 else "grayscale"
     what = "of a handwritten digit " if contract.preprocessing == "mnist-digit" and manifest.dataset.get("name") in DATASET_NOTES else ""
-    return f"- Task: classify one {w}x{h} {colour} image {what}into {len(labels)} {plural(len(labels), 'class', 'classes')}: {', '.join(labels)}."
+    return f"- Task: classify one {w}x{h} {colour} image {what}into {len(labels)} {plural(len(labels), 'class', 'classes')}: {names}."
 
 
 def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analyses: dict, latencies: dict,
@@ -116,25 +128,25 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     training = manifest.training or {}
     verdict = "PASS" if report.passed else "FAIL"
 
-    out = [f"# Model card: {manifest.model}", ""]
-    out.append(f"Generated {now()} by `python -m runtime parity --report` from `{report.folder.manifest_path}` "
-               f"and a parity run of every artifact on this machine ({describe_platform(report.platform)}): "
+    out = [f"# Model card: {md(manifest.model)}", ""]
+    out.append(f"Generated {now()} by `python -m runtime parity --report` from {code(report.folder.manifest_path)} "
+               f"and a parity run of every artifact on this machine ({md(describe_platform(report.platform))}): "
                f"**{verdict}**, {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed. "
                f"The figures behind it are in [{HTML_NAME}]({HTML_NAME}).")
     out += ["", "## Model", "", _task(manifest, labels)]
     architecture = manifest.architecture or {}
     if architecture.get("summary"):
-        count = f"; {architecture['parameters']:,} parameters" if architecture.get("parameters") else ""
-        out.append(f"- Architecture: {architecture['summary']}{count} (recorded when `{keras_entry.path if keras_entry else 'the model'}` "
-                   "was made or converted).")
+        count = f"; {md(format(architecture['parameters'], ','))} parameters" if architecture.get("parameters") else ""
+        out.append(f"- Architecture: {md(architecture['summary'])}{count} (recorded when "
+                   f"{code(keras_entry.path) if keras_entry else 'the model'} was made or converted).")
         if architecture.get("optimizer"):
-            out.append(f"- Optimiser: {architecture['optimizer']}.")
+            out.append(f"- Optimiser: {md(architecture['optimizer'])}.")
     else:
         out.append("- Architecture: not recorded in the manifest (it was written before architectures were recorded).")
     if keras_entry:
         tools = keras_entry.tools
-        made = ", ".join(f"{k} {tools[k]}" for k in ("keras", "tensorflow") if k in tools)
-        out.append(f"- Reference: the float Keras model `{keras_entry.path}` (sha256 `{keras_entry.sha256[:12]}…`"
+        made = ", ".join(f"{k} {md(tools[k])}" for k in ("keras", "tensorflow") if k in tools)
+        out.append(f"- Reference: the float Keras model {code(keras_entry.path)} (sha256 {code(str(keras_entry.sha256)[:12] + '…')}"
                    + (f", {made}" if made else "") + "); every exported artifact is compared with its probabilities.")
 
     out += ["", "## Data", ""]
@@ -144,22 +156,22 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     if isinstance(dataset.get("train"), int) and isinstance(dataset.get("test"), int):
         counts = (f": {dataset['train']:,} training and {dataset['test']:,} test images" if training else
                   f": {dataset['train']:,} calibration and {dataset['test']:,} held-out images")
-    out.append(f"- Dataset: `{data_name}`, {note}{counts}.")
+    out.append(f"- Dataset: {code(data_name)}, {note}{counts}.")
     if training:
-        out.append(f"- Training: {training.get('epochs', '?')} epochs, batch size {training.get('batch_size', '?')}, "
-                   f"seed {training.get('seed', '?')}" + (", with augmentation" if training.get("augment") else "") + ".")
+        out.append(f"- Training: {md(training.get('epochs', '?'))} epochs, batch size {md(training.get('batch_size', '?'))}, "
+                   f"seed {md(training.get('seed', '?'))}" + (", with augmentation" if training.get("augment") else "") + ".")
     if keras.accuracy is not None:
-        out.append(f"- Keras accuracy {keras.accuracy:.4f} on the reference bundle (`{manifest.reference.path}`, {n:,} held-out "
+        out.append(f"- Keras accuracy {keras.accuracy:.4f} on the reference bundle ({code(manifest.reference.path)}, {n:,} held-out "
                    "images and the Keras probabilities), which every figure below is measured on.")
     else:
-        out.append(f"- The reference bundle (`{manifest.reference.path}`, {n:,} held-out images) has no labels: artifacts "
+        out.append(f"- The reference bundle ({code(manifest.reference.path)}, {n:,} held-out images) has no labels: artifacts "
                    "are measured by their agreement with the Keras model only.")
 
     out += ["", "## Artifacts", ""]
     rows = []
     if keras_entry:
         accuracy = "-" if keras.accuracy is None else f"{keras.accuracy:.4f}"
-        rows.append((f"`{keras_entry.path}`", "keras", keras_entry.precision, format_size(keras_entry.bytes),
+        rows.append((code(keras_entry.path), "keras", md(keras_entry.precision), format_size(keras_entry.bytes),
                      accuracy, "", "reference", "", "needs TensorFlow", "reference"))
     for e in exported:
         r = results.get(e.path)
@@ -173,8 +185,8 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
             agree = format_percent(m.agreement) + (" (at conversion)" if m.agreement is not None else "")
             delta, max_dp = "-", "-"
         check = "skipped" if e.path in skipped else ("pass" if r is not None and r.passed else "FAIL")
-        timing = f"{latency.p50_us:.1f} µs ({r.backend})" if latency else "-"
-        rows.append((f"`{e.path}`", e.format, e.precision + (f", {r.calibration}" if r and r.calibration else ""),
+        timing = f"{latency.p50_us:.1f} µs ({md(r.backend)})" if latency else "-"
+        rows.append((code(e.path), md(e.format), md(e.precision + (f", {r.calibration}" if r and r.calibration else "")),
                      format_size(e.bytes), accuracy, delta, agree, max_dp, timing, check))
     out += _md_table(["artifact", "format", "precision", "size", "accuracy", "Δ accuracy", "agreement with Keras",
                       "max |Δp|", "p50 latency, 1 image", "parity"], rows)
@@ -186,17 +198,17 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     out += ["",
             f"Accuracy and agreement (same top-1 class as Keras) on the {n:,} reference images, measured by this run; "
             f"{interval}Latency: median of {options.latency_runs} single-image `Model.predict` calls after {WARMUP_RUNS} "
-            f"warm-up calls, uint8 in, probabilities out, on {machine['cpu']} ({machine['cores']} cores, {machine['machine']}); "
+            f"warm-up calls, uint8 in, probabilities out, on {md(machine['cpu'])} ({machine['cores']} cores, {md(machine['machine'])}); "
             "`python -m runtime bench` measures more carefully."]
     for r in report.results:
         if r.summary:
-            out.append(f"\n- Verdict on `{r.artifact}`: {r.summary}.")
+            out.append(f"\n- Verdict on {code(r.artifact)}: {md(r.summary)}.")
         for note in r.notes:
-            out.append(f"\n- Note on `{r.artifact}`: {note}.")
+            out.append(f"\n- Note on {code(r.artifact)}: {md(note)}.")
         for failure in r.failures:
-            out.append(f"\n- FAIL `{r.artifact}`: {failure}")
+            out.append(f"\n- FAIL {code(r.artifact)}: {md(failure)}")
     for artifact, why in skipped.items():
-        out.append(f"\n- skipped `{artifact}`: {why}")
+        out.append(f"\n- skipped {code(artifact)}: {md(why)}")
 
     out += ["", "## Input contract", ""]
     first = keras_entry or (exported[0] if exported else None)
@@ -204,28 +216,28 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
         contract = first.contract
         dims = ", ".join(map(str, contract.image_shape))
         polarity = f", {contract.polarity}" if contract.preprocessing == "mnist-digit" else ""
-        out.append(f"- Pass {contract.pixel_dtype} pixels shaped ({dims}), or a batch (N, {dims}){polarity}; "
-                   f"the model's input is {contract.formula()}.")
+        out.append(f"- Pass {md(contract.pixel_dtype)} pixels shaped ({dims}), or a batch (N, {dims}){md(polarity)}; "
+                   f"the model's input is {md(contract.formula())}.")
         out.append("- For an integer-input artifact the runtime then quantizes with the scale and zero point read from the file.")
-        out.append(f"- `python -m runtime predict` prepares image files by {contract.describe_preprocessing()}; "
+        out.append(f"- `python -m runtime predict` prepares image files by {md(contract.describe_preprocessing())}; "
                    "arrays given to `Model.predict` must already follow the contract.")
-    out.append(f"- Output: {len(labels)} probabilities, one per label in the order {', '.join(labels)}.")
+    out.append(f"- Output: {len(labels)} probabilities, one per label in the order {_names(labels)}.")
     out.append("- Every exported file also carries this contract and the labels (TFLite metadata, ONNX metadata_props); "
                "`python -m runtime info FILE` shows them.")
     out.append("")
     out += _md_table(["artifact", "input tensor", "output tensor"],
-                     [(f"`{e.path}`", _tensor(e.input_tensor), _tensor(e.output_tensor)) for e in exported])
+                     [(code(e.path), _tensor(e.input_tensor), _tensor(e.output_tensor)) for e in exported])
 
     out += ["", "## Measured limits", ""]
     if keras.class_accuracy is not None:
         order = [c for c in np.argsort(keras.class_accuracy) if keras.class_images[c]]
-        weakest = ", ".join(f"{labels[c]} ({keras.class_accuracy[c]:.1%} of {keras.class_images[c]})" for c in order[:3])
+        weakest = ", ".join(f"{md(labels[c])} ({keras.class_accuracy[c]:.1%} of {keras.class_images[c]})" for c in order[:3])
         out.append(f"- Weakest classes for the Keras model: {weakest}.")
     for artifact, a in analyses.items():
-        moved = [labels[c] for c in range(len(labels)) if a.confusion[c, c] != keras.confusion[c, c]]
-        line = f"- `{artifact}` disagrees with Keras on {len(a.disagreements)} of {n:,} images"
-        out.append(line + (f"; its per-class results differ from Keras's on {', '.join(moved)}." if moved else "."))
-    out.append(f"- Everything above is measured on the {n:,} held-out images of `{data_name}` only: images unlike "
+        moved = [labels[c] for c in np.flatnonzero(a.class_right != keras.class_right)]
+        line = f"- {code(artifact)} disagrees with Keras on {len(a.disagreements)} of {n:,} images"
+        out.append(line + (f"; its per-class results differ from Keras's on {_names(moved)}." if moved else "."))
+    out.append(f"- Everything above is measured on the {n:,} held-out images of {code(data_name)} only: images unlike "
                "them, or outside the input contract, are not covered.")
 
     for_pi = [e for e in exported if e.format != "tflite-micro"]  # those are for microcontrollers
@@ -235,5 +247,5 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     files, commands = pi_commands(for_pi, [report.folder.manifest_path.name, manifest.reference.path], smallest, example)
     out += ["", "## Running it on a Raspberry Pi", "",
             "Raspberry Pi OS bookworm has Python 3.11. Copy the repository (as `edge-mnist/`) and these files of the "
-            f"models folder to the Pi: {', '.join(f'`{f}`' for f in files)}. Then:", "", "```", *commands, "```", ""]
+            f"models folder to the Pi: {', '.join(code(f) for f in files)}. Then:", "", "```", *commands, "```", ""]
     return "\n".join(out)

@@ -10,7 +10,10 @@ from typing import Optional
 HTML_NAME = "index.html"
 CARD_NAME = "model_card.md"
 FIGURE_PREFIX = "fig_"
-"""Every PNG the report writes starts with this; those left in DIR by an earlier report are removed."""
+"""Every PNG the report writes starts with this; those an earlier report wrote and this one does
+not are removed (report/output.py: only those)."""
+GENERATOR = '<meta name="generator" content="python -m runtime parity --report">'
+"""The page's generator tag, by which a report written before report/output.py's record is known."""
 GALLERY_CAP = 24
 """Most disagreement images shown per artifact, the largest |Δp| first."""
 GALLERY_SIZE = 112

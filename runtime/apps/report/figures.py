@@ -12,6 +12,11 @@ import numpy as np
 from .analysis import Analysis
 from .common import FIGURE_PREFIX, GALLERY_SIZE, ReportOptions, require_matplotlib, slug
 
+CELL_COUNTS_UP_TO = 30
+"""A confusion matrix of at most this many classes shows the count in each cell."""
+TICK_LABELS_UP_TO = 50
+"""... and the class names along its axes up to this many (beyond, the numbers 0..N-1)."""
+
 
 class Figures:
     """Draws the report's PNGs into one folder with matplotlib's Agg canvas (no display,
@@ -37,17 +42,21 @@ class Figures:
 
     def confusion(self, artifact: str, a: Analysis, baseline: Optional[np.ndarray], title: str) -> None:
         """Counts in every cell, shaded by the share of that row's images; with a baseline,
-        cells whose count differs from it are framed in red and show the difference."""
+        cells whose count differs from it are framed in red and show the difference. Not drawn
+        for more classes than analysis.MAX_CONFUSION_CLASSES (a.confusion is None). Class names
+        are drawn as text (parse_math=False: a `$` in one is not matplotlib's mathtext)."""
         from matplotlib.colors import PowerNorm
         from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
 
+        if a.confusion is None:
+            return
         n = len(a.confusion)
         share = a.confusion / np.maximum(a.confusion.sum(1, keepdims=True), 1)
         fig = Figure(figsize=(5.5, 5.1), dpi=100, layout="constrained")
         ax = fig.add_subplot()
         image = ax.imshow(share, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=1))
-        for i in range(n):
+        for i in range(n if n <= CELL_COUNTS_UP_TO else 0):
             for j in range(n):
                 count = int(a.confusion[i, j])
                 diff = 0 if baseline is None else count - int(baseline[i, j])
@@ -58,12 +67,14 @@ class Figures:
                             fontweight="bold", linespacing=0.9)
                 elif count:
                     ax.text(j, i, str(count), ha="center", va="center", fontsize=9.5, color=colour)
-        long_names = max(len(label) for label in self.labels[:n]) > 2
-        ax.set_xticks(range(n), self.labels[:n], rotation=45 if long_names else 0, ha="right" if long_names else "center")
-        ax.set_yticks(range(n), self.labels[:n])
-        ax.set_xlabel("predicted class")
+        if n <= TICK_LABELS_UP_TO:
+            long_names = max(len(label) for label in self.labels[:n]) > 2
+            ax.set_xticks(range(n), self.labels[:n], rotation=45 if long_names else 0,
+                          ha="right" if long_names else "center", parse_math=False)
+            ax.set_yticks(range(n), self.labels[:n], parse_math=False)
+        ax.set_xlabel("predicted class" + ("" if n <= TICK_LABELS_UP_TO else " (class number)"))
         ax.set_ylabel("true class" if a.truth is not None else "Keras's class (no labels)")
-        ax.set_title(title, fontsize=9.5)
+        ax.set_title(title, fontsize=9.5, parse_math=False)
         fig.colorbar(image, ax=ax, shrink=0.8, label="share of the row's images")
         self.files["confusion", artifact] = self._save(fig, f"{FIGURE_PREFIX}confusion_{slug(artifact)}.png")
 
@@ -91,7 +102,8 @@ class Figures:
             ax.legend(fontsize=8.5, loc="upper left")
         ax.set_xlabel("|p(artifact) − p(Keras)|, every image × class")
         ax.set_ylabel("count (log)")
-        ax.set_title(f"{artifact}: {values.size:,} values, {zeros:,} exactly 0 (not on a log axis)", fontsize=9.5)
+        ax.set_title(f"{artifact}: {values.size:,} values, {zeros:,} exactly 0 (not on a log axis)", fontsize=9.5,
+                     parse_math=False)
         ax.grid(True, which="major", alpha=0.3)
         self.files["histogram", artifact] = self._save(fig, f"{FIGURE_PREFIX}dp_{slug(artifact)}.png")
 

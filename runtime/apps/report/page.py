@@ -4,16 +4,15 @@ network: the PNGs lie beside it."""
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 
 from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform
 from ...tables import format_percent, format_sci, format_size, plural, pp
+from ...untrusted import for_html
 from .analysis import Analysis
-from .common import CARD_NAME, now, slug
+from .common import CARD_NAME, GENERATOR, now, slug
 from .figures import Figures
 
 
@@ -51,7 +50,7 @@ nav a { margin-right: 14px; }
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return for_html(value)
 
 
 def _table(header: list, rows: list, css_class: str = "", row_classes=None) -> str:
@@ -68,7 +67,10 @@ def _table(header: list, rows: list, css_class: str = "", row_classes=None) -> s
     return "\n".join(out)
 
 
-def _img(name: str, alt: str, css_class: str) -> str:
+def _img(name, alt: str, css_class: str) -> str:
+    """The figure `name`; a note instead when it was not drawn (None: too many classes)."""
+    if name is None:
+        return f'<p class="note {css_class}">No {_e(alt)}: too many classes to draw one (the table has each class).</p>'
     return f'<img class="{css_class}" src="{_e(name)}" alt="{_e(alt)}">'
 
 
@@ -98,7 +100,7 @@ def render_html(report: ParityReport, manifest: Manifest, keras: Analysis, analy
         body += [
             '<section id="keras" class="reference"><h2>Keras model (float reference)</h2>',
             '<div class="row">',
-            _img(figures.files["confusion", "keras"], "confusion matrix of the Keras model", "confusion"),
+            _img(figures.files.get(("confusion", "keras")), "confusion matrix of the Keras model", "confusion"),
             _table(["class", "images", "accuracy"],
                    [(labels[c], f"{keras.class_images[c]:,}", format_percent(keras.class_accuracy[c], 1)) for c in range(len(labels))]
                    + [("all", f"{n:,}", format_percent(reference.accuracy, 1))],
@@ -117,8 +119,8 @@ def render_html(report: ParityReport, manifest: Manifest, keras: Analysis, analy
                         f'<span class="fail">FAIL</span></h2><p>Could not be run: {_e("; ".join(result.failures))}</p></section>')
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="generator" content="python -m runtime parity --report">'
-        f"<title>Parity report: {_e(model_name)}</title><style>{CSS}</style></head>\n<body>\n"
+        + GENERATOR
+        + f"<title>Parity report: {_e(model_name)}</title><style>{CSS}</style></head>\n<body>\n"
         + "\n".join(body) + "\n</body></html>\n"
     )
 
@@ -145,7 +147,7 @@ def _artifact_section(result, a: Analysis, keras: Analysis, figures: Figures, la
     status = '<span class="pass">pass</span>' if result.passed else '<span class="fail">FAIL</span>'
     rows = []
     for c in range(len(labels)):
-        accuracy_changed = "changed" if a.confusion[c, c] != keras.confusion[c, c] else ""
+        accuracy_changed = "changed" if a.class_right[c] != keras.class_right[c] else ""
         agreement_changed = "changed" if a.class_agreement[c] < 1 else ""
         rows.append((labels[c], f"{a.class_images[c]:,}", _share(keras.class_accuracy, c),
                      (_share(a.class_accuracy, c), accuracy_changed), (format_percent(a.class_agreement[c], 1), agreement_changed)))
@@ -159,7 +161,7 @@ def _artifact_section(result, a: Analysis, keras: Analysis, figures: Figures, la
         f'<section id="{_e(slug(name))}" class="artifact">',
         f'<h2>{_e(name)} <span class="note">{_e(result.precision)}, {_e(result.backend)}</span> {status}</h2>',
         '<div class="row">',
-        _img(figures.files["confusion", name], f"confusion matrix of {name}", "confusion"),
+        _img(figures.files.get(("confusion", name)), f"confusion matrix of {name}", "confusion"),
         _img(figures.files["histogram", name], f"histogram of |Δp| of {name}", "dp-histogram"),
         "</div>",
         '<div class="row">',
