@@ -21,14 +21,13 @@ import ctypes
 import hashlib
 import os
 import shutil
-import stat
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..store.user_cache import cache_dir
+from ..store.user_cache import cache_dir, untrusted_reason
 
 FOLDER_NAME = "c-engines"
 MAX_ENTRIES = 32
@@ -193,16 +192,12 @@ def _prune(dir_fd: int, keep: int) -> None:
 
 
 def _problem(info: os.stat_result, folder: bool = False) -> str:
-    """Why a cache folder or file cannot be trusted, or ''."""
-    if not folder and not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
-    if info.st_uid != os.getuid():
-        return f"owned by user {info.st_uid}, not by this user ({os.getuid()})"
-    if info.st_mode & 0o022:
-        return f"writable by others (mode {stat.filemode(info.st_mode)})"
-    if not folder and info.st_nlink != 1:
-        return f"has {info.st_nlink} links"
-    return ""
+    """Why a cache folder or file cannot be trusted (runtime.store.user_cache's rule; a library
+    also has one link, or its bytes could change through another name), or ''."""
+    problem = untrusted_reason(info, folder=folder)
+    if not problem and not folder and info.st_nlink != 1:
+        problem = f"has {info.st_nlink} links"
+    return problem
 
 
 def _open_checked(dir_fd: int, name: str, max_bytes: int) -> int:

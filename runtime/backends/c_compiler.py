@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import BackendUnavailableError, ModelFileError, one_line
+from ..untrusted import for_terminal
 
 DEVICE_FLAGS = ("-std=c99", "-O2")
 """How the runtime builds an engine on a device: the plain C99 the generator writes, optimised.
@@ -82,11 +83,11 @@ class Compiler:
 
 def first_error(stderr: str) -> str:
     """The compiler's first error line (a hint added when the C library's headers are
-    missing), with anything unprintable replaced: a damaged source is quoted back."""
+    missing), made inert for a terminal: a damaged source is quoted back."""
     lines = [line for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
     text = one_line(errors[0] if errors else lines[-1] if lines else "no message")
-    text = "".join(c if c.isprintable() else "?" for c in text)[:300]
+    text = for_terminal(text)[:300]
     return f"{text} ({HEADERS_HINT})" if _MISSING_LIBC.search(stderr) else text
 
 
