@@ -28,7 +28,7 @@ CORES = ("cortex-m4f", "cortex-m3")
 def measure(models: Path, images: int) -> list:
     import runtime
     from convert.c_engine import cortex_m, generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
     from runtime.store.folder import ModelsFolder
 
     folder = ModelsFolder.open(models)
@@ -43,7 +43,7 @@ def measure(models: Path, images: int) -> list:
         model = runtime.load(folder.file(tflm.path), backend="tflite-micro")
         x = model.pixels_to_input(model.contract.check_shape(folder.reference().images[:images]))
         tflm_out = model.backend.run(x).reshape(len(x), -1)
-        host = HostEngine(engine.source, engine.header, engine.name).run(x)
+        host = EngineLibrary(engine.source, engine.header, engine.name).run(x)
         for core in CORES:
             with tempfile.TemporaryDirectory() as folder:
                 built = cortex_m.build(engine, folder, core)

@@ -11,6 +11,7 @@ replaced is withdrawn."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -36,20 +37,17 @@ def engine_files(name: str) -> dict:
 
 
 class HostBackend:
-    """The engine compiled here, behind the shape of the runtime's backends (`inputs`,
-    `outputs`, `run`), its tensors those of the TFLM model it reproduces."""
+    """The engine compiled here with warnings as errors (runtime.backends.c_engine.EngineLibrary),
+    behind the shape of the runtime's backends (`inputs`, `outputs`, `run`), its tensors those of
+    the TFLM model it reproduces; named as the runtime's `c` backend names itself."""
 
-    def __init__(self, host, like, compiler: str):
-        self.name, self.compiler = "c-engine", compiler
+    def __init__(self, library, like):
+        self.name, self.version = "c", library.compiler.version
         self.inputs, self.outputs = like.inputs, like.outputs
-        self._host = host
-
-    @property
-    def version(self) -> str:
-        return f"({self.compiler})"
+        self._library = library
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self._host.run(x).reshape((len(x),) + tuple(self.outputs[0].shape[1:]))
+        return self._library.run(x).reshape((len(x),) + tuple(self.outputs[0].shape[1:]))
 
 
 @dataclass
@@ -78,10 +76,11 @@ def write_engine(folder: ModelsFolder, name: str, model_name: str, data: bytes, 
     `tflm` is what verify() did with it), its identifiers prefixed with `name`, and verifies it
     in `folder` (whose writer's lock the caller holds): judged against Keras, and its outputs
     must be TFLM's to the bit (`tflm.probs`). Refused in one line when it cannot be generated."""
+    from runtime.backends.c_compiler import CompileError, CompilerMissingError
+    from runtime.backends.c_engine import EngineLibrary
     from runtime.model import Model
 
     from .c_engine import EngineError, generate
-    from .c_engine.host import HostCompilerError, HostEngine, compiler_version
 
     outcome = EngineOutcome(name)
     tflm_model, tflm_entry = tflm.model, tflm.entry
@@ -89,8 +88,8 @@ def write_engine(folder: ModelsFolder, name: str, model_name: str, data: bytes, 
         contract = tflm_model.contract
         polarity = f" ({contract.polarity})" if contract.preprocessing == "mnist-digit" else ""
         engine = generate(data, name, model_name, f"value = {contract.formula()}{polarity}")
-        backend = HostBackend(HostEngine(engine.source, engine.header, name), tflm_model.backend, compiler_version())
-    except (EngineError, HostCompilerError) as err:
+        backend = HostBackend(EngineLibrary(engine.source, engine.header, name), tflm_model.backend)
+    except (EngineError, CompileError, CompilerMissingError) as err:
         outcome.refused = one_line(err)
         log(f"  C engine: not written: {outcome.refused} (the TFLite Micro files are)")
         withdraw_engine(folder, name, log, f"not generated: {outcome.refused}")
@@ -128,12 +127,13 @@ def write_engine(folder: ModelsFolder, name: str, model_name: str, data: bytes, 
             "emulated": {"core": emulated.core.name, "board": emulated.core.board, "images": EMULATED_IMAGES}
             if emulated else {"not_measured": why_not},
         }
-        for line in _summary(outcome, engine, backend.compiler, identical, len(x), emulated, why_not,
+        for line in _summary(outcome, engine, backend.version, identical, len(x), emulated, why_not,
                              tflm_arena_bytes, len(data)):
             log(line)
 
     def describe(entry, model, result) -> None:
-        entry.extra = dict(outcome.record, source=paths["source"], header=paths["header"], model=tflm_entry.path,
+        entry.extra = dict(outcome.record, source=paths["source"], header=paths["header"],
+                           header_sha256=hashlib.sha256(engine.header.encode()).hexdigest(), model=tflm_entry.path,
                            model_sha256=tflm_entry.sha256)
 
     candidate = Candidate(

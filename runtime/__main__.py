@@ -36,6 +36,7 @@ examples:
   python -m runtime parity --models /media/sd/models --backend tflite-runtime --json
   python -m runtime parity --max-drop 0.5          # int8 may lose at most 0.5 pp here
   python -m runtime parity --backend tflite-micro  # convert micro's models on TFLite Micro, outputs vs LiteRT's
+  python -m runtime parity --backend c       # convert micro's C engine, built by this machine's C compiler
   python -m runtime parity --report report      # then open report/index.html
 
 Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
@@ -205,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--backend", choices=BACKENDS,
                          help="interpreter to use (default: ai-edge-litert, else tflite-runtime, for .tflite; onnxruntime for .onnx; "
                               "tflite-micro, TFLite Micro's own interpreter on x86_64, for the batch-1 models of `python -m convert micro`, "
-                              "which parity runs on it when it is installed)")
+                              "which parity runs on it when it is installed; c, the C engine of `convert micro` (micro/NAME.c) built "
+                              "by this machine's C compiler, $CC or cc, once, and cached)")
         sub.add_argument("--threads", type=_threads, default=None, metavar="N",
                          help=f"interpreter threads, 1..{MAX_THREADS} (default: the interpreter's)")
         sub.add_argument("--no-verify", action="store_true", help="load files whose sha256 differs from the manifest")

@@ -101,6 +101,8 @@ class Device:
     """APT's packages -> the versions this system's apt lists offer (empty: none); None when
     there are no lists to read (not a Debian system, or `apt update` never ran), or no need
     (pip has the wheels)."""
+    c_compiler: Optional[str] = None
+    """The C compiler the runtime's `c` backend would use ($CC, else cc, gcc or clang), if any."""
 
 
 @dataclass
@@ -209,11 +211,28 @@ def inspect_device(lists: Path = APT_LISTS) -> Device:
         machine=userland_machine(), os_name=os_name(fields), python=platform.python_version(),
         python_bits=struct.calcsize("P") * 8, glibc=version if libc == "glibc" else None,
         packages={name: installed(name) for name in ("numpy", "Pillow", *(w.package for w in WHEELS))},
-        os_id=fields.get("ID", ""), codename=fields.get("VERSION_CODENAME", ""))
+        os_id=fields.get("ID", ""), codename=fields.get("VERSION_CODENAME", ""), c_compiler=c_compiler())
     # apt's lists are read only for a package pip has no wheel of here.
     offered = {a.package: apt_versions(a.package, device.machine, lists) for a in APT if why_not(WHEEL_OF[a.wheel], device)}
     device.apt = offered if offered and None not in offered.values() else None
     return device
+
+
+def c_compiler() -> Optional[str]:
+    """What runtime/backends/c_compiler.py would find: $CC when set, else cc, gcc or clang."""
+    import shutil
+
+    names = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
+    return next((shutil.which(name) for name in names if shutil.which(name)), None)
+
+
+def c_engine_line(device: Device) -> str:
+    """Whether `python -m convert micro`'s C engine runs here (it needs numpy and a C compiler)."""
+    what = "C engine (micro/NAME.c of `python -m convert micro`, --backend c):"
+    if device.c_compiler:
+        numpy = "" if device.packages.get("numpy") else "; it needs numpy too (sudo apt install python3-numpy)"
+        return f"{what} runs here, built by {device.c_compiler}{numpy}"
+    return f"{what} runs on any device with a C compiler and numpy: sudo apt install gcc python3-numpy"
 
 
 def _glibc_tuple(text: Optional[str]) -> tuple:
@@ -310,11 +329,12 @@ def format_report(device: Device, advice: Advice) -> str:
         lines.append(f"Install: {advice.command}")
         lines += [f"  + {note}" for note in advice.notes]
     else:
-        lines.append("No interpreter package installs on this device, so no model can run here:")
+        lines.append("No interpreter package installs on this device, so no .tflite or .onnx file can run here:")
     lines += [f"  - {reason}" for reason in advice.reasons]
     if not advice.ok and device.machine in NO_NUMPY_WHEELS:
         lines.append("  A 32-bit Pi runs tflite-runtime with Python 3.11 (Raspberry Pi OS 12, bookworm); "
                      "on a Pi 3, 4 or 5 the 64-bit OS runs every interpreter.")
+    lines.append(c_engine_line(device))
     return "\n".join(lines)
 
 
@@ -330,7 +350,8 @@ def recommendation(advice: Advice) -> str:
 def report_json(device: Device, advice: Advice) -> dict:
     return {"machine": device.machine, "os": device.os_name, "python": device.python, "python_bits": device.python_bits,
             "glibc": device.glibc, "packages": device.packages, "installable": advice.installable,
-            "install": advice.command, "reasons": advice.reasons, "notes": advice.notes, "apt": device.apt}
+            "install": advice.command, "reasons": advice.reasons, "notes": advice.notes, "apt": device.apt,
+            "c_compiler": device.c_compiler, "c_engine": c_engine_line(device)}
 
 
 def run(as_json: bool = False) -> int:

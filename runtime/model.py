@@ -175,7 +175,9 @@ def load(
     isolate: Optional[bool] = None,
     quiet: bool = True,
 ) -> Model:
-    """Loads a .tflite or .onnx file.
+    """Loads a .tflite or .onnx file, or the C engine (NAME.c, NAME.h beside it) that
+    `python -m convert micro` writes, which the machine's C compiler builds (once: the
+    library is cached by content, runtime/backends/c_cache.py).
 
     The input contract and labels come from, in this order: `contract` if given; the
     manifest.json beside the file, when it lists the file (its sha256 is checked first,
@@ -190,16 +192,28 @@ def load(
     """
     check_threads(num_threads)
     path = _model_file(path)
-    if not ModelsFolder.holds_manifest(path.parent):
-        return _open(path, None, backend=backend, num_threads=num_threads, contract=contract,
+    where, name = _listing_folder(path)
+    if where is None:
+        return _open(path, None, name, backend=backend, num_threads=num_threads, contract=contract,
                      verify_checksum=verify_checksum, isolate=isolate, quiet=quiet)
-    with manifest_lock(path.parent, shared=True):  # `convert` renames a file and rewrites its entry under this lock
+    with manifest_lock(where, shared=True):  # `convert` renames a file and rewrites its entry under this lock
         try:
-            folder = ModelsFolder.open(path.parent)
+            folder = ModelsFolder.open(where)
         except ManifestError as err:
             raise ModelFileError(f"{path}: {err}") from err
-        return _open(path, folder, backend=backend, num_threads=num_threads, contract=contract,
+        return _open(path, folder, name, backend=backend, num_threads=num_threads, contract=contract,
                      verify_checksum=verify_checksum, isolate=isolate, quiet=quiet)
+
+
+def _listing_folder(path: Path) -> tuple:
+    """(the models folder whose manifest would list `path`, the name it would list it under):
+    the file's own folder when it has a manifest; for a C engine (`convert micro` writes
+    micro/NAME.c), the folder above when that one has a manifest; else (None, the file's name)."""
+    if ModelsFolder.holds_manifest(path.parent):
+        return path.parent, path.name
+    if path.suffix.lower() == ".c" and ModelsFolder.holds_manifest(path.parent.parent):
+        return path.parent.parent, f"{path.parent.name}/{path.name}"
+    return None, path.name
 
 
 def load_listed(folder: ModelsFolder, name: str, *, backend: Optional[str] = None, num_threads: Optional[int] = None,
@@ -207,8 +221,29 @@ def load_listed(folder: ModelsFolder, name: str, *, backend: Optional[str] = Non
     """The file `name` that an opened models folder lists, loaded as `load` loads a file beside
     its manifest, without reading the manifest again (parity loads every artifact of one).
     The caller holds the folder's read lock (ModelsFolder.reading) around it."""
-    return _open(_model_file(folder.file(name)), folder, backend=backend, num_threads=num_threads, contract=None,
+    return _open(_model_file(folder.file(name)), folder, name, backend=backend, num_threads=num_threads, contract=None,
                  verify_checksum=verify_checksum, isolate=None, quiet=quiet)
+
+
+def _checksums(path: Path, entry) -> list:
+    """(file, the sha256 the manifest records for it): the artifact, and beside a C engine its
+    header (compiled with it), when the manifest records the header's."""
+    checks = [(path, entry.sha256)]
+    header_sha256 = entry.extra.get("header_sha256")
+    if entry.format == "c" and isinstance(header_sha256, str):
+        checks.append((path.with_suffix(".h"), header_sha256))
+    return checks
+
+
+def _sha256_regular(path: Path) -> str:
+    """sha256_file of a regular file; ModelFileError for anything else, or a missing file."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise ModelFileError(f"{path}: is {kind}, not a regular file")
+    try:
+        return sha256_file(path)
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read it ({err.strerror or err})") from err
 
 
 def _model_file(path) -> Path:
@@ -220,7 +255,7 @@ def _model_file(path) -> Path:
             f"{path}: Keras models need TensorFlow; the runtime runs the exported .tflite and .onnx files"
         )
     if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file")
+        raise ModelFileError(f"{path}: is a folder; expected a .tflite or .onnx file (or the .c of `convert micro`)")
     if not path.is_file():
         kind = special_kind(path)
         if kind:
@@ -229,17 +264,18 @@ def _model_file(path) -> Path:
     return path
 
 
-def _open(path: Path, folder: Optional[ModelsFolder], *, backend, num_threads, contract, verify_checksum: bool, isolate,
-          quiet: bool) -> Model:
-    """A model file, with its entry in `folder` when it is listed there."""
-    entry = folder.entry(path.name) if folder is not None else None
+def _open(path: Path, folder: Optional[ModelsFolder], listed_as: str, *, backend, num_threads, contract,
+          verify_checksum: bool, isolate, quiet: bool) -> Model:
+    """A model file, with its entry in `folder` when it is listed there (as `listed_as`)."""
+    entry = folder.entry(listed_as) if folder is not None else None
     if entry is not None and verify_checksum:
-        actual = sha256_file(path)
-        if actual != entry.sha256:
-            raise ModelFileError(
-                f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…;"
-                " the file changed since conversion (pass verify_checksum=False / --no-verify to load it anyway)"
-            )
+        for checked, expected in _checksums(path, entry):
+            actual = _sha256_regular(checked)
+            if actual != expected:
+                raise ModelFileError(
+                    f"{checked}: sha256 {actual[:12]}… does not match the manifest's {expected[:12]}…;"
+                    " the file changed since conversion (pass verify_checksum=False / --no-verify to load it anyway)"
+                )
     name = choose_backend(path, backend)
     if isolate is None:
         isolate = not (entry is not None and verify_checksum)
@@ -261,7 +297,7 @@ def _open(path: Path, folder: Optional[ModelsFolder], *, backend, num_threads, c
         from .backends.probe import probe
 
         probe(path, name)
-    arena_bytes = folder.arena_bytes(path.name) if folder is not None else None
+    arena_bytes = folder.arena_bytes(listed_as) if folder is not None else None
     try:  # the contract is known before the interpreter allocates anything for the model's input
         opened = open_backend(path, name, num_threads, quiet, image_shape=contract.image_shape, arena_bytes=arena_bytes)
     except InputShapeError as err:

@@ -24,7 +24,8 @@
 # Per release (PI_EMULATION_RELEASE):
 #   bookworm arm64: tflite, litert     bookworm armhf: tflite
 #   trixie arm64:   litert (tflite-runtime's last wheels are cp311, trixie's Python is 3.13)
-#   trixie armhf:   apt (no interpreter has a cp313 armv7l wheel; Debian 13 builds onnxruntime)
+#   trixie armhf:   apt (no interpreter has a cp313 armv7l wheel; Debian 13 builds onnxruntime), and
+#                   Debian's gcc + libc6-dev, which `run` gives as CC (the runtime's `c` backend)
 #
 # Environment:
 #   PI_EMULATION_RELEASE bookworm (default: Raspberry Pi OS 12, Python 3.11) or trixie (13, Python 3.13)
@@ -58,7 +59,7 @@ esac
 PI_PYTHON=/usr/bin/python$PY_VERSION
 CP_TAG="cp${PY_VERSION/./}"
 STAMP_VERSION=1                       # bump to rebuild everything after changing how it is built
-IMPORTS_TOO=""                        # modules `setup` imports besides numpy and PIL
+IMPORTS_TOO="" HAS_GCC=""             # modules `setup` imports besides numpy and PIL; gcc in the root
 
 # Per architecture. Every arm64 path and stamp is what it was before armhf existed, so a cache
 # built then stays valid; armhf lives beside it in armhf/.
@@ -93,11 +94,10 @@ case "$ARCH" in
         ROOTFS_MB=270
         DEBIAN_PYTHON_PACKAGES="numpy Pillow"
         if [ "$SUITE" = trixie ]; then # no cp313 armv7l wheel of any interpreter: Debian's onnxruntime
-            FLAVOURS="apt"
             # libre2-11 provides libonnxruntime1.21's virtual dependency, which debootstrap does not resolve.
-            DEBIAN_PACKAGES=python3,python3-numpy,python3-pil,python3-onnxruntime,libre2-11
-            ROOTFS_MB=330
-            DEBIAN_PYTHON_PACKAGES="numpy Pillow onnxruntime" IMPORTS_TOO=", onnxruntime"
+            DEBIAN_PACKAGES=python3,python3-numpy,python3-pil,python3-onnxruntime,libre2-11,gcc,libc6-dev
+            FLAVOURS="apt" ROOTFS_MB=440
+            DEBIAN_PYTHON_PACKAGES="numpy Pillow onnxruntime" IMPORTS_TOO=", onnxruntime" HAS_GCC=1
         fi
         ;;
     *)
@@ -105,9 +105,7 @@ case "$ARCH" in
         exit 2
         ;;
 esac
-if [ "$SUITE" = trixie ] && [ "$ARCH" = arm64 ]; then # no cp313 wheels of tflite-runtime
-    FLAVOURS="litert"
-fi
+[ "$SUITE" = trixie ] && [ "$ARCH" = arm64 ] && FLAVOURS="litert" # no cp313 wheels of tflite-runtime
 ROOTFS="$ARCH_CACHE/rootfs"
 PI_EXECUTABLE="$ARCH_CACHE/bin/python$PY_VERSION" # the emulated Python's sys.executable (see write_launcher)
 QEMU_CPU_MODEL="${PI_EMULATION_CPU:-$DEFAULT_CPU}"
@@ -418,7 +416,7 @@ build_host_site() {
 emulate() {
     local flavour="$1"
     shift
-    env -u VIRTUAL_ENV QEMU_CPU="$QEMU_CPU_MODEL" \
+    env -u VIRTUAL_ENV QEMU_CPU="$QEMU_CPU_MODEL" ${HAS_GCC:+"CC=$ARCH_CACHE/bin/cc"} \
         PYTHONPATH="$ARCH_CACHE/site-$flavour:$PROJECT" PYTHONNOUSERSITE=1 \
         "$PI_EXECUTABLE" "$@"
 }
@@ -439,7 +437,8 @@ prepare() {
     flock 9
     ensure_host_tools
     build_rootfs
-    write_launcher
+    write_launcher # and the root's gcc as bin/cc, as the helper's `compiler` says why
+    [ -z "$HAS_GCC" ] || python3_host "$HELPER" compiler "$ROOTFS" "$QEMU" "$ARCH_CACHE" "$QEMU_CPU_MODEL" "$SUITE $ARCH"
     local flavour
     for flavour in $FLAVOURS; do
         build_pi_site "$flavour"
@@ -458,6 +457,7 @@ setup() {
             || die "the '$flavour' flavour does not start under emulation:" "$machine"
         [ "$machine" = "$MACHINE" ] || die "expected machine $MACHINE under emulation, got: $machine"
     done
+    [ -z "$HAS_GCC" ] || machine="$("$ARCH_CACHE/bin/cc" -dumpmachine 2>&1)" || die "gcc does not start under emulation:" "$machine"
 }
 
 # The comment at the top of this file, up to `set`.

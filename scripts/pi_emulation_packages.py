@@ -8,6 +8,7 @@
                                            against the requirements that name them)
   check-deps SITE DIST_PACKAGES MACHINE    every dependency of what pip put in SITE is met by SITE
                                            or Debian's packages
+  compiler ROOT QEMU CACHE CPU RELEASE     write CACHE/bin/cc: the root's gcc under qemu (see compiler())
 
 Exit status non-zero, with the problems on stderr, when a check fails."""
 
@@ -95,7 +96,51 @@ def check_deps(site, dist_packages, machine):
     return "; ".join(problems) or None
 
 
-COMMANDS = {"mirror": mirror, "requirements": requirements, "split-debian": split_debian, "check-deps": check_deps}
+def compiler(root, qemu, cache, cpu, release):
+    """The root's gcc as CACHE/bin/cc, the CC of the emulated programs. qemu user mode emulates one
+    process, and gcc is four (the driver, cc1, as, and ld through collect2). Without qemu
+    registered with binfmt_misc the kernel cannot exec the driver's ARM children, so the driver
+    runs them through a host script (gcc's -wrapper, CACHE/gcc/run) that starts each under qemu,
+    and collect2 finds the root's ld as `real-ld` in a -B folder. --sysroot points it at the root's
+    headers and libraries, which qemu's path translation does not always reach (not through
+    statx). The compiler, headers and libraries are Debian's armhf gcc and libc6-dev, unchanged."""
+    import os
+    from shlex import quote
+
+    shim = os.path.join(cache, "gcc")
+    r, q = quote(root), quote(qemu)
+    scripts = {
+        os.path.join(shim, "run"): [
+            "# gcc's -wrapper: one of gcc's programs (cc1, as, collect2) under qemu, found in the root.",
+            'prog=$1; shift',
+            'case "$prog" in',
+            f'    {r}/*) ;;',
+            f'    /*) [ -e {r}"$prog" ] && prog={r}"$prog" ;;',
+            f'    *) prog={r}/usr/bin/"$prog" ;;',
+            'esac',
+            f'QEMU_LD_PREFIX={r} exec {q} "$prog" "$@"'],
+        os.path.join(shim, "real-ld"): [
+            "# The root's ld under qemu, which collect2 finds in gcc's -B folder.",
+            f'QEMU_LD_PREFIX={r} exec {q} {r}/usr/bin/arm-linux-gnueabihf-ld.bfd "$@"'],
+        os.path.join(cache, "bin", "cc"): [
+            f"# Debian {release}'s gcc under qemu user mode.",
+            "unset QEMU_ARGV0 PYTHONHOME",
+            f'export QEMU_LD_PREFIX={r} QEMU_CPU="${{QEMU_CPU:-{cpu}}}"',
+            f'exec {q} {r}/usr/bin/gcc --sysroot={r} -wrapper {quote(shim + "/run")} -B {quote(shim + "/")} "$@"'],
+    }
+    for path, lines in scripts.items():
+        text = "\n".join(["#!/bin/sh", "# Written by scripts/pi_emulation.sh (pi_emulation_packages.py compiler)."]
+                         + lines) + "\n"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path + ".partial", "w") as f:
+                f.write(text)
+            os.chmod(path + ".partial", 0o755)
+            os.replace(path + ".partial", path)
+
+
+COMMANDS = {"mirror": mirror, "requirements": requirements, "split-debian": split_debian, "check-deps": check_deps,
+            "compiler": compiler}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -46,6 +46,10 @@ if command -v dpkg-query >/dev/null; then
     # tests then fail, saying what is missing).
     ( apt_install gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ) \
         || echo "warning: the Cortex-M toolchain is not installed: the C engine's emulated tests will fail" >&2
+    # The same engine built for an ARMv6 Raspberry Pi (Zero, 1) by Debian's armhf cross compiler,
+    # against its C headers, and run on qemu's user-mode ARM1176 (tests/test_c_armv6.py).
+    ( apt_install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static ) \
+        || echo "warning: the armhf cross compiler or qemu-user-static is not installed: the ARMv6 tests will fail" >&2
 fi
 
 # onnxruntime-web, exactly as web/package-lock.json pins it, into web/node_modules (its

@@ -90,18 +90,43 @@ def recorded(result: subprocess.CompletedProcess) -> dict:
             "stdout": result.stdout, "stderr": result.stderr}
 
 
+def once_per_run(tmp_path_factory, name: str, make) -> tuple:
+    """(folder, record): `make(folder)` fills the new folder and returns a JSON record, once per
+    test run. Under pytest-xdist the workers share it: the first to need it makes it under a file
+    lock, the others wait and read the folder and the record."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name) / "models"
+        return folder, make(folder)
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, common to its workers
+    folder, done = shared / f"{name}-models", shared / f"{name}-run.json"
+    with FileLock(shared / f"{name}.lock"):
+        if not done.exists():
+            done.write_text(json.dumps(make(folder)))
+        return folder, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> PipelineRun:
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return train_and_convert(tmp_path_factory.mktemp("models"))
-    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, common to its workers
-    models, done = shared / "pipeline-models", shared / "pipeline-run.json"
-    with FileLock(shared / "pipeline.lock"):
-        if not done.exists():
-            run = train_and_convert(models)
-            done.write_text(json.dumps({"train": recorded(run.train), "convert": recorded(run.convert)}))
-        runs = json.loads(done.read_text())
+    def make(models: Path) -> dict:
+        run = train_and_convert(models)
+        return {"train": recorded(run.train), "convert": recorded(run.convert)}
+
+    models, runs = once_per_run(tmp_path_factory, "pipeline", make)
     return PipelineRun(models, completed(runs["train"]), completed(runs["convert"]))
+
+
+@pytest.fixture(scope="session")
+def micro_models(pipeline, tmp_path_factory) -> tuple:
+    """A copy of the pipeline's folder after `python -m convert micro --npu ethos-u55-128`
+    (TFLite Micro's files, the C engine, Vela's file): (folder, convert's CLI result)."""
+    def make(models: Path) -> dict:
+        pipeline.copy(models)
+        result = run_cli("convert", "micro", "--models", models, "--npu", "ethos-u55-128")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return {"convert": recorded(result)}
+
+    models, runs = once_per_run(tmp_path_factory, "micro", make)
+    return models, completed(runs["convert"])
 
 
 @pytest.hookimpl(trylast=True)  # after -m has deselected what this run leaves out

@@ -118,7 +118,7 @@ def engine_op_outputs(engine, inputs: np.ndarray, folder) -> list:
     import ctypes
     from pathlib import Path
 
-    from convert.c_engine.host import compile_shared
+    from runtime.backends.c_engine import compile_shared
 
     folder = Path(folder)
     (folder / f"{engine.name}.h").write_text(engine.header)

@@ -34,12 +34,9 @@ def coverage_models() -> dict:
 
 
 @pytest.fixture(scope="module")
-def micro_run(pipeline, tmp_path_factory):
+def micro_run(micro_models):
     """The seed MLP through `python -m convert micro --npu ethos-u55-128`: (models folder, its CLI result)."""
-    models = pipeline.copy(tmp_path_factory.mktemp("engine") / "models")
-    result = run_cli("convert", "micro", "--models", models, "--npu", "ethos-u55-128")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return models, result
+    return micro_models
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,7 @@ def test_every_op_equals_tflite_micro_byte_for_byte(coverage_models, variant, tm
     """Every op's output tensor, on every input, against TFLite Micro's interpreter keeping
     all its tensors; and the final output through the plain engine."""
     from convert.c_engine import generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
 
     data = coverage_models[variant]
     engine = generate(data, "coverage")
@@ -84,18 +81,18 @@ def test_every_op_equals_tflite_micro_byte_for_byte(coverage_models, variant, tm
     assert not differing, f"{len(differing)} op outputs differ, first (input, op): {differing[0]}"
     for op in theirs[0]:  # no op is saturated into a constant by these inputs
         assert len({bytes(t[op]) for t in theirs}) > 1, op
-    final = HostEngine(engine.source, engine.header, "coverage").run(x)
+    final = EngineLibrary(engine.source, engine.header, "coverage").run(x)
     assert np.array_equal(final, engine_models.tflm_outputs(data, x))
 
 
 def test_seed_mlp_equals_tflite_micro_on_every_reference_image(micro_mlp, reference):
     from convert.c_engine import generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
 
     engine = generate(micro_mlp, "mnist_mlp_int8", "mnist_mlp_int8_micro.tflite")
     assert engine.ops == ("FULLY_CONNECTED", "RESHAPE", "SOFTMAX")
     x = reference_inputs(engine, reference.images)
-    ours = HostEngine(engine.source, engine.header, engine.name).run(x)
+    ours = EngineLibrary(engine.source, engine.header, engine.name).run(x)
     theirs = engine_models.tflm_outputs(micro_mlp, x)
     assert len(x) == 1000 and np.array_equal(ours, theirs)
     assert (ours.argmax(1) == reference.labels).mean() > 0.85  # the outputs are the model's answers
@@ -106,7 +103,7 @@ def test_emulated_cortex_m_gives_the_hosts_bytes(micro_mlp, coverage_models, ref
     """Cross-compiled with arm-none-eabi-gcc and picolibc, run on QEMU: a handful of inputs
     of each model; flash, RAM, stack and instructions are measured and printed."""
     from convert.c_engine import cortex_m, generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
 
     for name, data, inputs in (
             ("mnist_mlp_int8", micro_mlp, lambda e: reference_inputs(e, reference.images[:EMULATED_INPUTS])),
@@ -115,7 +112,7 @@ def test_emulated_cortex_m_gives_the_hosts_bytes(micro_mlp, coverage_models, ref
         x = inputs(engine)
         built = cortex_m.build(engine, tmp_path / name, core)
         run = cortex_m.run(built, x)
-        assert np.array_equal(run.outputs, HostEngine(engine.source, engine.header, name).run(x))
+        assert np.array_equal(run.outputs, EngineLibrary(engine.source, engine.header, name).run(x))
         assert built.engine.bss == engine.arena_bytes  # the plan is all the static RAM it takes
         assert 0 < run.stack_bytes < 1024 and all(n > 1000 for n in run.instructions)
         print(f"{name} on {core}: flash {built.engine.flash} B, RAM {engine.arena_bytes} B + stack {run.stack_bytes} B, "
@@ -148,7 +145,7 @@ def test_an_input_written_in_place_gives_the_same_outputs(coverage_models, tmp_p
     import ctypes
 
     from convert.c_engine import generate
-    from convert.c_engine.host import HostEngine, compile_shared
+    from runtime.backends.c_engine import EngineLibrary, compile_shared
 
     engine = generate(coverage_models["per-channel"], "in_place")
     (tmp_path / "in_place.h").write_text(engine.header)
@@ -157,7 +154,7 @@ def test_an_input_written_in_place_gives_the_same_outputs(coverage_models, tmp_p
     library.in_place_input.restype = ctypes.c_void_p
     library.in_place_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     x = random_inputs(engine.input.shape[1:], 8)
-    expected = HostEngine(engine.source, engine.header, "in_place").run(x)
+    expected = EngineLibrary(engine.source, engine.header, "in_place").run(x)
     out = np.empty(engine.output.bytes, np.int8)
     for image, want in zip(x, expected):
         slot = library.in_place_input()
@@ -235,7 +232,7 @@ def test_names_from_the_file_cannot_break_out_of_a_comment(coverage_models):
     import flatbuffers
 
     from convert.c_engine import generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(coverage_models["per-channel"], 0))
     for tensor in model.subgraphs[0].tensors:
@@ -244,7 +241,7 @@ def test_names_from_the_file_cannot_break_out_of_a_comment(coverage_models):
     builder.Finish(model.Pack(builder), b"TFL3")
     engine = generate(bytes(builder.Output()), "hostile")
     assert "Keras layer 'evil_/ int x = 1 /_ __ __/ _'" in engine.source and "*/ int x" not in engine.source
-    HostEngine(engine.source, engine.header, "hostile")  # compiles with -Wall -Wextra -Werror -pedantic
+    EngineLibrary(engine.source, engine.header, "hostile")  # compiles with -Wall -Wextra -Werror -pedantic
 
 
 def test_generation_and_the_host_engine_need_no_tensorflow(coverage_models, tmp_path):
@@ -253,9 +250,9 @@ def test_generation_and_the_host_engine_need_no_tensorflow(coverage_models, tmp_
     script = BLOCK_TENSORFLOW + textwrap.dedent(f"""
         import numpy as np
         from convert.c_engine import generate
-        from convert.c_engine.host import HostEngine
+        from runtime.backends.c_engine import EngineLibrary
         engine = generate(open({str(path)!r}, "rb").read(), "coverage")
-        out = HostEngine(engine.source, engine.header, "coverage").run(np.zeros((2, 16, 16, 3), np.int8))
+        out = EngineLibrary(engine.source, engine.header, "coverage").run(np.zeros((2, 16, 16, 3), np.int8))
         print(out.shape, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
         """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -296,10 +293,8 @@ def test_convert_micro_writes_the_engine_beside_the_tflm_files(micro_run, refere
     assert "The model's input: value = pixel / 255 (light ink on dark background)." in header
     assert f"#define mnist_mlp_int8_ARENA_BYTES {ram['plan_bytes']}" in header
 
-    parity = run_cli("runtime", "parity", "--models", models, "--json")
-    assert parity.returncode == 0, parity.stdout[-2000:] + parity.stderr[-2000:]
-    skipped = {s["artifact"]: s["reason"] for s in json.loads(parity.stdout)["skipped"]}
-    assert "the runtime has no backend for C source" in skipped[ENGINE_FILES["source"]]
+    assert entry["header_sha256"] == sha256_file(models / ENGINE_FILES["header"])
+    assert entry["metrics"]["verified_with"].startswith("c gcc ")
 
 
 @pytest.mark.slow

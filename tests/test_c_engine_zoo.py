@@ -81,7 +81,7 @@ def test_emulated_core_gives_the_hosts_bytes_on_100_images(converted, name, core
     first 100 reference images: TFLite Micro's bytes, and the host's."""
     import runtime
     from convert.c_engine import cortex_m, generate
-    from convert.c_engine.host import HostEngine
+    from runtime.backends.c_engine import EngineLibrary
     from runtime.store.bundles import load_reference
 
     folder = converted[name]
@@ -92,7 +92,7 @@ def test_emulated_core_gives_the_hosts_bytes_on_100_images(converted, name, core
     model = runtime.load(folder / tflm["path"], backend="tflite-micro")
     x = model.pixels_to_input(model.contract.check_shape(load_reference(folder).images[:EMULATED_IMAGES]))
     assert len(x) == EMULATED_IMAGES
-    host = HostEngine(engine.source, engine.header, engine.name).run(x)
+    host = EngineLibrary(engine.source, engine.header, engine.name).run(x)
     assert np.array_equal(host, engine_models.tflm_outputs(data, x))
     built = cortex_m.build(engine, tmp_path, core)
     run = cortex_m.run(built, x)

@@ -163,3 +163,17 @@ def test_the_recommendation_in_one_line_as_bench_prints_it():
     assert apt.startswith("onnxruntime for .onnx; install: sudo apt install python3-onnxruntime python3-numpy python3-pil")
     nothing = recommendation(advise(trixie_armhf({"python3-onnxruntime": []})))
     assert nothing.startswith("no interpreter package installs on this device: ") and "\n" not in nothing
+
+def test_the_c_engine_line_says_what_it_needs():
+    """A Pi Zero (armv6l) where no interpreter installs still runs `convert micro`'s C engine
+    with a C compiler and numpy: doctor says so, or what installs them."""
+    zero = trixie_armhf(None, os_id="raspbian", machine="armv6l")
+    report = format_report(zero, advise(zero))
+    assert "no .tflite or .onnx file can run here" in report
+    assert report.splitlines()[-1] == ("C engine (micro/NAME.c of `python -m convert micro`, --backend c): runs on any "
+                                       "device with a C compiler and numpy: sudo apt install gcc python3-numpy")
+    zero.c_compiler = "/usr/bin/cc"
+    assert format_report(zero, advise(zero)).endswith("runs here, built by /usr/bin/cc; it needs numpy too (sudo apt "
+                                                      "install python3-numpy)")
+    zero.packages["numpy"] = "1.24.2"
+    assert format_report(zero, advise(zero)).endswith("runs here, built by /usr/bin/cc")

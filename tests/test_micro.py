@@ -150,7 +150,7 @@ def test_parity_through_the_tflite_micro_backend(micro):
     assert re.search(r"outputs (equal|differ from) LiteRT's \(builtin kernels without XNNPACK\)", notes[0])
     assert {s["artifact"] for s in report["skipped"]} == {"mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite",
                                                            "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx",
-                                                           "micro/mnist_mlp_int8.c"}  # the C engine: no runtime backend
+                                                           "micro/mnist_mlp_int8.c"}  # the C engine runs on the c backend
 
 
 def test_tflm_int8_outputs_against_litert_are_what_parity_notes(micro, reference):

@@ -11,7 +11,9 @@ qemu user-mode emulation, built and cached by scripts/pi_emulation.sh:
   - arm64: the litert flavour (tflite-runtime has no cp313 wheels)
   - armhf: no interpreter has cp313 armv7l wheels, but Debian builds onnxruntime 1.21 for it: the
     apt flavour (python3-onnxruntime, python3-numpy, python3-pil, nothing from PyPI) runs the .onnx
-    files, and its 1.21 is where the runtime must leave out a graph transformer (runtime/backends/onnx_runtime.py).
+    files, and its 1.21 is where the runtime must leave out a graph transformer (runtime/backends/onnx_runtime.py);
+    with Debian's gcc and libc6-dev, the runtime's `c` backend builds and checks `convert micro`'s
+    C engine with the device's own compiler.
 
 `python -m runtime parity` and `predict` run there on the artifacts the training environment
 built, and the int8 model's answers are compared with those of the same package versions on
@@ -237,7 +239,8 @@ def test_unlisted_file_is_probed_in_an_emulated_child(target, pipeline, tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     info = json.loads(result.stdout)
     assert info["manifest"] is None and info["backend"].startswith(target.tflite_backend + " ")
-    assert len(list((cache / "probed").iterdir())) == 1, "the emulated child's pass was not recorded"
+    recorded = [p for p in (cache / "probed").iterdir() if not p.name.startswith(".")]  # not the cache's .secret
+    assert len(recorded) == 1, "the emulated child's pass was not recorded"
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t.flavour == "tflite"], ids=str, indirect=True)
@@ -399,3 +402,52 @@ def test_trixie_armhf_checks_the_onnx_files_alone(emulations, pipeline, tmp_path
         assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "refused"
         with capsys.disabled():
             print(f"\n[pi emulation] {TRIXIE_ARMHF}: parity {name} alone: {check['summary'][:160]}")
+
+# Run on trixie armhf: the C engine through the runtime's `c` backend, built by the root's gcc.
+C_ENGINE = """
+import platform, sys
+import numpy as np
+import runtime
+from runtime.store.bundles import load_reference
+
+models, out = sys.argv[1:]
+model = runtime.load(f"{models}/micro/mnist_mlp_int8.c")
+np.savez(out, machine=platform.machine(), compiler=model.backend.version, target=model.backend.library.compiler.target,
+         origin=model.backend.library.origin, probs=model.predict(load_reference(models).images))
+"""
+
+
+def test_trixie_armhf_checks_the_c_engine_built_by_its_own_gcc(emulations, micro_models, reference, tmp_path, monkeypatch,
+                                                               capsys):
+    """32-bit Raspberry Pi OS 13 with Debian's gcc and libc6-dev: `parity --backend c` builds the
+    C engine with the device's own gcc, caches the armhf library, and passes; a second process
+    loads it from the cache, and its outputs on every reference image are TFLite Micro's on x86_64."""
+    import runtime
+
+    setup = emulations(TRIXIE_ARMHF)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGE_MNIST_CACHE", str(cache))
+    models, _ = micro_models
+    start = time.monotonic()
+    result = pi("run", TRIXIE_ARMHF, "-m", "runtime", "parity", "--models", models, "--backend", "c", "--json", cwd=tmp_path)
+    parity_s = time.monotonic() - start
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    rows = {a["artifact"]: a for a in report["artifacts"]}
+    assert list(rows) == ["micro/mnist_mlp_int8.c"] and rows["micro/mnist_mlp_int8.c"]["passed"]
+    assert report["platform"]["machine"] == "armv7l" and report["platform"]["c"].startswith("gcc 14.")
+    libraries = list((cache / "c-engines").glob("*.so"))
+    assert len(libraries) == 1 and libraries[0].read_bytes()[18] == 40  # ELF e_machine 40: ARM
+
+    script, out = tmp_path / "c_engine.py", tmp_path / "armv7l.npz"
+    script.write_text(C_ENGINE)
+    dumped = pi("run", TRIXIE_ARMHF, script, models, out, cwd=tmp_path)
+    assert dumped.returncode == 0, dumped.stdout[-3000:] + dumped.stderr[-3000:]
+    arm = dict(np.load(out))
+    assert str(arm["machine"]) == "armv7l" and str(arm["target"]) == "arm-linux-gnueabihf" and str(arm["origin"]) == "cache"
+    tflm = runtime.load(models / "mnist_mlp_int8_micro.tflite", backend="tflite-micro").predict(reference.images)
+    assert np.array_equal(arm["probs"], tflm)
+    with capsys.disabled():
+        print(f"\n[pi emulation] {setup['summary']}\n[pi emulation] {TRIXIE_ARMHF}: parity --backend c PASS in "
+              f"{parity_s:.0f} s (built by {arm['compiler']}, {arm['target']}); outputs equal to TFLite Micro's on x86_64 "
+              f"on {len(tflm)} of {len(tflm)} images")

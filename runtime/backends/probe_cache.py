@@ -19,14 +19,13 @@ import hmac
 import importlib
 import os
 import secrets
-import stat
 import sys
 from pathlib import Path
 from typing import Optional
 
 from ..store.files import sha256_file
-from .interpreters import MODULES, package_version
-from ..store.user_cache import cache_dir
+from .interpreters import COMPILED, MODULES, package_version
+from ..store.user_cache import cache_dir, untrusted_reason
 
 SECRET_NAME = ".secret"
 SECRET_BYTES = 32
@@ -40,6 +39,8 @@ CHECK_VERSION = "1"
 def interpreter_version(backend: str) -> str:
     """The backend's package version, from its module (imported already when a backend was
     chosen; importlib.metadata would cost more than the lookup saves)."""
+    if backend in COMPILED:  # the compiler that builds it ("gcc 12.2.0")
+        return package_version(backend)
     try:
         top = importlib.import_module(MODULES[backend].split(".")[0])
     except ImportError:
@@ -93,7 +94,7 @@ class ProbeCache:
         the secret is not the user's own, private and real (no link)."""
         if create and not os.path.lexists(self.folder):
             self.folder.mkdir(mode=0o700, parents=True)
-        if not _own_private(self.folder, stat.S_ISDIR, group_readable=True):
+        if not _own_private(self.folder, group_readable=True):
             return None
         path = self.folder / SECRET_NAME
         secret = _read_own_file(path, SECRET_BYTES)
@@ -107,16 +108,14 @@ def _mac(secret: bytes, key: str) -> str:
     return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
-def _own_private(path: Path, is_kind, group_readable: bool = False) -> bool:
-    """Whether `path` itself (not what a link points to) is of the kind, the user's own, and
+def _own_private(path: Path, group_readable: bool = False) -> bool:
+    """Whether the folder `path` itself (not what a link points to) is the user's own, and
     writable by nobody else (readable by nobody else either, unless `group_readable`)."""
     try:
         info = os.lstat(path)
     except OSError:
         return False
-    others = 0o022 if group_readable else 0o077
-    return (is_kind(info.st_mode) and not info.st_mode & others
-            and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))
+    return not untrusted_reason(info, folder=True, private=not group_readable)
 
 
 def _read_own_file(path: Path, limit: int) -> Optional[bytes]:
@@ -128,8 +127,7 @@ def _read_own_file(path: Path, limit: int) -> Optional[bytes]:
         return None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if (not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or info.st_size > limit
-                or (hasattr(os, "getuid") and info.st_uid != os.getuid())):
+        if untrusted_reason(info, private=True) or info.st_size > limit:
             return None
         return handle.read(limit + 1)
 

@@ -154,10 +154,6 @@ def _check_models(folder: ModelsFolder, limits, backend, num_threads, verify_che
     backends = {}
     for entry in manifest.exported:
         name, precision = entry.path, entry.precision
-        if entry.format == "c":  # `convert micro`'s C engine: no runtime backend runs C source (yet)
-            report.skipped.append((name, precision, "a C engine: `python -m convert micro` compiled it and checked it "
-                                   "against TFLite Micro and Keras; the runtime has no backend for C source"))
-            continue
         path = folder.file(name)
         size = path.stat().st_size if path.is_file() else 0
         micro = entry.format == "tflite-micro"
@@ -195,7 +191,8 @@ class _NotThisBackend(Exception):
 def _backend_for(path: Path, backend, micro: bool = False):
     """The backend to load an artifact with. The batch-1 model of a tflite-micro artifact runs
     on TFLite Micro when it is installed (else on the .tflite backends); TFLite Micro runs
-    nothing else."""
+    nothing else. A C engine (`convert micro`'s .c) runs on the `c` backend, the only one that
+    runs it, and `--backend c` runs nothing else."""
     from ..backends import BACKENDS_FOR_FORMAT
     from ..errors import BackendUnavailableError
     from ..backends.interpreters import import_backend
