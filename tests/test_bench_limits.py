@@ -28,6 +28,7 @@ def test_batch_sizes_and_run_counts():
     assert runs_for(1e-6) == MAX_RUNS and runs_for(10.0) == MIN_RUNS and runs_for(0.01) == 200
 
 
+@pytest.mark.slow  # bench measures every other file in full
 def test_bench_skips_a_bad_artifact_and_measures_the_others(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     damaged = models / "mnist_mlp_float32.tflite"

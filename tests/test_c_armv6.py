@@ -38,6 +38,8 @@ DEBIAN_ARMHF = ()
 HARNESS = ROOT / "tests" / "armv6_harness.c"
 SIGILL = -4
 
+pytestmark = pytest.mark.emulation  # qemu-arm's ARM1176, as tests/test_pi_emulation.py's Pis
+
 
 def tool(names) -> str:
     found = next((shutil.which(name) for name in names if shutil.which(name)), None)

@@ -1,6 +1,7 @@
 """Counts in messages agree with their noun: "1 image", "2 images", never "1 images"."""
 
 import numpy as np
+import pytest
 
 from conftest import run_cli
 from runtime.tables import plural
@@ -11,6 +12,7 @@ def test_plural_is_singular_for_one_only():
     assert plural(1, "class", "classes") == "class" and plural(3, "class", "classes") == "classes"
 
 
+@pytest.mark.slow  # a conversion through the CLI (TensorFlow in a new process)
 def test_convert_says_one_image_not_one_images(pipeline, tmp_path):
     data = tmp_path / "one.npz"
     np.savez(data, x=np.zeros((1, 28, 28), np.uint8), y=np.zeros(1, np.int64))
@@ -21,6 +23,7 @@ def test_convert_says_one_image_not_one_images(pipeline, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_class_names_count_is_singular_for_one(pipeline, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("only\n")
