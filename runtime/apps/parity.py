@@ -1,6 +1,8 @@
 """`python -m runtime parity`: every artifact of a manifest run on the reference images and
 judged against the Keras model (runtime.evaluate.parity), printed as the parity table or as
-JSON, with the HTML report and model card of --report; exit status 1 when any artifact fails."""
+JSON, with the HTML report and model card of --report. The exit status says the outcome: 0
+every file verified, 1 a file refused (or none could run), EXIT_UNPROVEN when none is refused
+but a file is unproven, 2 when the check could not start."""
 
 from __future__ import annotations
 
@@ -9,8 +11,14 @@ import sys
 
 from ..evaluate.parity import check_models, limits_from_options
 from ..evaluate.platform_info import describe_platform
-from ..tables import parity_table, plural
+from ..tables import outcome_line, parity_table, plural
+from ..verdict import REFUSED, UNPROVEN, VERIFIED
 from .start import SETUP_ERRORS, fail
+
+EXIT_UNPROVEN = 3
+"""Nothing refused, but a file's reference images could not show it within the budget: a
+script that gates a deployment on `runtime parity` decides what that means for it."""
+EXIT_STATUS = {VERIFIED: 0, REFUSED: 1, UNPROVEN: EXIT_UNPROVEN}
 
 
 def run(args) -> int:
@@ -38,7 +46,7 @@ def run(args) -> int:
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
-            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed")
+            print("\n" + outcome_line(report.results))
     if args.report:
         from .report import ReportOptions, write_report
 
@@ -49,4 +57,4 @@ def run(args) -> int:
             return fail(f"report not written: {err}")
         print(f"Report: {files.html} ({len(files.figures)} figures beside it), model card: {files.card}",
               file=sys.stderr if args.json else sys.stdout)
-    return 0 if report.passed else 1
+    return EXIT_STATUS[report.status]
