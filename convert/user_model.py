@@ -175,14 +175,20 @@ def calibration_count(count: int) -> int:
     return min(CALIBRATION_IMAGES, max(MIN_CALIBRATION_IMAGES, count // CALIBRATION_SHARE), count // 2)
 
 
-def split(count: int, image_bytes: int = 1, seed: int = SPLIT_SEED) -> tuple:
+def split(count: int, image_bytes: int = 1, labels: Optional[np.ndarray] = None, seed: int = SPLIT_SEED) -> tuple:
     """(reference indices, calibration indices), disjoint, drawn at random with a fixed seed:
     calibration_count(count) images calibrate int8, every other one is held out as the reference
     bundle the verdicts rest on (at most MAX_REFERENCE, and MAX_REFERENCE_BYTES of pixels at
-    `image_bytes` each)."""
+    `image_bytes` each). With labels both are stratified: each class gives its share."""
     if count < 2:
         raise DataError(f"the data has {count} {plural(count, 'image')}; at least 2 are needed (one to check, one to calibrate)")
     order = np.random.default_rng(seed).permutation(count)
+    if labels is not None:  # each image's place within its class, as a fraction: any prefix holds each class's share
+        place = np.empty(count)
+        for c in np.unique(labels):
+            members = order[labels[order] == c]
+            place[members] = (np.arange(len(members)) + 0.5) / len(members)
+        order = order[np.argsort(place[order], kind="stable")]
     calibration = order[:calibration_count(count)]
     most = min(MAX_REFERENCE, max(1, MAX_REFERENCE_BYTES // max(1, image_bytes)))
     return np.sort(order[len(calibration):][:most]), calibration
@@ -325,7 +331,7 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         raise UserModelError(f"{source}: {len(names)} class {plural(len(names), 'name')}, but {path.name} outputs {classes} {plural(classes, 'class', 'classes')}")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
-    reference, calibration = split(len(x), int(np.prod(x.shape[1:])))
+    reference, calibration = split(len(x), int(np.prod(x.shape[1:])), y)
     x_ref = contract.model_input(x[reference])
     model, probs, appended = _probabilities(model, x_ref, path, log)
     check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)

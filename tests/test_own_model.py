@@ -77,7 +77,7 @@ def test_manifest_records_the_contract_labels_and_architecture(shapes):
 def test_reference_and_calibration_never_share_an_image(shapes):
     with np.load(shapes["models"] / "reference.npz") as ref, np.load(shapes["models"] / "calibration.npz") as cal:
         reference, calibration = ref["images"], cal["images"]
-        assert np.bincount(ref["labels"]).tolist() == [75, 75, 75]  # stratified
+        assert np.bincount(ref["labels"]).tolist() == [HELD_OUT // 3] * 3  # stratified
     assert reference.shape == (HELD_OUT, SIZE, SIZE, 3) and calibration.shape == (CALIBRATION, SIZE, SIZE, 3)
     seen = {image.tobytes() for image in calibration}
     assert not any(image.tobytes() in seen for image in reference)
@@ -230,11 +230,12 @@ def test_unlabelled_npz_data_gives_agreement_only(shapes, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "no labels, so agreement only" in result.stdout
     row = next(line for line in result.stdout.splitlines() if line.startswith("shapes_float32.onnx"))
-    assert row.split()[4:6] == ["-", "-"] and row.endswith("pass")  # accuracy and Δ acc not measured
+    assert row.split()[4:6] == ["-", "-"] and row.split()[-1] == "verified"  # accuracy and Δ acc not measured
     manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
     assert manifest["labels"] == ["round", "box", "wedge"] and manifest["artifacts"][1]["metrics"].get("accuracy") is None
     parity = run_cli("runtime", "parity", "--models", tmp_path / "models")
-    assert parity.returncode == 0 and "(no labels: agreement only)" in parity.stdout
+    statuses = listed_statuses(tmp_path / "models")  # 35 images: an int8 file may be unproven (parity exits 3)
+    assert parity.returncode == parity_exit(statuses.values()) and "(no labels: agreement only)" in parity.stdout
 
 
 def _labels_file(folder, names):
