@@ -31,16 +31,21 @@ examples:
   python -m convert all --keras net.keras --data data.npz --labels names.txt --input-scale 1
 
 Each file is loaded back through the runtime and compared with the Keras model on the
-reference bundle before it replaces anything; the exit status is 1 if any check fails.
-A lossy file is judged on its accuracy change on those images, paired image by image, with
-the 95% bound that their number leaves: it fails only when they show a loss beyond
---max-drop. The verdict, its numbers and the limits go into the manifest.
+reference bundle before it replaces anything. A lossy file is judged on its accuracy change on
+those images, paired image by image: verified when they show (95%) that it loses no more than
+--max-drop, refused (not written) when they show it loses more, unproven (written, and said
+so) when they show neither; the verdict says which --max-drop they do prove and about how many
+images would settle it. An int8 file that is not verified is replaced by the cheapest measured
+fix that is (7-bit or per-tensor weights, ops kept in float, 16-bit activations), else by the
+one with the best measured change; each try and its time is printed. The verdict, its numbers
+and the limits go into the manifest. Exit status 1 if any file is refused, 2 for bad input.
 
 Your own model (--keras): any Keras 3 image classifier saved as .keras, one input (H, W) or
 (H, W, C) with C 1 or 3, one output of N classes. --data is an .npz with x (uint8 images)
 and optionally y (labels) and class_names, or a folder with one subfolder of images per
-class (as for keras.utils.image_dataset_from_directory). A share of it is held out as the
-reference bundle, the rest calibrates int8; without labels, parity is agreement only. The
+class (as for keras.utils.image_dataset_from_directory). One image in ten (25 to 200)
+calibrates int8 and every other one is held out as the reference bundle the verdicts rest on
+(up to 10,000); without labels, parity is agreement only. The
 models folder defaults to models/<model name>.
 """
 
@@ -64,13 +69,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"precisions: TFLite any of {', '.join(TFLITE_PRECISIONS)}; ONNX "
                         f"{' or '.join(ONNX_PRECISIONS)} (default: {' '.join(DEFAULT_PRECISIONS)})")
     parser.add_argument("--calibration-samples", type=int, default=None, metavar="N",
-                        help="training images used to calibrate int8 activations (default: all that "
-                        "`python -m train` kept in calibration.npz, up to 2000)")
+                        help="training images used to calibrate int8 activations (default: 200, or all the "
+                        "calibration bundle holds when fewer; measured: more do not make int8 more accurate)")
     parser.add_argument("--per-tensor", action="store_true",
                         help="int8 weights with one scale per tensor instead of one per output channel")
     parser.add_argument("--plain-int8", action="store_true",
-                        help="when int8 TFLite misses --max-drop, refuse it at once instead of trying the measured fixes "
-                        "(the most harmful ops kept in float, int16 activations, the other weight granularity)")
+                        help="write int8 files as plain int8 quantization makes them (verified or unproven) or refuse "
+                        "them, without trying the measured fixes (7-bit or per-tensor weights, the most harmful ops "
+                        "kept in float, 16-bit activations)")
     parser.add_argument("--engine", choices=["c", "none"], default="c",
                         help="micro: also write the C engine, micro/<name>.c and .h: the int8 model as plain C99 with a "
                         "static memory plan and no interpreter, its outputs checked byte for byte against TFLite Micro's "
@@ -93,9 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     judged = parser.add_argument_group("what every file must meet (recorded in the manifest; `runtime parity` repeats it)")
     judged.add_argument("--max-drop", type=_non_negative, default=None, metavar="PP",
                         help="lossy files (int8, float16, dynamic, micro): the largest accuracy loss against Keras, in "
-                        "percentage points, that the reference images may show before the file is refused; a change "
-                        f"they cannot tell from zero, or a gain, never fails (default: {DEFAULT_MAX_DROP * 100:g}); web: "
-                        "the page's artifact must meet it (default there: as it was converted)")
+                        "percentage points: verified when the reference images show the loss within it, refused when "
+                        "they show it beyond, unproven otherwise (default: "
+                        f"{DEFAULT_MAX_DROP * 100:g}); web: the page's artifact must meet it (default there: as it was "
+                        "converted)")
     judged.add_argument("--float-max-dp", type=_non_negative, default=None, metavar="X",
                         help="float32 files: the largest |Δp| of any class on any image; top-1 may differ only on "
                         f"near-ties (default: {DEFAULT_FLOAT_MAX_DP:g})")

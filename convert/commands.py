@@ -66,7 +66,8 @@ def run(args) -> int:
             report = convert_micro(MicroOptions(models=args.models, precision=args.quantize[0],
                                                 calibration_samples=args.calibration_samples,
                                                 per_channel=not args.per_tensor, limits=limits_for(args),
-                                                engine=args.engine == "c", npu=args.npu))
+                                                engine=args.engine == "c", npu=args.npu,
+                                                fallback=not args.plain_int8))
         else:
             report = convert(ConvertOptions(
                 targets_for(args), models=args.models, calibration_samples=args.calibration_samples,

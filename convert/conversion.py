@@ -27,7 +27,8 @@ from .keras_file import load_keras
 from .onnx_export import FloatOnnx, finish_onnx, quantize_onnx
 from .pixel_input import PIXEL_PRECISIONS, keras_with_pixel_input
 from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_bytes
-from .verify import Candidate, Judged, verify, with_candidate
+from .user_model import CALIBRATION_IMAGES
+from .verify import Candidate, verify
 
 TOOLS = ("tensorflow", "keras", "onnx", "tf2onnx", "flatbuffers", "ai-edge-litert", "onnxruntime", "numpy")
 """The packages whose versions an exported file's entry records."""
@@ -56,7 +57,8 @@ class ConvertOptions:
     targets: list
     models: str = "models"
     calibration_samples: Optional[int] = None
-    """How many training images calibrate int8 activations; None: all that train kept."""
+    """How many training images calibrate int8 activations; None: CALIBRATION_IMAGES (200), or
+    all the calibration bundle holds when fewer."""
     per_channel: bool = True
     """int8 weights with one scale per output channel (False: one per tensor)."""
     diagnose: bool = False
@@ -69,7 +71,8 @@ class ConvertOptions:
     limits: Limits = field(default_factory=Limits)
     """What each file must meet: the accuracy budget of lossy files, the tolerance of float ones."""
     fallback: bool = True
-    """When int8 TFLite misses the budget, try the measured fixes (ops in float, 16x8, granularity)."""
+    """When an int8 file is not verified, try the measured fixes (convert/fixes.py); False
+    (--plain-int8): write plain int8 as judged, verified or unproven, or refuse it."""
     golden_images: int = GOLDEN_IMAGES
     """The most images of the golden set each file carries (convert/golden.py; 0: none, as without metadata)."""
 
@@ -102,7 +105,8 @@ class Inputs:
 
 
 def check_inputs(folder: ModelsFolder, calibration_samples: Optional[int], needs_calibration: bool) -> tuple:
-    """(Inputs, the number of calibration images to use: all the bundle holds when None): the
+    """(Inputs, the number of calibration images to use: CALIBRATION_IMAGES when None, or all
+    the bundle holds when fewer): the
     Keras model and both bundles unchanged since the manifest listed them, and a reference bundle
     on which the Keras model is better than chance; ConversionError saying what is wrong."""
     manifest = folder.manifest
@@ -121,7 +125,7 @@ def check_inputs(folder: ModelsFolder, calibration_samples: Optional[int], needs
                               "judged against it (the data's labels, their order, or the input contract is not the "
                               "model's)")
     pool = folder.calibration_images()
-    samples = len(pool) if calibration_samples is None else calibration_samples
+    samples = min(len(pool), CALIBRATION_IMAGES) if calibration_samples is None else calibration_samples
     if needs_calibration and not 1 <= samples <= len(pool):
         raise ConversionError(
             f"--calibration-samples: got {samples}, expected 1..{len(pool)} "
@@ -169,8 +173,9 @@ def _convert(folder: ModelsFolder, options: ConvertOptions, log) -> ConvertRepor
             seal=golden_sealer(target.format, target.precision, inputs.reference, options.golden_images)
             if options.metadata and options.golden_images else None)
         fallback = None
-        if options.fallback and target == Target("tflite", "int8"):
-            fallback = int8_fix(model, calibration, inputs.reference, manifest, options, candidate, log)
+        if options.fallback and target.precision == "int8":
+            fallback = int8_fix(target, model, calibration, inputs.reference, manifest, folder, options, candidate,
+                                float_onnx, log)
         report.results.append(verify(candidate, folder, options.limits, fallback=fallback, log=log).result)
     int8_failed = any(r.precision == "int8" and r.artifact.endswith(".tflite") and not r.passed for r in report.results)
     if options.diagnose or int8_failed:
@@ -240,42 +245,19 @@ def calibration_record(samples: int, per_channel: bool) -> Calibration:
     return Calibration(samples=samples, split="train", per_channel=per_channel, method="minmax")
 
 
-def int8_fix(model, calibration, reference: Reference, manifest: Manifest, options: ConvertOptions, plain: Candidate,
-             log):
-    """verify's fallback for int8 TFLite: when plain int8 misses the budget (not when it failed
-    otherwise), the cheapest measured fix that meets it (convert/int8_fallback.best_int8: the
-    other weight granularity, the most harmful ops kept in float, int16 activations), as another
-    candidate for the same file, which verify judges through the runtime like any file; None when
-    no fix meets it (every try is logged)."""
-    from .int8_fallback import best_int8
+def int8_fix(target: Target, model, calibration, reference: Reference, manifest: Manifest, folder: ModelsFolder,
+             options: ConvertOptions, plain: Candidate, float_onnx: FloatOnnx, log):
+    """verify's fallback for an int8 file (convert/fixes.py): when plain int8 is not verified,
+    the cheapest measured fix that is, else the best measured one, as another candidate."""
+    from .fixes import onnx_int8_fix, tflite_int8_fix
 
-    contract, name = manifest.keras.contract, plain.name
+    contract, labels = manifest.keras.contract, manifest.labels
+    if target.format == "tflite":
+        embed = (lambda data: tflite_with_metadata(data, manifest.model, contract, labels)) if options.metadata else None
+        return tflite_int8_fix(model, calibration, reference, options.limits, plain, log, options.per_channel, embed)
 
-    def judge(probs):
-        from runtime.evaluate.parity import compare
+    def finish(path: Path) -> None:
+        finish_onnx(path, contract, labels if options.metadata else None, manifest.model)
 
-        verdict = compare(name, "int8", 0, probs, reference, options.limits)
-        return verdict.passed, verdict.summary
-
-    def fallback(judged: Judged) -> Optional[Candidate]:
-        if judged.result.verdict.get("rule") not in ("accuracy", "agreement"):
-            return None
-        log(f"  plain int8 misses the budget ({'; '.join(judged.result.failures)}); trying the measured fixes ...")
-        try:
-            search = best_int8(model, calibration, reference, judge, contract, options.per_channel, log=log)
-        except Exception as err:  # the converters and the debugger raise many kinds
-            log(f"  no fix could be measured: {type(err).__name__}: {one_line(err)[:300]}")
-            return None
-        if search.chosen is None:
-            log(f"  {search.summary().splitlines()[0]}")
-            return None
-        data = search.data
-        if options.metadata:
-            data = tflite_with_metadata(data, manifest.model, contract, manifest.labels)
-        chosen = search.chosen.to_json()
-        note = (f"int8 within budget by {chosen['variant']}: {chosen['bytes']} bytes "
-                f"({chosen['size_ratio']:.2f}x plain int8's), {chosen['speed_ratio']:.1f}x its time per image")
-        return with_candidate(plain, write=lambda tmp: tmp.write_bytes(data), extra={"quantization": chosen},
-                              notes=(note,))
-
-    return fallback
+    return onnx_int8_fix(float_onnx, calibration, reference, options.limits, plain, folder, finish, log,
+                         options.per_channel)

@@ -22,7 +22,7 @@ from runtime.evaluate.parity import compare
 from runtime.store.bundles import Reference
 from runtime.tables import plural
 
-from .tflite_export import ARTIFACT_INT8_OUTPUT, tflite_converter
+from .tflite_export import ARTIFACT_INT8_OUTPUT, fixed_batch_saved_model, tflite_converter
 
 ACTIVATIONS = ("int8", "int16")
 
@@ -97,23 +97,41 @@ class Quantizer:
     is a re-quantization of that calibrated model (a fraction of a second). `output_type` is the
     plain and per-tensor variants' output (tflite_export.INT8_OUTPUT_TYPES), float32 as `convert`
     writes int8 TFLite. The debugger's re-quantization (ops in float) keeps an int8 output, 16x8
-    has float32 input and output; the runtime reads each as the file declares it."""
+    has float32 input and output; the runtime reads each as the file declares it. `batch_size`
+    fixes the batch dimension of every variant but those with float ops (TFLite Micro's model:
+    1); the fixed-batch export is written once, into a scratch folder the `with` block removes."""
 
-    def __init__(self, model, calibration: np.ndarray, output_type: str = ARTIFACT_INT8_OUTPUT):
+    def __init__(self, model, calibration: np.ndarray, output_type: str = ARTIFACT_INT8_OUTPUT,
+                 batch_size: Optional[int] = None):
         if calibration is None or len(calibration) == 0:
             raise ValueError("calibration: got no images, expected float32 model inputs to calibrate int8")
         self.model = model
         self.calibration = np.asarray(calibration, np.float32)
         self.output_type = output_type
+        self.batch_size = batch_size
         self._debugger = None
+        self._scratch = contextlib.ExitStack()
+        self._saved_model = None
+
+    def __enter__(self) -> "Quantizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scratch.close()
+        self._saved_model = None
+
+    def _converter(self, per_channel: bool, output_type: str = "int8"):
+        if self.batch_size is not None and self._saved_model is None:
+            folder = self._scratch.enter_context(tempfile.TemporaryDirectory(prefix="fixed-batch-"))
+            self._saved_model = fixed_batch_saved_model(self.model, self.batch_size, folder)  # within build's quiet()
+        return tflite_converter(self.model, "int8", self.calibration, per_channel, self._saved_model, output_type)
 
     def build(self, variant: Variant) -> bytes:
         if variant.activations == "int16":
             return self._int16(variant.per_channel)
         if not variant.float_ops:
             with quiet():
-                return tflite_converter(self.model, "int8", self.calibration, variant.per_channel,
-                                        output_type=self.output_type).convert()
+                return self._converter(variant.per_channel, self.output_type).convert()
         return self._with_float_ops(variant)
 
     def _with_float_ops(self, variant: Variant) -> bytes:
@@ -133,11 +151,11 @@ class Quantizer:
     def _int16(self, per_channel: bool) -> bytes:
         import tensorflow as tf
 
-        converter = tflite_converter(self.model, "int8", self.calibration, per_channel)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        converter.inference_input_type = tf.float32
-        converter.inference_output_type = tf.float32
         with quiet():
+            converter = self._converter(per_channel)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = tf.float32
+            converter.inference_output_type = tf.float32
             return converter.convert()
 
     def _dataset(self):

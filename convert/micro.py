@@ -13,6 +13,7 @@ refused with one line naming the type or op, before any file is written."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import tempfile
@@ -63,7 +64,7 @@ class MicroOptions:
     precision: str = "int8"
     """int8 (full-integer) or float32; float16 and dynamic are refused, with the reason."""
     calibration_samples: Optional[int] = None
-    """How many training images calibrate int8 activations; None: all that train kept."""
+    """How many training images calibrate int8 activations; None: as `convert` (conversion.check_inputs)."""
     per_channel: bool = True
     limits: Limits = field(default_factory=Limits)
     """What the batch-1 model must meet on TFLM, against the float Keras model (as every artifact)."""
@@ -71,6 +72,9 @@ class MicroOptions:
     """Also write the C engine (convert/micro_engine.py): plain C99, no interpreter, TFLM's bytes."""
     npu: Optional[str] = None
     """Also compile for this Arm Ethos-U NPU with Vela (convert/npu.py), e.g. ethos-u55-128."""
+    fallback: bool = True
+    """When int8 is not verified on TFLM, try the measured fixes that keep every op integer (the
+    other granularity, 16x8), judged on TFLite Micro (convert/fixes.py); False: --plain-int8."""
 
 
 @dataclass(frozen=True)
@@ -353,68 +357,80 @@ def _convert_micro(folder: ModelsFolder, options: MicroOptions, log) -> MicroRep
     report = MicroReport(inputs.reference)
 
     log(f"Converting {folder.file(model_name)} (tflite-micro, {options.precision}, batch 1) ...", flush=True)
-    data = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
-    check_quantization(model_name, data)
-    ops = model_ops(data)
-    for op in ops:
-        resolver_method(op)  # refuses custom ops before anything is written
-    log(f"  ops: {', '.join(ops)}", flush=True)
-    measured = {}
-    """The arena measured for the written file, and TFLM's outputs against LiteRT's."""
+    plain = tflite_bytes(keras_model, options.precision, calibration, options.per_channel, batch_size=1)
+    made = []
+    """(bytes, what was measured of them) of each candidate made: plain int8, and a fix."""
 
-    def open_on_tflm(tmp: Path):
-        try:
-            arena = measure_arena(tmp, len(data))
-        except MicroRefusal as err:
-            raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
-        log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs; TFLM's recording "
-            f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
-            f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
-        log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
-        measured["arena"] = arena
-        backend = TFLMBackend(tmp, tflite_micro, arena.bytes)  # measure_arena ran this size in a child
-        return Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
+    def candidate(data: bytes, label: str = "") -> Candidate:
+        """The batch-1 file `data` as a candidate: its own ops, arena, C++ files and entry."""
+        check_quantization(model_name, data)
+        ops = model_ops(data)
+        for op in ops:
+            resolver_method(op)  # refuses custom ops before anything is written
+        log(f"  ops{label}: {', '.join(ops)}", flush=True)
+        measured = {}
+        """The arena measured for the written file, and TFLM's outputs against LiteRT's."""
 
-    def compare_with_litert(tmp: Path, model, result) -> None:
-        measured["litert"] = check_against_litert(model, inputs.reference.images, result)
+        def open_on_tflm(tmp: Path):
+            try:
+                arena = measure_arena(tmp, len(data))
+            except MicroRefusal as err:
+                raise MicroRefusal(f"{model_name}: TFLite Micro cannot run it: {err}") from err
+            log(f"  arena: {arena.measured} bytes measured (the smallest that allocates and runs; TFLM's recording "
+                f"allocator reported {arena.reported}, confirmed with {arena.probes} child processes), "
+                f"+{ARENA_MARGIN:.0%} for 32-bit boards -> {arena.bytes} bytes", flush=True)
+            log(f"  boards: {fit_sentence(board_fits(len(data), arena.bytes))}", flush=True)
+            measured["arena"] = arena
+            backend = TFLMBackend(tmp, tflite_micro, arena.bytes)  # measure_arena ran this size in a child
+            return Model(tmp, backend, contract, manifest.labels, contract_source="from the manifest")
 
-    def sources(model, result) -> dict:
-        arena = measured["arena"]
-        return {
-            files["source"]: model_data_source(ident, Path(files["header"]).name, data, model_name),
-            files["header"]: model_data_header(ident, len(data), arena, model_name,
-                                               _describe_tensors(model.input, model.output, contract)),
-            files["ops_header"]: ops_header(ident, ops, model_name),
-        }
+        def compare_with_litert(tmp: Path, model, result) -> None:
+            measured["litert"] = check_against_litert(model, inputs.reference.images, result)
 
-    def describe(entry: Artifact, model, result) -> None:
-        arena, same = measured["arena"], measured.get("litert")
-        entry.micro = MicroRecord(model=model_name, source=files["source"], header=files["header"],
-                                  ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops,
-                                  flash_bytes=len(data), batch_size=1, arena=arena.to_json())
-        if same is not None:
-            entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
-                                               "differing": same.differing, "max_steps": same.max_steps}
-        npu = _npu(options, ident, model.path)  # the verified file, before it is renamed into place
-        if npu is not None:
-            measured["npu"] = npu
-            entry.extra["npu"] = npu[0].to_json()
+        def describe(entry: Artifact, model, result) -> None:
+            arena, same = measured["arena"], measured.get("litert")
+            entry.micro = MicroRecord(model=model_name, source=files["source"], header=files["header"],
+                                      ops_header=files["ops_header"], arena_bytes=arena.bytes, ops=ops,
+                                      flash_bytes=len(data), batch_size=1, arena=arena.to_json())
+            if same is not None:
+                entry.metrics.litert_comparison = {"kernels": same.kernels, "images": same.images,
+                                                   "differing": same.differing, "max_steps": same.max_steps}
+            npu = _npu(options, ident, model.path)  # the verified file, before it is renamed into place
+            if npu is not None:
+                measured["npu"] = npu
+                entry.extra["npu"] = npu[0].to_json()
 
-    def sources_and_npu(model, result) -> dict:  # after describe (verify's order): Vela's model with the C++ files
-        npu = measured.get("npu")
-        return {**sources(model, result), **({npu[0].file: npu[1]} if npu is not None else {})}
+        def sources(model, result) -> dict:  # after describe (verify's order): Vela's model with the C++ files
+            arena, npu = measured["arena"], measured.get("npu")
+            return {
+                files["source"]: model_data_source(ident, Path(files["header"]).name, data, model_name),
+                files["header"]: model_data_header(ident, len(data), arena, model_name,
+                                                   _describe_tensors(model.input, model.output, contract)),
+                files["ops_header"]: ops_header(ident, ops, model_name),
+                **({npu[0].file: npu[1]} if npu is not None else {}),
+            }
 
-    candidate = Candidate(
-        name=model_name, format="tflite-micro", precision=options.precision, write=lambda tmp: tmp.write_bytes(data),
-        open=open_on_tflm, checks=(compare_with_litert,),
-        calibration=calibration_record(samples, options.per_channel) if options.precision == "int8" else None,
-        tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
-        companions=sources_and_npu, describe=describe, errors_reject=False)
-    verified = verify(candidate, folder, options.limits, log=log, started=started)
+        made.append((data, measured))
+        return Candidate(
+            name=model_name, format="tflite-micro", precision=options.precision, write=lambda tmp: tmp.write_bytes(data),
+            open=open_on_tflm, checks=(compare_with_litert,),
+            calibration=calibration_record(samples, options.per_channel) if options.precision == "int8" else None,
+            tools=tool_versions("tensorflow", "keras", "tflite-micro", "ai-edge-litert", "numpy"),
+            companions=sources, describe=describe, errors_reject=False)
+
+    first = candidate(plain)
+    fallback = None
+    if options.fallback and options.precision == "int8":
+        from .fixes import tflite_int8_fix
+
+        fallback = tflite_int8_fix(keras_model, calibration, inputs.reference, options.limits, first, log,
+                                   options.per_channel, micro=True, rebuild=lambda data: candidate(data, " of the fix"))
+    verified = verify(first, folder, options.limits, fallback=fallback, log=log, started=started)
     report.results.append(verified.result)
     if not verified.committed:
         return report
     report.entry = verified.entry
+    data, measured = next((d, m) for d, m in made if hashlib.sha256(d).hexdigest() == verified.entry.sha256)
     npu = measured["npu"][0] if "npu" in measured else None
     stale = [f"{MICRO_FOLDER}/{p.name}" for p in sorted(folder.file(MICRO_FOLDER).glob(f"{ident}_vela_*.tflite"))]
     withdraw(folder, None, [f for f in stale if npu is None or f != npu.file])  # Vela's, of the model replaced

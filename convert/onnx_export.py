@@ -260,9 +260,11 @@ def prepare_for_quantization(float_path: Path, prepared: Path) -> None:
 
 
 def quantize_prepared(prepared: Path, path: Path, calibration, per_channel: bool = True, nodes_to_exclude=(),
-                      activations: str = "int8") -> None:
+                      activations: str = "int8", reduce_range: bool = False) -> None:
     """quantize_onnx from a prepared float model, with the nodes named in `nodes_to_exclude`
-    kept in float and `activations` one of ONNX_ACTIVATIONS; checked with onnx.checker."""
+    kept in float, `activations` one of ONNX_ACTIVATIONS and, with `reduce_range`, 7-bit int8
+    weights (onnxruntime's remedy for its x86 int8 kernels without VNNI, whose 16-bit sums of
+    u8 x s8 products saturate); checked with onnx.checker."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -271,12 +273,27 @@ def quantize_prepared(prepared: Path, path: Path, calibration, per_channel: bool
         raise ValueError(f"activations: got {activations!r}, expected one of {', '.join(ONNX_ACTIVATIONS)}")
     input_name = ort.InferenceSession(str(prepared), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     kind = QuantType.QInt8 if activations == "int8" else QuantType.QInt16
-    quantize_static(
-        str(prepared), str(path), image_reader(input_name, calibration), quant_format=QuantFormat.QDQ,
-        activation_type=kind, weight_type=kind,
-        per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(nodes_to_exclude),
-    )
+    with root_logger_quiet():  # 16-bit: "The original model opset version is 15 ... Automatically update ..."
+        quantize_static(
+            str(prepared), str(path), image_reader(input_name, calibration), quant_format=QuantFormat.QDQ,
+            activation_type=kind, weight_type=kind,
+            per_channel=per_channel, reduce_range=reduce_range, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=list(nodes_to_exclude),
+        )
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+@contextlib.contextmanager
+def root_logger_quiet():
+    """onnxruntime's quantization tools log their notices on the root logger: kept from the
+    user's terminal (`--verbose` shows the converters' own lines, the quantizer's are notes)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def image_reader(input_name: str, images):

@@ -1,7 +1,7 @@
 """A user's own Keras image classifier, made ready for conversion (`python -m convert ...
 --keras MODEL.keras --data DATA`): the model is inspected and its input contract set, the
-data read and split into a held-out reference bundle and a calibration pool (never the same
-images), and a fresh models folder written as `python -m train` writes one (through
+data read and split into a few calibration images and a held-out reference bundle of every
+other image (never the same images), and a fresh models folder written as `python -m train` writes one (through
 runtime.store.folder.ModelsFolder.create). Everything is checked before anything is written."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.errors import ToolkitError
 from runtime.store.arrays import ArrayFileError
-from runtime.store.bundles import CALIBRATION_POOL, Reference
+from runtime.store.bundles import Reference
 from runtime.store.folder import FolderContents, ModelsFolder
 from runtime.store.layout import UnusableNameError, check_model_name
 from runtime.store.manifest import Manifest
@@ -27,12 +27,21 @@ from train.data import DataError, check_class_names, open_npz, read_class_names,
 
 from .keras_file import load_keras
 
-REFERENCE_FRACTION = 0.5
-"""Share of the data held out as the reference bundle: half, because every verdict rests on
-these images (a loss of 5 pp is visible in 250 images, not reliably in 100), while int8
-calibration needs a few hundred images at most."""
-MAX_REFERENCE = 1000
-"""At most this many reference images: enough to measure agreement to a tenth of a percent."""
+CALIBRATION_IMAGES = 200
+"""int8 calibration takes at most this many images, and `convert` calibrates on this many of
+the calibration bundle by default: benchmarks/calibration_count.py measured int8 accuracy and
+agreement against the count (25 to 2,000) on the seed MLP, the CNN and tests/zoo.py's models,
+and no row improved with the count beyond the spread between draws (docs/conversion.md)."""
+MIN_CALIBRATION_IMAGES = 25
+"""...and at least this many (the fewest measured), when the data has twice as many."""
+CALIBRATION_SHARE = 10
+"""A user's data gives one image in this many to calibration (between the two bounds above),
+every other image to the verdict, whose bound narrows with the square root of its images."""
+MAX_REFERENCE = 10_000
+"""At most this many reference images (MNIST's test set): each file is run on all of them at
+conversion and by `runtime parity` on the device; the bound they give is about ±0.2 pp."""
+MAX_REFERENCE_BYTES = 256 * 2**20
+"""...and at most this many bytes of pixels (1,700 images of 224x224 RGB), for the device's memory."""
 SPLIT_SEED = 0
 """The reference/calibration split is fixed: the same data gives the same split."""
 PROBABILITY_TOLERANCE = 1e-3
@@ -40,7 +49,7 @@ PROBABILITY_TOLERANCE = 1e-3
 MAX_LABEL_ARRAY_BYTES = 256 << 20
 """The largest y read (32 million int64 labels); one that declares more is refused unread."""
 MAX_IMAGES_BYTES = 1 << 30
-"""The images conversion uses (at most MAX_REFERENCE held out and CALIBRATION_POOL) may take this
+"""The images conversion uses (at most MAX_REFERENCE held out, and the calibration images) may take this
 much; the data's other images are read a slice at a time and never kept."""
 RAW_PIXEL_MEAN = 1.5
 """A leading Normalization layer whose mean exceeds this was adapted on raw pixels 0..255."""
@@ -196,21 +205,25 @@ def _load_folder(folder: Path, contract: InputContract, log, order: Optional[lis
     return np.stack(images), np.asarray(labels, np.int64), [p.name for p in classes]
 
 
-def split(count: int, labels: Optional[np.ndarray], seed: int = SPLIT_SEED) -> tuple:
-    """(reference indices, calibration indices), disjoint: REFERENCE_FRACTION of the images
-    (at most MAX_REFERENCE, at least 1) held out, stratified by label when there are labels
-    (each class in proportion to its images, however many classes share the few places);
-    the rest (at most CALIBRATION_POOL) for calibration."""
+def calibration_count(count: int) -> int:
+    """How many of `count` labelled images calibrate int8: one in CALIBRATION_SHARE, at least
+    MIN_CALIBRATION_IMAGES and at most CALIBRATION_IMAGES, and never more than half."""
+    return min(CALIBRATION_IMAGES, max(MIN_CALIBRATION_IMAGES, count // CALIBRATION_SHARE), count // 2)
+
+
+def split(count: int, image_bytes: int = 1, labels: Optional[np.ndarray] = None, seed: int = SPLIT_SEED) -> tuple:
+    """(reference indices, calibration indices), disjoint, drawn at random with a fixed seed
+    (stratified_order when there are labels: any prefix holds each class's share):
+    calibration_count(count) images calibrate int8, every other one is held out as the reference
+    bundle the verdicts rest on (at most MAX_REFERENCE, and MAX_REFERENCE_BYTES of pixels at
+    `image_bytes` each)."""
     if count < 2:
         raise DataError(f"the data has {count} {plural(count, 'image')}; at least 2 are needed (one to check, one to calibrate)")
     rng = np.random.default_rng(seed)
-    wanted = min(MAX_REFERENCE, max(1, round(count * REFERENCE_FRACTION)))
-    if labels is None:
-        order = rng.permutation(count)
-        return np.sort(order[:wanted]), order[wanted:][:CALIBRATION_POOL]
-    reference = np.sort(stratified_order(np.asarray(labels), rng)[:wanted])
-    rest = np.setdiff1d(np.arange(count), reference)
-    return reference, rng.permutation(rest)[:CALIBRATION_POOL]
+    order = rng.permutation(count) if labels is None else stratified_order(np.asarray(labels), rng)
+    calibration = order[:calibration_count(count)]
+    most = min(MAX_REFERENCE, max(1, MAX_REFERENCE_BYTES // max(1, image_bytes)))
+    return np.sort(order[len(calibration):][:most]), calibration
 
 
 def stratified_order(labels: np.ndarray, rng) -> np.ndarray:
@@ -372,14 +385,16 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         raise UserModelError(f"{source}: {len(names)} class {plural(len(names), 'name')}, but {path.name} outputs {classes} {plural(classes, 'class', 'classes')}")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
-    reference, calibration = split(len(x), y)
+    reference, calibration = split(len(x), int(np.prod(x.shape[1:])), y)
     held_out = x[reference]
     x_ref = contract.model_input(held_out)
     model, probs, appended = _probabilities(model, x_ref, path, log)
     check_held_out_accuracy(probs, None if y is None else y[reference], options, contract, names, path)
     accuracy = None if y is None else float(np.mean(probs.argmax(1) == y[reference]))
+    unused = len(x) - len(reference) - len(calibration)
     log(f"Data: {options.data}: {len(x)} {plural(len(x), 'image')}, {classes} {plural(classes, 'class', 'classes')} ({', '.join(names[:8])}"
         f"{', ...' if len(names) > 8 else ''}); {len(reference)} held out for parity, {len(calibration)} for calibration"
+        + (f", {unused} unused (a reference bundle holds at most {len(reference):,} images of this size)" if unused else "")
         + ("" if y is not None else "; no labels, so agreement only"))
     if accuracy is not None:
         log(f"Keras accuracy on the {len(reference)} held-out images: {accuracy:.4f}")

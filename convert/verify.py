@@ -108,10 +108,15 @@ class Judged:
     """Why it could not be written or loaded (then result holds it as its failure)."""
     probs: Optional[object] = None
     """Its probabilities on the reference images (None when it could not be run)."""
+    ms_per_image: float = float("nan")
+    """The interpreter's time per reference image after the first (this machine, one run)."""
+    path: Optional[Path] = None
+    """The temporary file it was written to (its bytes, while verify runs)."""
 
 
 Fallback = Callable[[Judged], Optional[Candidate]]
-"""fallback(judged) -> another candidate for the same file, or None: asked once when a candidate fails."""
+"""fallback(judged) -> another candidate for the same file, or None: asked once when a
+candidate is not verified (refused or unproven); the fix replaces it when `better`."""
 
 
 def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback: Optional[Fallback] = None,
@@ -123,14 +128,18 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
     path = folder.file(candidate.name)
     with atomic_path(path) as tmp:
         judged = _judge(candidate, folder, tmp, path, limits)
-        if not judged.result.passed and judged.error is None and fallback is not None:
+        if judged.result.status != VERIFIED and judged.error is None and fallback is not None:
             retry = fallback(judged)
             if retry is not None:
+                first = tmp.read_bytes()
                 again = _judge(retry, folder, tmp, path, limits)
-                if again.error is None:
+                if again.error is None and better(again.result, judged.result):
                     judged = again
                 else:
-                    log(f"  the chosen fix does not load back through the runtime: {again.error}")
+                    why = (f"does not load back through the runtime: {again.error}" if again.error is not None else
+                           f"is no better through {again.result.backend.split()[0]} ({again.result.summary})")
+                    log(f"  the fix {why}; {candidate.name} stays as first made")
+                    tmp.write_bytes(first)
         sealed = None
         if judged.result.passed and judged.candidate.seal is not None:
             judged, sealed = _sealed(judged, folder, tmp, path)
@@ -156,13 +165,37 @@ def verify(candidate: Candidate, folder: ModelsFolder, limits: Limits, fallback:
     return Verified(result, result.status, judged.model, entry, judged.probs)
 
 
+STATUS_RANK = {REFUSED: 0, UNPROVEN: 1, VERIFIED: 2}
+
+
+def better(fix: ParityResult, first: ParityResult) -> bool:
+    """Whether a fix's result beats the first candidate's: a better outcome (verified over
+    unproven over refused), or the same outcome with a better measured change."""
+    if STATUS_RANK[fix.status] != STATUS_RANK[first.status]:
+        return STATUS_RANK[fix.status] > STATUS_RANK[first.status]
+    return measured_change(fix) > measured_change(first)
+
+
+def measured_change(result: ParityResult) -> float:
+    """The change against Keras a result measured, larger is better: the accuracy change, or
+    without labels minus the top-1 disagreement (-inf when it did not run)."""
+    if result.delta_accuracy is not None:
+        return result.delta_accuracy
+    return result.agreement - 1 if result.agreement is not None else float("-inf")
+
+
 def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, limits: Limits) -> Judged:
-    """Writes the candidate to `tmp`, loads it back and judges it on the reference images."""
+    """Writes the candidate to `tmp`, loads it back and judges it on the reference images (the
+    interpreter's first image is run apart, so `ms_per_image` is its time per image after)."""
     reference = folder.reference()
     try:
         candidate.write(tmp)
         model = candidate.open(tmp)
-        probs = model.predict(reference.images)
+        first = model.predict(reference.images[:1])
+        timed = time.perf_counter()
+        rest = model.predict(reference.images[1:])
+        ms_per_image = 1000 * (time.perf_counter() - timed) / max(1, len(reference.images) - 1)
+        probs = np.concatenate([first, rest]) if len(rest) else first
     except ToolkitError as err:
         if not candidate.errors_reject:
             raise
@@ -176,7 +209,7 @@ def _judge(candidate: Candidate, folder: ModelsFolder, tmp: Path, path: Path, li
     for check in candidate.checks:
         check(tmp, model, result)
     result.notes += list(candidate.notes)
-    return Judged(candidate, result, model, probs=probs)
+    return Judged(candidate, result, model, probs=probs, ms_per_image=ms_per_image, path=tmp)
 
 
 def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> tuple:
@@ -204,7 +237,7 @@ def _sealed(judged: Judged, folder: ModelsFolder, tmp: Path, path: Path) -> tupl
         result.failures.append(f"its golden set does not check on the workstation that made it: {check.summary}")
     result.bytes = tmp.stat().st_size
     sealed = with_candidate(candidate, extra={**candidate.extra, "golden_set": record})
-    return Judged(sealed, result, model, probs=probs), note
+    return Judged(sealed, result, model, probs=probs, ms_per_image=judged.ms_per_image, path=judged.path), note
 
 
 def artifact_record(candidate: Candidate, folder: ModelsFolder, tmp: Path, model, result: ParityResult) -> Artifact:

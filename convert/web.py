@@ -32,7 +32,7 @@ from runtime.store.folder import ModelsFolder
 from runtime.store.layout import WEB_CONFIG_NAME, WEB_FOLDER
 from runtime.store.manifest import Artifact
 from runtime.tables import format_size, plural
-from runtime.verdict import Limits
+from runtime.verdict import UNPROVEN, Limits
 from runtime.workstation.downloads import PinnedFile, fetch
 
 PAGE_PACKAGE = "convert.web_page"
@@ -87,7 +87,8 @@ class WebBuild:
     files: dict = field(default_factory=dict)
     """File name -> size in bytes, for every file in the folder."""
     note: Optional[str] = None
-    """Why the page runs a float ONNX file when it was not asked for: no int8 one, and why."""
+    """Why the page runs a float ONNX file when it was not asked for (no verified int8 one, and
+    why), or that the page's file is unproven."""
 
     @property
     def total_bytes(self) -> int:
@@ -95,7 +96,8 @@ class WebBuild:
 
 
 def choose_artifact(folder: ModelsFolder, name: Optional[str]) -> Artifact:
-    """The named ONNX artifact, or the manifest's int8 ONNX artifact, else its float32 one."""
+    """The named ONNX artifact, or the manifest's verified int8 ONNX artifact, else its verified
+    float32 one, else the unproven int8 or float32 one."""
     manifest = folder.manifest
     onnx = [a for a in manifest.artifacts if a.format == "onnx"]
     listed = ", ".join(a.path for a in onnx) or "none"
@@ -110,10 +112,11 @@ def choose_artifact(folder: ModelsFolder, name: Optional[str]) -> Artifact:
         if artifact.format != "onnx":
             raise WebBuildError(f"--artifact {name}: a {artifact.format} file; the page runs ONNX files (the manifest's: {listed})")
         return artifact
-    for precision in ("int8", "float32"):
-        for artifact in onnx:
-            if artifact.precision == precision:
-                return artifact
+    for verified in (True, False):  # a verified file first, then an unproven one
+        for precision in ("int8", "float32"):
+            for artifact in onnx:
+                if artifact.precision == precision and (artifact.status != UNPROVEN) == verified:
+                    return artifact
     if onnx:
         return onnx[0]
     rejected = [r for r in manifest.rejected if r.path.endswith(".onnx")]
@@ -125,10 +128,17 @@ def choose_artifact(folder: ModelsFolder, name: Optional[str]) -> Artifact:
 
 
 def float_fallback_note(folder: ModelsFolder, artifact: Artifact) -> Optional[str]:
-    """When the page runs a float ONNX file because there is no int8 one: says so, and why
-    (conversion rejected it, with its reason, or it was never converted)."""
+    """When the page runs a float ONNX file because there is no verified int8 one: says so, and
+    why (its verdict is unproven, conversion rejected it, with its reason, or it was never
+    converted); when the page's file itself is unproven, says that."""
     manifest, models = folder.manifest, folder.path
-    if artifact.precision == "int8" or any(a.format == "onnx" and a.precision == "int8" for a in manifest.artifacts):
+    int8 = [a for a in manifest.artifacts if a.format == "onnx" and a.precision == "int8"]
+    if artifact.status == UNPROVEN:
+        return unproven_note(artifact)
+    if artifact.precision != "int8" and int8 and int8[0].status == UNPROVEN:
+        return (f"the page runs the {artifact.precision} ONNX file ({format_size(artifact.bytes)}): {int8[0].path} is "
+                f"{int8[0].verdict_summary or UNPROVEN}")
+    if artifact.precision == "int8" or int8:
         return None
     int8_name = f"{manifest.model}_int8.onnx"
     rejected = manifest.rejection(int8_name)
@@ -138,6 +148,13 @@ def float_fallback_note(folder: ModelsFolder, artifact: Artifact) -> Optional[st
         why = (f"{int8_name} is not in the manifest: it was not converted, or conversion rejected it "
                f"(`python -m convert onnx --models {models}` converts it and says which)")
     return f"the page runs the {artifact.precision} ONNX file ({format_size(artifact.bytes)}): there is no int8 one; {why}"
+
+
+def unproven_note(artifact: Artifact) -> Optional[str]:
+    """When the page's file is unproven: says so, with its verdict."""
+    if artifact.status != UNPROVEN:
+        return None
+    return f"the page runs {artifact.path}, whose check was {artifact.verdict_summary or UNPROVEN}"
 
 
 def check_artifact(artifact: Artifact, folder: ModelsFolder) -> Path:
@@ -263,6 +280,8 @@ def model_config(manifest, artifact: Artifact, ort_version: str, wasm_bytes: int
             "sha256": artifact.sha256,
             "accuracy": artifact.metrics.accuracy,
             "agreement": artifact.metrics.agreement,
+            "status": artifact.status,
+            "verdict": artifact.verdict_summary,
         },
         "contract": artifact.contract.to_json(),
         "labels": list(artifact.labels),
@@ -285,7 +304,7 @@ def build_web(options: WebOptions) -> WebBuild:
     failures = meets(artifact, options.limits) if options.limits is not None else []
     if failures:
         raise WebBuildError(f"{artifact.path} does not meet the limits given: {'; '.join(failures)}")
-    note = None if options.artifact else float_fallback_note(folder, artifact)
+    note = unproven_note(artifact) if options.artifact else float_fallback_note(folder, artifact)
     model_path = check_artifact(artifact, folder)
     source = web_source()
     missing = [name for name in PAGE_FILES if not (source / name).is_file()]

@@ -25,7 +25,8 @@ model: the image is read in the model's channels and resized to its input, keepi
 aspect ratio by a centre crop or padding, or stretched, as its contract says.
 --save-normalized shows what the model saw. An answer below --min-confidence is marked
 unsure. Without --model, the int8 TFLite artifact of DIR/manifest.json is used (--models,
-default models). Exit status 1 if any file could not be read or holds no single digit (two
+default models) when its check verified it, else a file that was verified; a file whose check
+was unproven is named as such on stderr. Exit status 1 if any file could not be read or holds no single digit (two
 digits side by side are refused).
 """
 
@@ -42,9 +43,12 @@ examples:
 Every artifact in DIR/manifest.json is checked against its sha256, run on the reference
 bundle (DIR/reference.npz) and compared with the Keras model's probabilities, with the
 limits it was converted with (the manifest records them), so the device repeats the
-conversion's judgement. A lossy artifact fails only when the images show an accuracy loss
-beyond the budget; each verdict says on how many images it rests and what they cannot show.
-Exit status 1 when any artifact fails, so it can gate a deployment.
+conversion's judgement. Each file's check says one of three outcomes: verified (the images
+show it within the budget), unproven (they show neither; the verdict says which --max-drop
+they do prove and about how many images would settle it) or REFUSED (they show a loss beyond
+the budget, or the file does not run or changed). Each verdict says on how many images it rests.
+Exit status: 0 every file verified; 1 a file refused; 3 none refused, a file unproven;
+2 the check could not start. A deployment gate decides what 3 means for it.
 
 With FILE, that one file is checked with nothing else: the golden set `convert` embedded in
 it (a few dozen reference images, Keras's probabilities and the workstation's outputs of the

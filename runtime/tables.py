@@ -43,9 +43,18 @@ def text_table(header, rows, rule: bool = True) -> list:
     return lines + [line(row) for row in rows]
 
 
+CHECK_WORDS = {"verified": "verified", "unproven": "unproven", "refused": "REFUSED"}
+"""The check column's word for each outcome (runtime.verdict): a refused file in capitals."""
+
+
+def check_word(status: str) -> str:
+    return CHECK_WORDS.get(status, status)
+
+
 def parity_table(results, reference, reference_name: str = "keras (reference)", skipped=()) -> str:
-    """The parity summary: one row per artifact, the Keras model first, then every failure
-    and skip with its reason."""
+    """The parity summary: one row per artifact, the Keras model first, its outcome in the
+    check column (verified, unproven or REFUSED), then every verdict, failure and skip with its
+    reason."""
     header = ("artifact", "precision", "calibration", "size", "accuracy", "Δ acc", "agree", "max |Δp|", "mean |Δp|", "check")
     labelled = reference.has_labels
     rows = [(reference_name, "float32", "", "", f"{reference.accuracy:.4f}" if labelled else "-", "", "", "", "", "")]
@@ -53,7 +62,7 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
         rows.append((
             r.artifact, r.precision, r.calibration, format_size(r.bytes),
             "-" if r.accuracy is None else f"{r.accuracy:.4f}", pp(r.delta_accuracy),
-            format_percent(r.agreement), format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), "pass" if r.passed else "FAIL",
+            format_percent(r.agreement), format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), check_word(r.status),
         ))
     for artifact, precision, _ in skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "skipped"))
@@ -67,3 +76,19 @@ def parity_table(results, reference, reference_name: str = "keras (reference)", 
         lines += [f"FAIL {r.artifact}: {failure}" for failure in r.failures]
     lines += [f"skipped {artifact}: {reason}" for artifact, _, reason in skipped]
     return "\n".join(lines)
+
+
+def outcome_line(results) -> str:
+    """The line under a parity table: PASS when every file is verified, UNPROVEN when none is
+    refused but some are unproven, FAIL when any is refused (or none ran); with the counts and
+    the files that are not verified."""
+    total = f"{len(results)} {plural(len(results), 'artifact')}"
+    named = {status: [r.artifact for r in results if r.status == status] for status in ("unproven", "refused")}
+    verified = sum(r.status == "verified" for r in results)
+    unproven = f"{len(named['unproven'])} unproven ({', '.join(named['unproven'])})"
+    if named["refused"] or not results:
+        also = f", {unproven}" if named["unproven"] else ""
+        return f"FAIL: {len(named['refused'])} of {total} refused ({', '.join(named['refused'])}); {verified} verified{also}"
+    if named["unproven"]:
+        return f"UNPROVEN: {verified} of {total} verified, {unproven}, none refused"
+    return f"PASS: {verified} of {total} verified"

@@ -396,6 +396,15 @@ def _decide_agreement(numbers: dict, limits: Limits) -> Verdict:
     return Verdict(status, "agreement", summary, numbers=numbers)
 
 
+def verifiable(images: int, max_drop: float, labelled: bool = True) -> bool:
+    """Whether `images` reference images could verify a lossy file at all: whether one that
+    gives Keras's top-1 class on every image would be verified. When not, only more images (or
+    a wider budget) can verify any file, whatever it computes."""
+    if labelled:
+        return images >= 2 and str(paired_status(0, 0, images, max_drop)) == VERIFIED
+    return agreement_status(0, images, max_drop) == VERIFIED
+
+
 def rejudge(recorded: Optional[dict], limits: Limits) -> Optional[Verdict]:
     """The recorded verdict (Verdict.to_json, as the manifest holds it) judged again with other
     limits, from its counts (a verdict recorded before there were three outcomes too); None when

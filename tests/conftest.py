@@ -55,6 +55,20 @@ def run_cli_measured(*args, cwd=ROOT, env=None, timeout=600) -> tuple:
     return result, data["peak_mib"]
 
 
+def parity_exit(statuses) -> int:
+    """`runtime parity`'s exit status for these outcomes: 0 all verified, 3 none refused but one
+    unproven, 1 one refused (runtime/apps/parity.py)."""
+    statuses = list(statuses)
+    return 1 if "refused" in statuses else 3 if "unproven" in statuses else 0
+
+
+def listed_statuses(models: Path) -> dict:
+    """Each exported file's outcome, as the manifest in `models` records it."""
+    manifest = json.loads((Path(models) / "manifest.json").read_text())
+    return {a["path"]: a["metrics"]["verdict"]["status"] for a in manifest["artifacts"]
+            if a["format"] not in ("keras", "c")}
+
+
 @dataclass
 class PipelineRun:
     models: Path

@@ -274,7 +274,7 @@ def test_convert_micro_writes_the_engine_beside_the_tflm_files(micro_run, refere
                      r"output 10; TFLite Micro's arena: [\d,]+ bytes measured", out, re.M)
     assert re.search(r"^  C engine on an emulated Cortex-M4 with FPU \(mps2-an386\): flash [\d,]+ bytes .* "
                      r"[\d,]+ instructions per inference", out, re.M)
-    assert re.search(r"^micro/mnist_mlp_int8\.c +int8 +2000 images, per-channel .* pass$", out, re.M)
+    assert re.search(r"^micro/mnist_mlp_int8\.c +int8 +200 images, per-channel .* (verified|unproven)$", out, re.M)
     manifest = json.loads((models / "manifest.json").read_text())
     entry = next(a for a in manifest["artifacts"] if a["format"] == "c")
     tflm = next(a for a in manifest["artifacts"] if a["format"] == "tflite-micro")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 ZOO = {"mobilenet_v2_96": ("mobilenet_v2", 96), "resnet": ("resnet", 32), "separable": ("separable", 32)}
 """Test name -> (tests/zoo.py architecture, picture size)."""
 DATA_PER_CLASS = 100
-"""Pictures per class for --data: half are held out, 150 reference images."""
+"""Pictures per class for --data, 300 in all: 30 calibrate int8, 270 are reference images."""
 EMULATED_IMAGES = 100
 CORES = ("cortex-m4f", "cortex-m3")
 

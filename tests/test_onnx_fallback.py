@@ -78,7 +78,8 @@ def test_best_onnx_int8_writes_the_cheapest_fix_the_verdict_lists(outlier, tmp_p
     plain = search.tried[0]
     assert plain.variant.describe() == "int8 per-channel" and plain.summary.startswith("refused: "), search.summary()
     assert search.chosen is not None and search.chosen is search.tried[-1], search.summary()
-    assert len(lines) == len(search.tried) and search.summary().startswith("int8 within budget: ")
+    tried = [line for line in lines if line.startswith("  tried ")]  # and one line for the ranking
+    assert len(tried) == len(search.tried) and search.summary().startswith("int8 within budget: ")
     chosen = search.chosen
     assert chosen.summary.split(":")[0] in LISTED
     assert chosen.variant.float_ops and float_weights(chosen.measured.data) == 2, chosen.describe()  # two Dense in float
@@ -106,8 +107,9 @@ def test_best_onnx_int8_tries_every_fix_in_order_and_refuses_with_the_numbers(ou
     assert search.chosen is None and search.data is None
     variants = [c.variant for c in search.tried]
     assert variants[0].per_channel and not variants[0].float_ops and variants[0].activations == "int8"
-    assert not variants[1].per_channel and not variants[1].float_ops
-    in_float = [len(v.float_layers) for v in variants[2:-1]]
+    assert variants[1].reduce_range and variants[1].per_channel and not variants[1].float_ops  # 7-bit weights: free
+    assert not variants[2].per_channel and not variants[2].reduce_range and not variants[2].float_ops
+    in_float = [len(v.float_layers) for v in variants[3:-1]]
     assert in_float == sorted(in_float) and 1 <= len(in_float) and max(in_float) <= 2
     assert variants[-1].activations == "int16" and variants[-1].describe().endswith("(16x16)")
     assert not any(c.measured.failure for c in search.tried), search.summary()  # onnxruntime runs every one

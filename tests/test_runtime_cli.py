@@ -13,7 +13,7 @@ from runtime.__main__ import DEFAULT_MIN_CONFIDENCE
 from runtime.preprocess.digits import normalize_digit
 from runtime.preprocess.images import ImageError, load_image
 
-from conftest import run_cli
+from conftest import parity_exit, run_cli
 from photos import digit_photo, naive_resize
 
 CLEAR_CONFIDENCE = 0.9
@@ -102,17 +102,43 @@ def test_predict_cli_on_files_and_folders(pipeline, reference, clear_digits, tmp
 
 def test_parity_cli_passes_and_prints_the_table(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models)
-    assert result.returncode == 0, result.stdout + result.stderr
+    names = ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx")
+    statuses = {name: pipeline.artifact(name)["metrics"]["verdict"]["status"] for name in names}
+    assert result.returncode == parity_exit(statuses.values()), result.stdout + result.stderr
     assert re.search(r"^Platform: Linux x86_64, Python 3\.\d+\.\d+, numpy \S+, litert \S+, onnxruntime \S+$", result.stdout, re.M)
-    for name in ("mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite", "mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"):
-        assert re.search(rf"^{re.escape(name)} .* pass$", result.stdout, re.M)
-    assert "PASS: 4 of 4 artifacts passed" in result.stdout
+    for name, status in statuses.items():  # the device repeats each conversion's outcome
+        assert re.search(rf"^{re.escape(name)} .* {status}$", result.stdout, re.M), result.stdout
+    verified = sum(status == "verified" for status in statuses.values())
+    if verified == 4:
+        assert "PASS: 4 of 4 artifacts verified" in result.stdout
+    else:
+        assert f"UNPROVEN: {verified} of 4 artifacts verified, {4 - verified} unproven (" in result.stdout
+
+
+def test_parity_cli_says_unproven_with_an_exit_status_of_its_own(pipeline):
+    """A budget between the int8 file's two 95% bounds is one its images neither prove nor
+    refute: the file is unproven, the line under the table says so, and the exit status is 3."""
+    verdict = pipeline.artifact("mnist_mlp_int8.tflite")["metrics"]["verdict"]
+    low, high = max(0.0, -verdict["upper"]), -verdict["lower"]  # unproven for budgets in [low, high)
+    budget = 100 * (low + high) / 2
+    result = run_cli("runtime", "parity", "--models", pipeline.models, "--backend", "litert", "--max-drop", f"{budget:.6f}")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert re.search(r"^mnist_mlp_int8\.tflite .* unproven$", result.stdout, re.M), result.stdout
+    assert re.search(r"^mnist_mlp_float32\.tflite .* verified$", result.stdout, re.M), result.stdout
+    assert re.search(r"^verdict mnist_mlp_int8\.tflite: unproven: .*these images prove --max-drop [\d.]+ pp; ",
+                     result.stdout, re.M), result.stdout
+    assert "UNPROVEN: 1 of 2 artifacts verified, 1 unproven (mnist_mlp_int8.tflite), none refused" in result.stdout
+    data = json.loads(run_cli("runtime", "parity", "--models", pipeline.models, "--backend", "litert", "--max-drop",
+                              f"{budget:.6f}", "--json").stdout)
+    assert data["status"] == "unproven" and data["passed"] is True
 
 
 def test_parity_cli_json(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--json")
     data = json.loads(result.stdout)
-    assert result.returncode == 0 and data["passed"] is True
+    statuses = [a["metrics"]["verdict"]["status"] for a in pipeline.manifest["artifacts"][1:]]
+    assert result.returncode == parity_exit(statuses) and data["passed"] is True
+    assert data["status"] == ("unproven" if "unproven" in statuses else "verified")
     assert data["reference"]["images"] == 1000 and data["platform"]["machine"]
     rows = {a["artifact"]: a for a in data["artifacts"]}
     assert rows["mnist_mlp_float32.onnx"]["max_abs_dp"] <= 1e-5
@@ -126,13 +152,15 @@ def test_parity_cli_thresholds_can_fail_it(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--float-max-dp", "0")
     assert result.returncode == 1
     assert re.search(r"^FAIL mnist_mlp_float32\.tflite: max \|Δp\| \d\.\d\de-\d\d > 0$", result.stdout, re.M)
-    assert "FAIL: 2 of 4 artifacts passed" in result.stdout
+    assert re.search(r"^mnist_mlp_float32\.tflite .* REFUSED$", result.stdout, re.M)
+    assert re.search(r"^FAIL: 2 of 4 artifacts refused \(mnist_mlp_float32\.tflite, mnist_mlp_float32\.onnx\); ",
+                     result.stdout, re.M), result.stdout
 
 
 def test_parity_cli_backend_choice_skips_other_formats(pipeline):
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--backend", "onnxruntime", "--json")
     data = json.loads(result.stdout)
-    assert result.returncode == 0
+    assert result.returncode == {"verified": 0, "unproven": 3}[data["status"]]
     assert [a["artifact"] for a in data["artifacts"]] == ["mnist_mlp_float32.onnx", "mnist_mlp_int8.onnx"]
     assert {s["artifact"] for s in data["skipped"]} == {"mnist_mlp_float32.tflite", "mnist_mlp_int8.tflite"}
 
@@ -144,7 +172,7 @@ def test_parity_cli_names_a_changed_file(pipeline, tmp_path):
     result = run_cli("runtime", "parity", "--models", models)
     assert result.returncode == 1
     assert re.search(r"FAIL mnist_mlp_int8\.tflite: .*mnist_mlp_int8\.tflite: sha256 \w+… does not match the manifest", result.stdout)
-    assert "FAIL: 3 of 4 artifacts passed" in result.stdout
+    assert "FAIL: 1 of 4 artifacts refused (mnist_mlp_int8.tflite); " in result.stdout
 
 
 def test_parity_cli_without_models_is_a_one_line_error(tmp_path):
@@ -297,10 +325,13 @@ def test_predict_without_model_says_which_model_answered(pipeline, photo_folder)
     model: the output names it and its classes, so the answer is not taken for your model's."""
     root, _ = photo_folder
     result = run_cli("runtime", "predict", root / "a", "--models", pipeline.models)
-    chosen = pipeline.models / "mnist_mlp_int8.tflite"
+    from runtime.store.folder import ModelsFolder
+
+    chosen = ModelsFolder.open(pipeline.models).default_model()  # the int8 TFLite file when it is verified
     trained = re.escape(pipeline.manifest["dataset"]["name"])
+    model_line = next(line for line in our_lines(result.stderr) if line.startswith("Model: "))
     assert re.fullmatch(rf"Model: {re.escape(str(chosen))} \([\w-]+, trained on {trained}; "
-                        r"10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\)", our_lines(result.stderr)[0]), result.stderr
+                        r"10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\)", model_line), result.stderr
     assert "Model:" not in result.stdout  # stdout keeps one `file: answer` line per image
     as_json = json.loads(run_cli("runtime", "predict", root / "a", "--models", pipeline.models, "--json").stdout)
     assert as_json["model"] == str(chosen)

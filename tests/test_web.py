@@ -52,15 +52,12 @@ PREDICT_ALL = """async (data) => {
 
 @pytest.fixture(scope="module")
 def pages(pipeline, tmp_path_factory):
-    """Two models folders, copies of the session's, each with a page: the default (int8) and
-    the float32 ONNX artifact."""
+    """Two models folders, copies of the session's, each with a page: the int8 ONNX artifact
+    (the default when its verdict is verified) and the float32 one."""
     built = {}
     for precision in ("int8", "float32"):
         models = pipeline.copy(tmp_path_factory.mktemp(f"web-{precision}") / "models")
-        args = ["convert", "web", "--models", models]
-        if precision == "float32":
-            args += ["--artifact", "mnist_mlp_float32.onnx"]
-        result = run_cli(*args)
+        result = run_cli("convert", "web", "--models", models, "--artifact", f"mnist_mlp_{precision}.onnx")
         assert result.returncode == 0, result.stdout + result.stderr
         built[precision] = {"models": models, "web": models / "web", "result": result}
     return built
@@ -286,6 +283,30 @@ def test_a_missing_or_damaged_file_shows_a_message(playwright_browser, pages, tm
         assert re.match(message, error), error
         assert page.locator("#message").is_visible() and page.inner_text("#message") == error
         assert page.get_attribute("body", "data-state") == "failed"
+        page.close()
+
+
+def test_the_page_names_an_unproven_model(playwright_browser, pages, tmp_path):
+    """model.json carries the file's outcome (convert web writes the manifest's); the page's
+    model line names an unproven file as such, and a verified one is not."""
+    def unproven(web):
+        config = json.loads((web / "model.json").read_text())
+        config["artifact"].update(status="unproven", verdict="unproven: −0.50 pp (95%: no worse than −1.80 pp), 1,000 images")
+        (web / "model.json").write_text(json.dumps(config))
+
+    with serving(_damaged_page(pages, tmp_path, unproven)) as url:
+        page = open_page(playwright_browser, url)
+        assert page.evaluate("window.edgeModel.ready.then(() => 'loaded')") == "loaded"
+        line = page.inner_text("#model-line")
+        assert "unproven: its check could not show it within the accuracy budget" in line, line
+        assert page.get_attribute("#model-line", "data-status") == "unproven"
+        assert "1,000 images" in page.get_attribute("#model-line", "title")
+        page.close()
+    status = json.loads((pages["float32"]["web"] / "model.json").read_text())["artifact"]["status"]
+    with serving(pages["float32"]["web"]) as url:  # a float32 file is verified or refused
+        page = open_page(playwright_browser, url)
+        page.evaluate("window.edgeModel.ready")
+        assert status == "verified" and "unproven" not in page.inner_text("#model-line")
         page.close()
 
 

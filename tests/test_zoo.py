@@ -21,7 +21,7 @@ from zoo import CHANNELS, INPUT_SCALE, ZOO, train_zoo_model, write_npz
 pytestmark = pytest.mark.slow
 
 DATA_PER_CLASS = 100
-"""Pictures per class for `--data` (never trained on): 60 held out for parity, 240 calibrate int8."""
+"""Pictures per class for `--data` (never trained on), 300 in all: 30 calibrate int8 (one in ten), 270 are held out."""
 MIN_ACCURACY = 0.6
 """Keras on the held-out pictures; chance is 1/3 and the zoo measures 0.7-0.85."""
 FLOAT_TOLERANCE = 1e-4
@@ -80,7 +80,7 @@ def test_float_onnx_is_the_inference_graph(name, converted):
 @pytest.mark.parametrize("name", ZOO)
 def test_float_onnx_matches_keras(name, converted):
     models, result = converted[name]
-    assert re.search(rf"^{name}_float32\.onnx .* pass$", result.stdout, re.M), result.stdout[-3000:]
+    assert re.search(rf"^{name}_float32\.onnx .* verified$", result.stdout, re.M), result.stdout[-3000:]
     reference = load_reference(models)
     probs = runtime.load(models / f"{name}_float32.onnx").predict(reference.images)
     assert np.abs(probs - reference.probs).max() <= FLOAT_TOLERANCE
@@ -97,7 +97,7 @@ def test_int8_onnx_is_quantized_and_judged(name, converted):
     row = re.search(rf"^{name}_int8\.onnx .*$", result.stdout, re.M)
     assert row, result.stdout[-3000:]
     written = (models / f"{name}_int8.onnx").is_file()
-    assert written == row[0].endswith("pass"), row[0]
+    assert written == (row[0].split()[-1] in ("verified", "unproven")), row[0]
     assert result.returncode == (0 if written else 1), out[-3000:]
 
 

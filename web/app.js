@@ -60,10 +60,13 @@ function start(loaded) {
   const digits = contract.preprocessing === "mnist-digit";
   document.getElementById("title").textContent = digits ? "Draw a digit" : `Draw or take a photo: ${config.model}`;
   const accuracy = artifact.accuracy != null ? `, ${(100 * artifact.accuracy).toFixed(1)}% accurate on held-out images` : "";
+  // A file whose check at conversion could not show it within the budget is named as such.
+  const unproven = artifact.status === "unproven" ? "; unproven: its check could not show it within the accuracy budget" : "";
   modelLine.textContent =
-    `${artifact.file} (${artifact.precision}, ${(artifact.bytes / 1024).toFixed(1)} KiB${accuracy}), ` +
+    `${artifact.file} (${artifact.precision}, ${(artifact.bytes / 1024).toFixed(1)} KiB${accuracy}${unproven}), ` +
     `onnxruntime-web ${loaded.ort.env.versions.web}`;
-  modelLine.title = describePreprocessing(contract);
+  modelLine.title = describePreprocessing(contract) + (artifact.verdict ? `\n${artifact.verdict}` : "");
+  modelLine.dataset.status = artifact.status || "";
   barsView.replaceChildren();
   bars = labels.map((label) => {
     const row = document.createElement("li");

@@ -1,7 +1,9 @@
 """`python -m runtime parity`: every artifact of a manifest run on the reference images and
 judged against the Keras model (runtime.evaluate.parity), printed as the parity table or as
-JSON, with the HTML report and model card of --report; exit status 1 when any artifact fails.
-`parity FILE` checks one file with its own golden set instead (parity_file)."""
+JSON, with the HTML report and model card of --report. The exit status says the outcome: 0
+every file verified, 1 a file refused (or none could run), 3 when none is refused
+but a file is unproven, 2 when the check could not start. `parity FILE` checks one file with
+its own golden set instead (parity_file)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import sys
 
 from ..evaluate.parity import check_models, limits_from_options
 from ..evaluate.platform_info import describe_platform
-from ..tables import parity_table, plural
-from .start import SETUP_ERRORS, fail
+from ..tables import outcome_line, parity_table, plural
+from .start import EXIT_STATUS, SETUP_ERRORS, fail
 
 
 def run(args) -> int:
@@ -44,7 +46,7 @@ def run(args) -> int:
         if not report.results:
             print("\nNo artifact could be run: install an interpreter package (see skipped).")
         else:
-            print(f"\n{'PASS' if report.passed else 'FAIL'}: {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed")
+            print("\n" + outcome_line(report.results))
     if args.report:
         from .report import ReportOptions, write_report
 
@@ -55,4 +57,4 @@ def run(args) -> int:
             return fail(f"report not written: {err}")
         print(f"Report: {files.html} ({len(files.figures)} figures beside it), model card: {files.card}",
               file=sys.stderr if args.json else sys.stdout)
-    return 0 if report.passed else 1
+    return EXIT_STATUS[report.status]

@@ -1,8 +1,8 @@
 """`python -m runtime parity FILE`: one model file checked on this device with nothing but itself,
 by the golden set it carries (runtime.evaluate.golden): what it rests on, how this device's
 outputs differ from the workstation's and from Keras's, and the verdict. Exit status as
-parity's: 0 verified or unproven, 1 refused (a damaged or altered golden set included), 2 when
-it could not start (no golden set, no interpreter, a file that does not load)."""
+parity's: 0 verified, 3 unproven, 1 refused (a damaged or altered golden set
+included), 2 when it could not start (no golden set, no interpreter, a file that does not load)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import json
 from ..evaluate.golden import NoGoldenSetError, check_file
 from ..evaluate.parity import limits_from_options
 from ..evaluate.platform_info import describe_platform, platform_record
-from .start import SETUP_ERRORS, fail
+from ..verdict import REFUSED, UNPROVEN, VERIFIED
+from .start import EXIT_STATUS, SETUP_ERRORS, fail
+
+LAST_LINE = {VERIFIED: "PASS", UNPROVEN: "UNPROVEN", REFUSED: "FAIL"}
 
 
 def run(args) -> int:
@@ -36,5 +39,5 @@ def run(args) -> int:
         print(f"\nverdict {check.artifact}: {check.summary}")
         for failure in check.failures[1:]:
             print(f"  also: {failure}")
-        print("PASS" if check.passed else "FAIL")
-    return 0 if check.passed else 1
+        print(LAST_LINE.get(check.status, "FAIL"))
+    return EXIT_STATUS.get(check.status, 1)

@@ -18,10 +18,10 @@ from .start import SETUP_ERRORS, fail, model_summary, open_model
 
 def run(args) -> int:
     try:
-        model, note = open_model(args)
+        model, notes = open_model(args)
     except SETUP_ERRORS as err:
         return fail(err)
-    if note and not args.json:
+    for note in notes:
         print(note, file=sys.stderr)
     if not 1 <= args.top <= len(model.labels):
         return fail(f"--top must be 1..{len(model.labels)} (the model's classes), got {args.top}")
@@ -68,7 +68,8 @@ def run(args) -> int:
         if not args.json:
             print(f"{for_terminal(path)}: {for_terminal(prediction.format())}")
     if args.json:
-        print(json.dumps({"model": str(model.path), "backend": model.backend.name, "preprocessing": preparation,
+        print(json.dumps({"model": str(model.path), "model_status": model.entry.status if model.entry else None,
+                          "backend": model.backend.name, "preprocessing": preparation,
                           "min_confidence": args.min_confidence, "results": results}, indent=2))
     elif saved and saved.written:
         print(f"Images as the model saw them: {len(saved.written)} in {args.save_normalized}")

@@ -5,13 +5,21 @@ before any work, said in one line with exit status 2."""
 from __future__ import annotations
 
 import sys
+from typing import Optional
+
 from ..errors import BackendUnavailableError, ManifestError, ModelFileError
 from ..model import Model, load, load_listed
 from ..store.folder import ModelsFolder
 from ..tables import plural
 from ..untrusted import for_terminal
+from ..verdict import REFUSED, UNPROVEN, VERIFIED
 
 SETUP_ERRORS = (BackendUnavailableError, ManifestError, ModelFileError)
+EXIT_UNPROVEN = 3
+"""`parity`'s exit status when nothing is refused but a file's images could not show it within
+the budget: a script that gates a deployment on it decides what that means for it."""
+EXIT_STATUS = {VERIFIED: 0, REFUSED: 1, UNPROVEN: EXIT_UNPROVEN}
+"""`parity`'s exit status for each outcome (2: the check could not start), for a models folder and for one file."""
 """What stops a command before it starts: no interpreter, no usable manifest, no usable model."""
 SHOWN_LABELS = 10
 """model_summary names this many classes, then "...": MNIST's ten digits, or the first of yours."""
@@ -24,17 +32,28 @@ def fail(err) -> int:
 
 
 def open_model(args) -> tuple:
-    """(the Model a command runs, a note or None): --model's file, else the default model of the
-    --models folder (its int8 TFLite artifact), its manifest read once under the folder's read
-    lock; the note says when conversion rejected the file the default prefers. --backend,
+    """(the Model a command runs, notes for stderr): --model's file, else the default model of
+    the --models folder (its verified int8 TFLite artifact, see ModelsFolder.default_model), its
+    manifest read once under the folder's read lock. The notes say why the default is another
+    file than the int8 TFLite one, and when the file that runs is unproven. --backend,
     --threads, --no-verify and --verbose apply."""
     options = dict(backend=args.backend, num_threads=args.threads, verify_checksum=not args.no_verify,
                    quiet=not args.verbose)
     if args.model:
-        return load(args.model, **options), None
+        model = load(args.model, **options)
+        return model, [note for note in (unproven_note(model),) if note]
     with ModelsFolder.reading(args.models) as folder:
         chosen = folder.default_model()
-        return load_listed(folder, chosen.name, **options), folder.fallback_note(chosen)
+        model = load_listed(folder, chosen.name, **options)
+        return model, [note for note in (folder.choice_note(chosen), unproven_note(model)) if note]
+
+
+def unproven_note(model: Model) -> Optional[str]:
+    """One line naming `model` as unproven, with its verdict, when its manifest entry says so."""
+    entry = model.entry
+    if entry is None or entry.status != UNPROVEN:
+        return None
+    return f"note: {model.path.name} is {entry.verdict_summary or UNPROVEN}"
 
 
 def model_summary(model: Model) -> str:

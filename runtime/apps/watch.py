@@ -227,9 +227,11 @@ def run(args) -> int:
     """0 at the end of the stream, the frame limit or Ctrl-C; 1 when the stream broke; 2 when it
     could not start. The summary is printed in every case that started (with --json: as one JSON object on stderr)."""
     try:
-        model, _ = open_model(args)
+        model, notes = open_model(args)
     except SETUP_ERRORS as err:
         return fail(err)
+    for note in notes:
+        print(note, file=sys.stderr)
     try:
         source = open_source(args.source, SourceOptions(mode=frame_mode(model.contract), stride=args.stride,
                                                         size=args.size))
@@ -250,7 +252,8 @@ def run(args) -> int:
     if summary.error:
         print(f"error: {for_terminal(summary.error)}", file=sys.stderr)
     if args.json:  # stdout holds only the frames' objects
-        print(json.dumps({"summary": summary.to_json(), "model": str(model.path)}), file=sys.stderr, flush=True)
+        print(json.dumps({"summary": summary.to_json(), "model": str(model.path),
+                          "model_status": model.entry.status if model.entry else None}), file=sys.stderr, flush=True)
     else:
         out = sys.stderr if summary.stopped == "output closed" else sys.stdout
         print(summary.format(for_terminal(described)), file=out, flush=True)

@@ -14,7 +14,7 @@ from ..errors import ManifestError
 from ..store.bundles import Reference
 from ..store.folder import ModelsFolder
 from ..store.manifest import Parity
-from ..verdict import REFUSED, VERIFIED, Limits, PairedChange, judge, reference_problems
+from ..verdict import REFUSED, UNPROVEN, VERIFIED, Limits, PairedChange, judge, reference_problems
 
 
 @dataclass
@@ -114,12 +114,22 @@ class ParityReport:
 
     @property
     def passed(self) -> bool:
+        """Every file that ran may be listed (verified or unproven), and one ran at least."""
         return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def status(self) -> str:
+        """The run's outcome: "refused" when a file failed (or none could run), else "unproven"
+        when a file's images could not show it within the budget, else "verified"."""
+        if not self.passed:
+            return REFUSED
+        return UNPROVEN if any(r.status == UNPROVEN for r in self.results) else VERIFIED
 
     def to_json(self) -> dict:
         return {
             "models": self.models,
             "passed": self.passed,
+            "status": self.status,
             "platform": self.platform,
             "reference": {"images": len(self.reference.images), "accuracy": self.reference.accuracy},
             "artifacts": [r.to_json() for r in self.results],

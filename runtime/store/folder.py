@@ -19,6 +19,7 @@ import numpy as np
 
 from ..contract import InputContract
 from ..errors import ManifestError
+from ..verdict import UNPROVEN
 from .bundles import Reference, load_calibration, load_reference, save_bundles
 from .files import atomic_path, commit_file, folder_lock, manifest_lock, sha256_file
 from .layout import CALIBRATION_NAME, MANIFEST_NAME, REFERENCE_NAME, check_model_name, keras_name
@@ -126,21 +127,32 @@ class ModelsFolder:
         return int(value) if isinstance(value, int) and value > 0 else None
 
     def default_model(self) -> Path:
-        """The model a command runs without --model: the int8 TFLite artifact, else the first
-        exported one."""
-        exported = self.manifest.exported
-        if not exported:
+        """The model a command runs without --model, verified files first: the int8 TFLite
+        artifact when it is verified, else the first verified file the manifest lists, else the
+        int8 TFLite artifact (unproven), else the first one listed. A C engine (format "c") is
+        source code, not a model file the runtime runs."""
+        runnable = [a for a in self.manifest.exported if a.format != "c"]
+        if not runnable:
             raise ManifestError(f"{self.manifest_path} lists no exported model: run `python -m convert all` first")
-        preferred = [a for a in exported if a.format == "tflite" and a.precision == "int8"] or exported
-        return self.file(preferred[0].path)
+        int8 = [a for a in runnable if a.format == "tflite" and a.precision == "int8"]
+        verified = [a for a in runnable if a.status != UNPROVEN]  # None: a verdict from before there were outcomes
+        ranked = [a for a in int8 if a in verified] + verified + int8 + runnable
+        return self.file(ranked[0].path)
 
-    def fallback_note(self, chosen) -> Optional[str]:
-        """When the default model is `chosen` because conversion rejected the int8 TFLite file it
-        prefers: says so, with the reason; else None."""
-        preferred = [r for r in self.manifest.rejected if r.path.endswith("_int8.tflite")]
-        if not preferred or Path(chosen).name == preferred[-1].path:
-            return None
-        return f"note: conversion rejected {preferred[-1].path} ({preferred[-1].reason}); using {Path(chosen).name}"
+    def choice_note(self, chosen) -> Optional[str]:
+        """Why the default model is `chosen` when it is not the int8 TFLite file the default
+        prefers: conversion rejected that file (with the reason), or its verdict is unproven;
+        else None."""
+        name = Path(chosen).name
+        rejected = [r for r in self.manifest.rejected if r.path.endswith("_int8.tflite")]
+        if rejected and name != rejected[-1].path:
+            return f"note: conversion rejected {rejected[-1].path} ({rejected[-1].reason}); using {name}"
+        unproven = [a for a in self.manifest.exported if a.format == "tflite" and a.precision == "int8"
+                    and a.status == UNPROVEN and a.path != name]
+        if unproven:
+            return (f"note: {unproven[0].path} is {unproven[0].verdict_summary or UNPROVEN}; using {name}, whose "
+                    "verdict is verified")
+        return None
 
     def save(self) -> None:
         """Writes the manifest as it is now (atomically)."""

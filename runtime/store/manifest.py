@@ -18,6 +18,7 @@ from ..contract import InputContract
 from ..errors import ManifestError, ToolkitError
 from ..tables import plural
 from ..untrusted import check_labels
+from ..verdict import UNPROVEN, VERIFIED, Limits, rejudge
 from .files import missing_models_hint, write_bytes_atomic
 from .layout import MANIFEST_NAME, check_listed_path, check_model_name
 
@@ -191,6 +192,29 @@ class Artifact:
     extra: dict = field(default_factory=dict)
     """Format-specific fields and keys from newer versions, kept as they are."""
 
+    @property
+    def status(self) -> Optional[str]:
+        """"verified" or "unproven", as conversion judged it (metrics.verdict.status; a verdict
+        recorded before there were three outcomes is judged again from its counts and limits);
+        None for the Keras model and for an entry whose verdict says neither."""
+        verdict = self.metrics.verdict if self.metrics else None
+        if not isinstance(verdict, dict):
+            return None
+        status = verdict.get("status")
+        if status is None:
+            try:
+                again = rejudge(verdict, Limits.from_json(verdict.get("limits")))
+            except (TypeError, ValueError):  # limits that are not numbers: nothing usable was recorded
+                again = None
+            status = again.status if again is not None else None
+        return status if status in (VERIFIED, UNPROVEN) else None
+
+    @property
+    def verdict_summary(self) -> str:
+        """The recorded verdict's sentence ("" when none was recorded)."""
+        verdict = self.metrics.verdict if self.metrics else None
+        return str(verdict.get("summary") or "") if isinstance(verdict, dict) else ""
+
     def to_json(self) -> dict:
         data = {"path": self.path, "format": self.format, "precision": self.precision, "sha256": self.sha256,
                 "bytes": self.bytes, "input": self.contract.to_json()}
@@ -284,8 +308,6 @@ class Manifest:
 
     def limits_for(self, artifact: Artifact):
         """The limits `artifact` was judged with at conversion (else the folder's, else the defaults)."""
-        from ..verdict import Limits
-
         recorded = (artifact.metrics.verdict or {}).get("limits") if artifact.metrics else None
         return Limits.from_json(recorded or self.limits)
 

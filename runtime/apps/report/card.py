@@ -13,7 +13,7 @@ import numpy as np
 from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform, machine_record
-from ...tables import format_percent, format_sci, format_size, plural, pp
+from ...tables import check_word, format_percent, format_sci, format_size, outcome_line, plural, pp
 from ...untrusted import for_markdown as md, markdown_code as code
 from .analysis import Analysis
 from .common import HTML_NAME, ReportOptions, now
@@ -126,12 +126,11 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
     n = len(report.reference.images)
     dataset = manifest.dataset or {}
     training = manifest.training or {}
-    verdict = "PASS" if report.passed else "FAIL"
 
     out = [f"# Model card: {md(manifest.model)}", ""]
     out.append(f"Generated {now()} by `python -m runtime parity --report` from {code(report.folder.manifest_path)} "
                f"and a parity run of every artifact on this machine ({md(describe_platform(report.platform))}): "
-               f"**{verdict}**, {sum(r.passed for r in report.results)} of {len(report.results)} {plural(len(report.results), 'artifact')} passed. "
+               f"**{outcome_line(report.results)}**. "
                f"The figures behind it are in [{HTML_NAME}]({HTML_NAME}).")
     out += ["", "## Model", "", _task(manifest, labels)]
     architecture = manifest.architecture or {}
@@ -184,7 +183,7 @@ def model_card(report: ParityReport, manifest: Manifest, keras: Analysis, analys
             accuracy = f"{m.accuracy:.4f} (at conversion)" if m.accuracy is not None else "-"
             agree = format_percent(m.agreement) + (" (at conversion)" if m.agreement is not None else "")
             delta, max_dp = "-", "-"
-        check = "skipped" if e.path in skipped else ("pass" if r is not None and r.passed else "FAIL")
+        check = "skipped" if e.path in skipped else (check_word(r.status) if r is not None else "FAIL")
         timing = f"{latency.p50_us:.1f} µs ({md(r.backend)})" if latency else "-"
         rows.append((code(e.path), md(e.format), md(e.precision + (f", {r.calibration}" if r and r.calibration else "")),
                      format_size(e.bytes), accuracy, delta, agree, max_dp, timing, check))

@@ -9,11 +9,14 @@ import numpy as np
 from ...store.manifest import Manifest
 from ...evaluate.parity import ParityReport
 from ...evaluate.platform_info import describe_platform
-from ...tables import format_percent, format_sci, format_size, plural, pp
+from ...tables import check_word, format_percent, format_sci, format_size, outcome_line, plural, pp
 from ...untrusted import for_html
 from .analysis import Analysis
 from .common import CARD_NAME, GENERATOR, now, slug
 from .figures import Figures
+
+STATUS_CLASS = {"verified": "pass", "unproven": "skipped", "refused": "fail"}
+"""The CSS class that colours each outcome: green, amber, red."""
 
 
 CSS = """
@@ -33,7 +36,7 @@ td.changed { background: #fde8e8; font-weight: 600; }
 .fail { color: #b3001e; font-weight: 700; }
 .skipped { color: #7a5a00; font-weight: 700; }
 .verdict { display: inline-block; padding: 3px 10px; border-radius: 4px; margin: 8px 0; }
-.verdict.pass { background: #e3f5e8; } .verdict.fail { background: #fde8e8; }
+.verdict.pass { background: #e3f5e8; } .verdict.fail { background: #fde8e8; } .verdict.skipped { background: #fdf5e0; }
 .row { display: flex; flex-wrap: wrap; gap: 20px 28px; align-items: flex-start; }
 .row img { max-width: 100%; }
 .note { color: #555; font-size: 13.5px; }
@@ -80,15 +83,13 @@ def render_html(report: ParityReport, manifest: Manifest, keras: Analysis, analy
 
     reference = report.reference
     n = len(reference.images)
-    verdict = "PASS" if report.passed else "FAIL"
-    passed = sum(r.passed for r in report.results)
     model_name = manifest.model
     body = [
         f"<h1>Parity report: {_e(model_name)}</h1>",
         f'<p class="mono">Platform: {_e(describe_platform(report.platform))}</p>',
         f"<p>Reference: {n:,} test images in <code>{_e(report.folder.reference_path)}</code>; "
         f"{_keras_accuracy(reference)}. Generated {_e(now())} by <code>python -m runtime parity --report</code>.</p>",
-        f'<p class="verdict {verdict.lower()}">{verdict}: {passed} of {len(report.results)} {plural(len(report.results), "artifact")} passed</p>',
+        f'<p class="verdict {STATUS_CLASS[report.status]}">{_e(outcome_line(report.results))}</p>',
         f'<p>Model card: <a href="{CARD_NAME}">{CARD_NAME}</a></p>',
         "<nav>" + "".join(f'<a href="#{_e(slug(name))}">{_e(name)}</a>' for name in ["keras", *analyses]) + "</nav>",
         "<h2>Parity table</h2>",
@@ -133,7 +134,7 @@ def _parity_table(report: ParityReport) -> str:
     for r in report.results:
         rows.append((r.artifact, r.precision, r.calibration, r.backend, format_size(r.bytes),
                      "-" if r.accuracy is None else f"{r.accuracy:.4f}", pp(r.delta_accuracy), format_percent(r.agreement),
-                     format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), ("pass", "pass") if r.passed else ("FAIL", "fail")))
+                     format_sci(r.max_abs_dp), format_sci(r.mean_abs_dp), (check_word(r.status), STATUS_CLASS[r.status])))
     for artifact, precision, _ in report.skipped:
         rows.append((artifact, precision, "", "", "", "", "", "", "", "", ("skipped", "skipped")))
     notes = [f'<li class="fail">FAIL {_e(r.artifact)}: {_e(f)}</li>' for r in report.results for f in r.failures]
@@ -144,7 +145,7 @@ def _parity_table(report: ParityReport) -> str:
 def _artifact_section(result, a: Analysis, keras: Analysis, figures: Figures, labels: list) -> str:
     name = result.artifact
     n = len(a.rows)
-    status = '<span class="pass">pass</span>' if result.passed else '<span class="fail">FAIL</span>'
+    status = f'<span class="{STATUS_CLASS[result.status]}">{check_word(result.status)}</span>'
     rows = []
     for c in range(len(labels)):
         accuracy_changed = "changed" if a.class_right[c] != keras.class_right[c] else ""
