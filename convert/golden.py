@@ -117,7 +117,7 @@ def _final_dequantize(path: Path) -> tuple:
     if path.suffix == ".tflite":
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        interpreter = Interpreter(model_path=str(path),
+        interpreter = Interpreter(model_content=path.read_bytes(),  # not mapped: the file is rewritten next
                                   experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         output = int(interpreter.get_output_details()[0]["index"])
         tensors = {int(t["index"]): t for t in interpreter.get_tensor_details()}

@@ -45,7 +45,7 @@ def test_parity_runs_the_c_engine_by_default_and_alone_with_backend_c(micro_mode
 
     only = run_cli("runtime", "parity", "--models", models, "--backend", "c")
     assert only.returncode == 0, only.stdout[-2000:] + only.stderr[-2000:]
-    assert "PASS: 1 of 1 artifact passed" in only.stdout
+    assert "PASS: 1 of 1 artifact verified" in only.stdout
     assert "skipped mnist_mlp_int8.tflite: --backend c does not run .tflite files" in only.stdout
     assert "skipped mnist_mlp_int8.onnx: --backend c does not run .onnx files" in only.stdout
 

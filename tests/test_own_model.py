@@ -139,7 +139,7 @@ def test_tflite_metadata_is_what_the_android_support_library_reads(shapes):
     assert list(pixels.stats.min) == [0.0] and list(pixels.stats.max) == [255.0]
     output = metadata.subgraphMetadata[0].outputTensorMetadata[0]
     assert [(f.name, f.type) for f in output.associatedFiles] == [(b"labels.txt", meta.AssociatedFileType.TENSOR_AXIS_LABELS)]
-    assert sorted(files) == ["input_contract.json", "labels.txt"]
+    assert sorted(files) == ["golden_set.npz", "golden_set.sha256", "input_contract.json", "labels.txt"]
     assert files["labels.txt"].decode().split() == list(CLASSES)
 
 

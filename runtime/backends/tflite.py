@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -41,7 +42,11 @@ class TFLiteBackend(Versioned):
             options["experimental_op_resolver_type"] = getattr(module.OpResolverType, op_resolver)
         try:
             with filtered_stderr(quiet):
-                self._interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads, **options)
+                # The file's bytes, not its path: the interpreter would map the file, and a file rewritten in
+                # place while it runs (`cp new.tflite model.tflite` beside a running `watch`) would end the
+                # process with SIGBUS; read once, the bytes run are the bytes read.
+                self._model_bytes = Path(path).read_bytes()
+                self._interpreter = module.Interpreter(model_content=self._model_bytes, num_threads=num_threads, **options)
                 inputs = self._interpreter.get_input_details()
                 outputs = self._interpreter.get_output_details()
                 self.inputs = [self._info(d) for d in inputs]
