@@ -190,6 +190,7 @@ def test_enlarged_mnist_digits_keep_the_models_accuracy(pipeline, reference):
     assert through_photos >= as_is - PIPELINE_ACCURACY_LOSS, (through_photos, as_is)
 
 
+@pytest.mark.slow
 def test_light_ink_on_dark_is_read_too(pipeline, reference):
     """A digit drawn light on dark (a drawing app, MNIST enlarged) gives the same image as dark on light."""
     for image in reference.images[:20]:
@@ -227,6 +228,7 @@ def test_a_digit_cropped_to_its_ink_is_read(pipeline, reference):
     assert refused <= 2 and right / 100 >= as_is - TIGHT_LOSS, (right, refused, as_is)
 
 
+@pytest.mark.slow
 def test_blank_photos_hold_no_digit():
     """Paper with everything a photo adds (light, shadow, table, lines, noise, JPEG) but no digit."""
     from photos import random_style, render_photo

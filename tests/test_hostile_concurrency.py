@@ -45,6 +45,7 @@ def _writer(models, name, stop):
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 def test_parity_never_sees_a_file_and_an_entry_from_different_writes(pipeline, tmp_path):
     models = pipeline.copy(tmp_path / "models")
     stop = threading.Event()

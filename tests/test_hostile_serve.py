@@ -209,6 +209,7 @@ def test_start_says_who_can_read_what(page):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads CPU time from /proc (Linux)")
+@pytest.mark.slow
 def test_many_idle_connections_under_a_low_open_file_limit(page):
     """150 half-sent requests against a server limited to 64 open files: it neither spins
     nor prints tracebacks, and serves again once they are gone."""

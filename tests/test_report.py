@@ -205,6 +205,7 @@ def test_model_card_names_every_artifact_with_manifest_size_and_accuracy(report_
     assert re.search(r"python -m runtime predict digit\.jpg --model models/\S+\.(tflite|onnx)", card)
 
 
+@pytest.mark.slow
 def test_report_keeps_the_exit_status_of_a_failed_check(pipeline, tmp_path):
     out = tmp_path / "report"
     result = run_cli("runtime", "parity", "--models", pipeline.models, "--float-max-dp", "0", "--report", out)

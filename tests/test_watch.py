@@ -78,6 +78,7 @@ def test_folder_frames_get_exactly_predicts_answers(pipeline, clip):
             assert frame["probabilities"] == still["probabilities"]
 
 
+@pytest.mark.slow
 def test_video_accuracy_is_within_five_points_of_predict_on_stills(pipeline, clip):
     _, video, _ = watch_json(pipeline, clip["video"])
     predicted = run_cli("runtime", "predict", clip["folder"], "--models", pipeline.models, "--json")

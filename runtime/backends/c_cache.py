@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -144,7 +145,8 @@ class LibraryCache:
             os.close(fd)
             raise _Untrusted(f"{key}.so's sha256 is not the one recorded")
         try:
-            os.utime(fd)  # recently used: pruned last
+            now = time.time_ns()  # recently used: pruned last (the fine clock: the file system's own time is
+            os.utime(fd, ns=(now, now))  # coarse, and an entry used just after another was built could tie it)
         except OSError:
             pass
         try:
