@@ -385,7 +385,7 @@ def prepare_user_model(options: UserModelOptions, log=print) -> Manifest:
         raise UserModelError(f"{source}: {len(names)} class {plural(len(names), 'name')}, but {path.name} outputs {classes} {plural(classes, 'class', 'classes')}")
     if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"{options.data}: labels span {y.min()}..{y.max()}, expected 0..{classes - 1} for {classes} {plural(classes, 'class', 'classes')}")
-    reference, calibration = split(len(x), int(np.prod(x.shape[1:])), y)
+    reference, calibration = split(len(x), int(np.prod(contract.image_shape)), y)  # uint8 pixels: a byte each
     held_out = x[reference]
     x_ref = contract.model_input(held_out)
     model, probs, appended = _probabilities(model, x_ref, path, log)
