@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from pathlib import Path
 from typing import Optional
@@ -18,6 +20,37 @@ from .tensors import TensorInfo, check_io, check_tensor_size
 def open_backend(path, name: str, module, options) -> "TFLiteBackend":
     """The family's opener (runtime.backends.open_backend): `module` is the interpreter package's."""
     return TFLiteBackend(path, module, name, options.num_threads, options.quiet, image_shape=options.image_shape)
+
+
+@contextlib.contextmanager
+def sealed_copy(path):
+    """The path of a sealed in-memory copy of the file, for the interpreter to map (Linux;
+    elsewhere the file's own path). The interpreter maps its model read-only, so a file whose
+    tensors alias its weights faults cleanly (runtime.backends.probe) where bytes handed over
+    as model_content would be written over; and a mapping of the user's file would end the
+    process with SIGBUS when the file is rewritten in place while it runs (`cp new.tflite
+    model.tflite` beside a running `watch`). The copy cannot change: what was read is what runs."""
+    data = Path(path).read_bytes()
+    try:
+        fd = os.memfd_create("edge-mnist-model", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except (AttributeError, OSError):  # not Linux, or a kernel (or emulator) without memfd
+        yield str(path)
+        return
+    try:
+        try:
+            import fcntl  # with memfd_create: Linux
+
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+        except OSError:  # no memory for the copy, or no seals: the file's own path, as elsewhere
+            copied = None
+        else:
+            copied = f"/proc/self/fd/{fd}"  # the interpreter's mapping outlives this descriptor
+        yield copied or str(path)
+    finally:
+        os.close(fd)
 
 
 _UINT8 = np.dtype(np.uint8)
@@ -42,11 +75,8 @@ class TFLiteBackend(Versioned):
             options["experimental_op_resolver_type"] = getattr(module.OpResolverType, op_resolver)
         try:
             with filtered_stderr(quiet):
-                # The file's bytes, not its path: the interpreter would map the file, and a file rewritten in
-                # place while it runs (`cp new.tflite model.tflite` beside a running `watch`) would end the
-                # process with SIGBUS; read once, the bytes run are the bytes read.
-                self._model_bytes = Path(path).read_bytes()
-                self._interpreter = module.Interpreter(model_content=self._model_bytes, num_threads=num_threads, **options)
+                with sealed_copy(path) as mapped:
+                    self._interpreter = module.Interpreter(model_path=mapped, num_threads=num_threads, **options)
                 inputs = self._interpreter.get_input_details()
                 outputs = self._interpreter.get_output_details()
                 self.inputs = [self._info(d) for d in inputs]
