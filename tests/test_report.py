@@ -180,7 +180,7 @@ def test_gallery_is_capped_largest_dp_first_and_old_figures_go(pipeline, tmp_pat
     assert min(dp[shown]) >= np.sort(dp[differ])[-SMALL_CAP]
     assert f"{len(differ)} of 1,000 images (showing {SMALL_CAP}, the largest |Δp| first)" in \
         next(section.find_all("h3", "gallery-heading")).all_text()
-    assert "FAIL" in next(page.root.find_all("table", "parity")).all_text()
+    assert "REFUSED" in next(page.root.find_all("table", "parity")).all_text()
 
 
 def test_model_card_names_every_artifact_with_manifest_size_and_accuracy(report_run, pipeline):
