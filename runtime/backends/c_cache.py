@@ -9,8 +9,9 @@ again, at every load:
   (it is made 0700);
 - the library and its record are regular files of this user's, writable by nobody else, with
   one link, opened without following a symbolic link;
-- the library's sha256 is the recorded one, computed on the bytes read through the descriptor
-  that is then loaded (/proc/self/fd/N): what was checked is what runs.
+- the library's sha256 is the recorded one, computed on the bytes copied through that
+  descriptor into a sealed in-memory file (memfd) that is then loaded: what was checked is what
+  runs, and rewriting the cached file cannot change or truncate what is mapped.
 Anything else costs a build, never a crash: a damaged or foreign entry is built again and
 replaced; a folder that cannot be trusted or written is left alone, and the engine is built
 in a private temporary folder and loaded from there."""
@@ -228,8 +229,25 @@ def _sha256_fd(fd: int) -> str:
 
 
 def _load(fd: int, path: Path, sha256: str, origin: str) -> LoadedLibrary:
-    """The library open on `fd` loaded through /proc/self/fd/N (the checked bytes), or through
-    its path where there is no /proc; `fd` is kept open or closed here."""
+    """The library open on `fd` loaded from a sealed in-memory copy of its checked bytes
+    (_sealed_copy), else through /proc/self/fd/N, else through its path where there is no
+    /proc; `fd` is kept open or closed here. A mapping of the file itself would end the process
+    with SIGBUS (at the latest when the loader runs the library's destructors at exit) once the
+    file is rewritten in place, as a damaged or planted cache entry is."""
+    copy, copied_sha256 = _sealed_copy(fd)
+    if copy is not None and copied_sha256 == sha256:
+        try:
+            library = ctypes.CDLL(f"/proc/self/fd/{copy}")
+        except OSError:  # a kernel that refuses to map a memfd executable: the file itself, as below
+            os.close(copy)
+        else:
+            _KEPT_OPEN.append(copy)
+            os.close(fd)
+            return LoadedLibrary(library, sha256, origin)
+    elif copy is not None:  # changed while it was copied: not what was checked
+        os.close(copy)
+        os.close(fd)
+        raise UnloadableLibraryError(f"{path.name} changed while it was read")
     through = f"/proc/self/fd/{fd}"
     by_descriptor = os.path.exists(through)
     try:
@@ -242,6 +260,30 @@ def _load(fd: int, path: Path, sha256: str, origin: str) -> LoadedLibrary:
     else:
         os.close(fd)
     return LoadedLibrary(library, sha256, origin)
+
+
+def _sealed_copy(fd: int) -> tuple:
+    """(a sealed memfd holding the bytes of `fd`, their sha256), or (None, "") where there is
+    no memfd (not Linux) or no room for it."""
+    try:
+        import fcntl  # with memfd_create: Linux
+
+        copy = os.memfd_create("edge-mnist-c-engine", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except (ImportError, AttributeError, OSError):
+        return None, ""
+    try:
+        digest, offset = hashlib.sha256(), 0
+        while block := os.pread(fd, 1 << 20, offset):
+            digest.update(block)
+            offset += len(block)
+            view = memoryview(block)
+            while view:
+                view = view[os.write(copy, view):]
+        fcntl.fcntl(copy, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+    except OSError:
+        os.close(copy)
+        return None, ""
+    return copy, digest.hexdigest()
 
 
 _CACHES = {}
