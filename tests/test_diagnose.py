@@ -18,6 +18,20 @@ SHOWN_LOSS_BIAS = 1000.0
 """A loss of ~10 pp, which 1,000 images show beyond the 1 pp budget: conversion refuses it."""
 
 
+def add_outlier(model, unit: int, bias_value: float) -> tuple:
+    """Gives `unit` of the model's first Dense layer a huge bias and zeroes its outgoing weights
+    (the float model is unchanged, the layer's int8 activation range is stretched); returns the
+    two Dense layers."""
+    first, second = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"][:2]
+    kernel, bias = first.get_weights()
+    bias[unit] = bias_value
+    first.set_weights([kernel, bias])
+    kernel, bias = second.get_weights()
+    kernel[unit, :] = 0.0
+    second.set_weights([kernel, bias])
+    return first, second
+
+
 def model_with_an_outlier(pipeline, dest, outlier_bias=OUTLIER_BIAS):
     """The trained model with one unit of the first hidden layer given a huge bias and its
     outgoing weights zeroed (so the float model still classifies well): that unit stretches
@@ -27,13 +41,7 @@ def model_with_an_outlier(pipeline, dest, outlier_bias=OUTLIER_BIAS):
 
     models = pipeline.copy(dest)
     model = keras.models.load_model(models / "mnist_mlp.keras", compile=False)
-    first, second = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"][:2]
-    kernel, bias = first.get_weights()
-    bias[OUTLIER_UNIT] = outlier_bias
-    first.set_weights([kernel, bias])
-    kernel, bias = second.get_weights()
-    kernel[OUTLIER_UNIT, :] = 0.0
-    second.set_weights([kernel, bias])
+    first, second = add_outlier(model, OUTLIER_UNIT, outlier_bias)
     model.save(models / "mnist_mlp.keras")
     with np.load(models / "reference.npz") as data:
         arrays = dict(data)

@@ -23,6 +23,7 @@ import pytest
 import runtime
 
 from conftest import run_cli
+from test_diagnose import add_outlier
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,7 @@ def with_outlier(source, dest):
     import keras
 
     model = keras.models.load_model(source, compile=False)
-    first, second = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"][:2]
-    kernel, bias = first.get_weights()
-    bias[OUTLIER_UNIT] = OUTLIER_BIAS
-    first.set_weights([kernel, bias])
-    kernel, bias = second.get_weights()
-    kernel[OUTLIER_UNIT, :] = 0.0
-    second.set_weights([kernel, bias])
+    add_outlier(model, OUTLIER_UNIT, OUTLIER_BIAS)
     model.save(dest)
     return model
 
