@@ -74,7 +74,8 @@ Each artifact is measured on every installed backend that runs it, in a child pr
 its own, next to the bare interpreter doing the same work on input already in the model's
 type: the difference is what the runtime costs. Throughput is measured at batch 1, 32 and
 a largest batch: 1000 or --batch-size, fewer when that many images would take more than
-512 MiB (measured on the model: batch 32 against batch 1, and at least the tensors' sizes). Without --runs, single-image latency
+768 MiB in the runtime and the bare interpreter together (measured on the model: batch 32,
+run twice, against batch 1, and at least the tensors' sizes). Without --runs, single-image latency
 is sampled for about 2 s (20 to 2000 calls). An artifact that cannot be measured is skipped
 with its reason, the others are measured, and the exit status is 1. Start-up compares
 `python -m runtime predict digit.png` with `python -c "import numpy, <interpreter>"` as
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="single-image latency samples after warm-up (default: as many as fit 2 s, 20 to 2000)")
     bench.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                        help="the largest batch measured (default: 1000), fewer when that many images would take more "
-                            "than 512 MiB on the model")
+                            "than 768 MiB on the model (the runtime's and the bare interpreter's together)")
     bench.add_argument("--no-startup", action="store_true", help="skip the whole-process start-up comparison")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 

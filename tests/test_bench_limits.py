@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runtime.apps.bench import MEMORY_BUDGET_MIB, PROBE_BATCH, batch_sizes_for, memory_bounded_batch
-from runtime.evaluate.timing import MAX_RUNS, MIN_RUNS, runs_for
+from runtime.evaluate.timing import MAX_RUNS, MIN_BATCH_CALLS, MIN_RUNS, Measured, paired_timings, runs_for
 
 from conftest import run_cli
 
@@ -26,6 +26,27 @@ def test_the_largest_batch_fits_the_memory_budget(image_mib, expected):
 def test_batch_sizes_and_run_counts():
     assert batch_sizes_for(1000) == [1, 32, 1000] and batch_sizes_for(8) == [1, 8] and batch_sizes_for(1) == [1]
     assert runs_for(1e-6) == MAX_RUNS and runs_for(10.0) == MIN_RUNS and runs_for(0.01) == 200
+
+
+def test_paired_timings_let_each_implementation_go_first_as_often_as_second():
+    calls = []
+
+    def implementation(name):
+        return Measured(0.0, 0.0, lambda: calls.append((name, 1)), {8: lambda: calls.append((name, 8))})
+
+    runtime, bare = paired_timings(implementation("a"), implementation("b"), runs=40)
+    assert len(runtime.images_per_s) == len(bare.images_per_s) == 1
+    singles = [name for name, batch in calls if batch == 1]
+    assert singles.count("a") == singles.count("b") == 40
+    chunks = singles[::4]  # ten chunks of 4 calls each, taken turn about
+    assert chunks.count("a") == chunks.count("b") and all(x != y for x, y in zip(chunks[::2], chunks[1::2]))
+    turn_leaders = chunks[::2]
+    assert abs(turn_leaders.count("a") - turn_leaders.count("b")) <= 1
+    batched = [name for name, batch in calls if batch == 8][4:]  # after both warmed up twice
+    pairs = [batched[i:i + 2] for i in range(0, len(batched), 2)]
+    assert len(pairs) >= MIN_BATCH_CALLS and all(sorted(p) == ["a", "b"] for p in pairs)
+    firsts = [p[0] for p in pairs]
+    assert abs(firsts.count("a") - firsts.count("b")) <= 1
 
 
 @pytest.mark.slow  # bench measures every other file in full

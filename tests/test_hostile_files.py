@@ -16,6 +16,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from runtime.apps.bench import MEMORY_BUDGET_MIB
+
 from conftest import ROOT, run_cli, run_cli_measured
 
 MAX_PEAK_MIB = 1024
@@ -196,7 +198,7 @@ def test_bench_holds_a_given_batch_size_to_the_memory_bound(pipeline):
                                     "--runs", "20", "--no-startup", "--json")
     assert result.returncode == 0 and peak < MAX_PEAK_MIB, (peak, result.stderr[-2000:])
     rows = json.loads(result.stdout)["rows"]
-    assert rows and all(max(r["batch_sizes"]) < 2_000_000 and "more than the 512 MiB allowed" in r["batch_note"]
+    assert rows and all(max(r["batch_sizes"]) < 2_000_000 and f"more than the {MEMORY_BUDGET_MIB} MiB allowed" in r["batch_note"]
                         for r in rows)
 
 
