@@ -73,10 +73,10 @@ def models_folder(name: str, work: Path) -> Path:
     """`python -m convert all` of the trained model into work/models_<name> (once)."""
     import zoo
 
-    from runtime.store.layout import MANIFEST_NAME
+    from runtime.store.folder import ModelsFolder
 
     folder = work / f"models_{name}"
-    if (folder / MANIFEST_NAME).exists():
+    if ModelsFolder.holds_manifest(folder):
         return folder
     path, scale, channels = train(name, work)
     data = zoo.write_npz(work / f"{name}_data.npz", channels, DATA_PER_CLASS, seed=7, size=SIZE)
