@@ -70,3 +70,19 @@ def test_load_remembers_a_pass_in_the_users_cache_folder(unlisted, tmp_path):
         assert child.returncode == 0, child.stderr
     backend = json.loads(child.stdout)["backend"]
     assert sorted(os.listdir(tmp_path / "xdg" / "edge-mnist" / "probed")) == sorted([probe_key(unlisted, backend), SECRET_NAME])
+
+
+def test_a_pass_recorded_by_other_backend_code_is_not_this_codes_pass(tmp_path):
+    """Same file, same Python and interpreter, a runtime whose backend code differs by one
+    comment: another key, so a pass an older runtime recorded is checked again."""
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"any bytes: the key does not read them as a model")
+    other = tmp_path / "other"
+    shutil.copytree(ROOT / "runtime", other / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "runtime" / "backends" / "tflite.py", "a") as source:
+        source.write("\n# another version of the code that opens a file\n")
+    code = "import sys; from runtime.backends.probe_cache import probe_key; print(probe_key(sys.argv[1], 'litert'))"
+    keys = [subprocess.run([sys.executable, "-c", code, model], cwd=root, capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PYTHONPATH=str(root))).stdout.strip()
+            for root in (ROOT, other, ROOT)]
+    assert keys[0] == keys[2] == probe_key(model, "litert") and keys[1] != keys[0] and len(keys[1]) == 64

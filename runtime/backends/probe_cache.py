@@ -1,6 +1,6 @@
 """Which model files already passed the child-process check (runtime.backends.probe), so a file is
 probed once per content and interpreter, not on every `load`: the key is the sha256 of the
-file's bytes, the backend, its version and the Python running it, remembered in this process
+file's bytes, the backend, its version, the Python running it and the runtime's backend code, remembered in this process
 and as one file per key under the user's cache folder (<cache>/probed/). Only passes are
 remembered; a cache that cannot be read or written never fails a load, it only costs the probe
 again.
@@ -14,6 +14,7 @@ not links, not writable by others. A file planted under a key's name is not a pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import importlib
@@ -32,8 +33,9 @@ SECRET_BYTES = 32
 ENTRY_MAX_BYTES = 256
 """An entry holds a hex HMAC (64 characters); a larger file is not one."""
 
-CHECK_VERSION = "1"
-"""Part of every key: raised when what the child checks changes, so older passes no longer count."""
+CHECK_VERSION = "2"
+"""Part of every key: raised when what the child checks changes, so older passes no longer count
+(2: LiteRT reads a sealed in-memory copy of the file, runtime/backends/tflite.py)."""
 
 
 def interpreter_version(backend: str) -> str:
@@ -48,12 +50,26 @@ def interpreter_version(backend: str) -> str:
     return str(getattr(top, "__version__", "") or package_version(backend))
 
 
+@functools.lru_cache(maxsize=1)
+def backends_digest() -> str:
+    """The sha256 of this package's backend modules, the code that opens a file in the child and
+    in the process: a pass recorded by other code in the same Python (an older runtime, or a
+    checkout between two commits) is not a pass of this code. A full run here once trusted passes
+    that a version opening files differently (LiteRT writing into a Python copy of the file)
+    had recorded, and the process died by SIGSEGV on the files they named."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
 def probe_key(path, backend: str) -> str:
-    """The key of `path`'s current content on `backend` in this Python (its executable, numpy)."""
+    """The key of `path`'s current content on `backend` in this Python (its executable, numpy)
+    and this runtime's backends (backends_digest)."""
     import numpy
 
     text = (f"{sha256_file(path)} {backend} {interpreter_version(backend)} {CHECK_VERSION} "
-            f"{sys.executable} {numpy.__version__}")
+            f"{sys.executable} {numpy.__version__} {backends_digest()}")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
