@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..store.files import sealed_memory_file
 from ..store.user_cache import cache_dir, untrusted_reason
 
 FOLDER_NAME = "c-engines"
@@ -264,26 +265,18 @@ def _load(fd: int, path: Path, sha256: str, origin: str) -> LoadedLibrary:
 
 def _sealed_copy(fd: int) -> tuple:
     """(a sealed memfd holding the bytes of `fd`, their sha256), or (None, "") where there is
-    no memfd (not Linux) or no room for it."""
-    try:
-        import fcntl  # with memfd_create: Linux
+    no memfd (not Linux) or no room for it (runtime.store.files.sealed_memory_file)."""
+    digest = hashlib.sha256()
 
-        copy = os.memfd_create("edge-mnist-c-engine", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    except (ImportError, AttributeError, OSError):
-        return None, ""
-    try:
-        digest, offset = hashlib.sha256(), 0
+    def blocks():
+        offset = 0
         while block := os.pread(fd, 1 << 20, offset):
             digest.update(block)
             offset += len(block)
-            view = memoryview(block)
-            while view:
-                view = view[os.write(copy, view):]
-        fcntl.fcntl(copy, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
-    except OSError:
-        os.close(copy)
-        return None, ""
-    return copy, digest.hexdigest()
+            yield block
+
+    copy = sealed_memory_file("edge-mnist-c-engine", blocks())
+    return (None, "") if copy is None else (copy, digest.hexdigest())
 
 
 _CACHES = {}

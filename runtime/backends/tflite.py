@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputShapeError, ModelFileError, one_line
+from ..store.files import sealed_memory_file
 from .interpreters import Versioned
 from .native_output import filtered_stderr
 from .tensors import TensorInfo, check_io, check_tensor_size
@@ -30,25 +31,12 @@ def sealed_copy(path):
     as model_content would be written over; and a mapping of the user's file would end the
     process with SIGBUS when the file is rewritten in place while it runs (`cp new.tflite
     model.tflite` beside a running `watch`). The copy cannot change: what was read is what runs."""
-    data = Path(path).read_bytes()
-    try:
-        fd = os.memfd_create("edge-mnist-model", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    except (AttributeError, OSError):  # not Linux, or a kernel (or emulator) without memfd
+    fd = sealed_memory_file("edge-mnist-model", [Path(path).read_bytes()])
+    if fd is None:  # not Linux, no memory for the copy, or no seals: the file's own path, as elsewhere
         yield str(path)
         return
     try:
-        try:
-            import fcntl  # with memfd_create: Linux
-
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
-        except OSError:  # no memory for the copy, or no seals: the file's own path, as elsewhere
-            copied = None
-        else:
-            copied = f"/proc/self/fd/{fd}"  # the interpreter's mapping outlives this descriptor
-        yield copied or str(path)
+        yield f"/proc/self/fd/{fd}"  # the interpreter's mapping outlives this descriptor
     finally:
         os.close(fd)
 

@@ -187,3 +187,25 @@ def missing_models_hint(models_dir) -> str:
     option = "" if Path(models_dir) == Path("models") else f" --models {models_dir}"
     return (f"run `python -m train{option}` (then `python -m convert all{option}`) first, or "
             f"`python -m convert all --keras MODEL.keras --data DATA{option}` for your own model")
+
+
+def sealed_memory_file(name: str, blocks) -> Optional[int]:
+    """A descriptor of an in-memory file (Linux's memfd) holding `blocks` (bytes) one after another,
+    sealed so that nothing can write, grow or shrink it: a mapping of it stays what was read.
+    None where there is no memfd (not Linux), no room, or no seals: the caller uses the file itself."""
+    try:
+        import fcntl  # with memfd_create: Linux
+
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except (ImportError, AttributeError, OSError):
+        return None
+    try:
+        for block in blocks:
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
